@@ -1,0 +1,1 @@
+"""Business logic and persistence. Knows nothing of Asterisk, aiohttp or panoramisk."""

@@ -1,0 +1,1 @@
+"""The running controller: transports to Asterisk (ARI, AMI) and call control."""
