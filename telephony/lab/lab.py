@@ -1,0 +1,178 @@
+"""The lab: three Asterisk sites, Redis and the controller on one machine.
+
+`up` is idempotent: it starts only what is not running, and waits until each
+piece answers. `down` stops only what `up` recorded.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from telephony.lab.processes import ProcessBook
+from telephony.lab.render import SiteDirs, render_site, write_site
+from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say
+from telephony.settings import Settings, Site
+
+LAB_DIR = Path(os.environ.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
+SITE_BASE = "/tmp/hotline-lab"   # as Asterisk sees it (inside the sid root when chrooted)
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class Lab:
+    def __init__(self, settings: Settings, lab_dir: Path = LAB_DIR,
+                 runtime: AsteriskRuntime | None = None):
+        self.settings = settings
+        self.lab_dir = lab_dir
+        self._runtime = runtime
+        self.book = ProcessBook(lab_dir / "processes.json")
+
+    @property
+    def runtime(self) -> AsteriskRuntime:
+        if self._runtime is None:
+            self._runtime = ensure_runtime()
+        return self._runtime
+
+    # ---- sites ---------------------------------------------------------
+    def site_dirs(self, site: Site) -> SiteDirs:
+        return SiteDirs.under(f"{SITE_BASE}/{site.name}")
+
+    def render(self, site: Site) -> Path:
+        dirs = self.site_dirs(site)
+        for inner in dirs.all():
+            self.runtime.host_path(inner).mkdir(parents=True, exist_ok=True)
+        etc = self.runtime.host_path(dirs.etc)
+        write_site(render_site(self.settings, site, dirs), etc)
+        return etc
+
+    def start_site(self, site: Site) -> None:
+        name = f"asterisk-{site.name}"
+        if self.book.running(name):
+            say(f"site {site.name}: already running")
+            return
+        self.render(site)
+        conf = f"{self.site_dirs(site).etc}/asterisk.conf"
+        cmd = self.runtime.command("-C", conf, "-f")
+        proc = self.book.start(name, cmd, self.lab_dir / f"{name}.log")
+        say(f"site {site.name}: asterisk started (pid {proc.pid}) on {site.address}")
+
+    def stop_site(self, site: Site) -> None:
+        if self.book.stop(f"asterisk-{site.name}"):
+            say(f"site {site.name}: stopped")
+
+    def wait_ari(self, site: Site, timeout: float = 30.0) -> float:
+        """Seconds until the site's ARI answers."""
+        t0 = time.monotonic()
+        creds = self.settings.credentials
+        token = base64.b64encode(f"{creds.ari_user}:{creds.ari_password}".encode()).decode()
+        request = urllib.request.Request(f"{site.ari_url}/asterisk/info",
+                                         headers={"Authorization": f"Basic {token}"})
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=2) as resp:
+                    if resp.status == 200:
+                        return time.monotonic() - t0
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() - t0 > timeout:
+                raise LabError(f"site {site.name}: ARI did not answer within {timeout:.0f}s "
+                               f"(log: {self.lab_dir}/asterisk-{site.name}.log)")
+            if not self.book.running(f"asterisk-{site.name}"):
+                raise LabError(f"site {site.name}: asterisk exited; see "
+                               f"{self.lab_dir}/asterisk-{site.name}.log")
+            time.sleep(0.1)
+
+    # ---- redis -----------------------------------------------------------
+    def start_redis(self) -> None:
+        if not self.settings.redis_url:
+            return
+        if self.book.running("redis"):
+            say("redis: already running")
+            return
+        server = shutil.which("redis-server")
+        if not server:
+            say("redis: redis-server not installed; the controller keeps state in process")
+            return
+        url = urlparse(self.settings.redis_url)
+        data = self.lab_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        # append-only with fsync every second: the order-event outbox lives here
+        cmd = [server, "--bind", url.hostname or "127.0.0.1", "--port", str(url.port or 6379),
+               "--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec",
+               "--save", "", "--protected-mode", "no", "--daemonize", "no"]
+        proc = self.book.start("redis", cmd, self.lab_dir / "redis.log")
+        say(f"redis: started (pid {proc.pid}) on {url.hostname}:{url.port}")
+
+    def stop_redis(self) -> None:
+        if self.book.stop("redis"):
+            say("redis: stopped")
+
+    # ---- controller --------------------------------------------------------
+    def start_controller(self) -> None:
+        if self.book.running("controller"):
+            say("controller: already running")
+            return
+        env = {**os.environ, "HOTLINE_MODE": "lab" if self.settings.lab_mode else "production",
+               "PYTHONUNBUFFERED": "1"}
+        if self.settings.redis_url and not shutil.which("redis-server"):
+            env["HOTLINE_REDIS_URL"] = ""
+        cmd = [sys.executable, "-m", "telephony.cli", "controller"]
+        proc = self.book.start("controller", cmd, self.lab_dir / "controller.log", env=env)
+        say(f"controller: started (pid {proc.pid}); log {self.lab_dir}/controller.log")
+
+    def stop_controller(self) -> None:
+        if self.book.stop("controller"):
+            say("controller: stopped")
+
+    def health(self) -> dict | None:
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def wait_controller(self, timeout: float = 30.0) -> float:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            health = self.health()
+            if health and health.get("ready"):
+                return time.monotonic() - t0
+            if not self.book.running("controller"):
+                raise LabError(f"controller exited; see {self.lab_dir}/controller.log")
+            time.sleep(0.1)
+        raise LabError(f"controller not ready within {timeout:.0f}s; health: {self.health()}")
+
+    # ---- the whole lab -------------------------------------------------------
+    def up(self, controller: bool = True) -> None:
+        t0 = time.monotonic()
+        say(f"lab dir {self.lab_dir}")
+        self.runtime  # provision first, so its progress prints before anything starts
+        self.start_redis()
+        for site in self.settings.sites:
+            self.start_site(site)
+        for site in self.settings.sites:
+            say(f"site {site.name}: ARI answers at {site.ari_url} ({self.wait_ari(site):.2f}s)")
+        if controller:
+            self.start_controller()
+            say(f"controller: ready ({self.wait_controller():.2f}s)")
+        say(f"lab up in {time.monotonic() - t0:.1f}s")
+
+    def down(self) -> None:
+        self.stop_controller()
+        for site in self.settings.sites:
+            self.stop_site(site)
+        self.stop_redis()
+
+    def processes(self) -> dict[str, bool]:
+        return {name: self.book.running(name) is not None for name in self.book.load()}

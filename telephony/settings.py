@@ -1,0 +1,187 @@
+"""Settings, built once at start from `dialplan/sites.toml` and the environment.
+
+Frozen dataclasses: nothing changes them after start, and every component
+gets the part it needs passed in.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TOPOLOGY = REPO_ROOT / "dialplan" / "sites.toml"
+LAB_ACCOUNTS = REPO_ROOT / "lab" / "accounts.toml"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    ari_user: str
+    ari_password: str
+    ami_user: str
+    ami_secret: str
+    seat_password_format: str | None = None  # lab only: "lab-{seat}"
+    seat_passwords: Mapping[str, str] = field(default_factory=dict)
+
+    def seat_password(self, seat: str) -> str:
+        if seat in self.seat_passwords:
+            return self.seat_passwords[seat]
+        if self.seat_password_format:
+            return self.seat_password_format.format(seat=seat)
+        raise SettingsError(f"no password configured for seat {seat}")
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    platform: str              # "12345" or "110": whose work this site's calls are
+    address: str
+    sip_port: int
+    ami_port: int
+    ari_port: int
+    service_number: str | None
+    seats: tuple[str, ...]
+    region_code: str
+    rtp_start: int
+    rtp_end: int
+    overflow_to: str | None = None
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{self.address}:{self.ari_port}/ari"
+
+    def trunk_to(self, other: str) -> str:
+        """Name of this site's PJSIP endpoint that reaches site `other`."""
+        return f"trunk-{other}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    sites: tuple[Site, ...]
+    lines: Mapping[str, str]
+    credentials: Credentials
+    citizen_networks: tuple[str, ...]
+    redis_url: str | None
+    lab_mode: bool
+    app_name: str = "hotline"
+    ring_timeout_s: int = 20
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    log_dir: Path | None = None
+
+    def site(self, name: str) -> Site:
+        for site in self.sites:
+            if site.name == name:
+                return site
+        raise SettingsError(f"unknown site {name!r}; known: {[s.name for s in self.sites]}")
+
+    def other_platform_site(self, site: Site) -> Site:
+        """The site that takes hand-overs from `site` (12345 <-> 110)."""
+        want = "110" if site.platform == "12345" else "12345"
+        for candidate in self.sites:
+            if candidate.service_number == want:
+                return candidate
+        raise SettingsError(f"no site serves platform {want}")
+
+    def site_of_seat(self, seat: str) -> Site:
+        for site in self.sites:
+            if seat in site.seats:
+                return site
+        raise SettingsError(f"seat {seat} belongs to no site")
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"configuration file missing: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+
+
+def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
+    defaults = data.get("defaults", {})
+    sites = []
+    for name, raw in data.get("sites", {}).items():
+        seats = raw.get("seats", {})
+        sites.append(Site(
+            name=name,
+            platform=str(raw["platform"]),
+            address=raw["address"],
+            sip_port=int(raw.get("sip_port", defaults.get("sip_port", 5060))),
+            ami_port=int(raw.get("ami_port", defaults.get("ami_port", 5038))),
+            ari_port=int(raw.get("ari_port", defaults.get("ari_port", 8088))),
+            service_number=raw.get("service_number"),
+            seats=tuple(str(n) for n in range(int(seats["first"]), int(seats["last"]) + 1)),
+            region_code=str(raw["region_code"]),
+            rtp_start=int(raw["rtp"]["start"]),
+            rtp_end=int(raw["rtp"]["end"]),
+            overflow_to=raw.get("overflow_to"),
+        ))
+    lines = {str(k): str(v) for k, v in data.get("lines", {}).items()}
+    return tuple(sites), lines, defaults
+
+
+def load_settings(
+    topology: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    topology = Path(env.get("HOTLINE_TOPOLOGY", topology or DEFAULT_TOPOLOGY))
+    sites, lines, defaults = parse_topology(_load_toml(topology))
+    for name in list(lines):
+        override = env.get(f"HOTLINE_LINE_{name.upper()}")
+        if override:
+            lines[name] = override
+    lab_mode = env.get("HOTLINE_MODE", "production") == "lab"
+    credentials, redis_url = _credentials(env, lab_mode)
+    return Settings(
+        sites=sites,
+        lines=lines,
+        credentials=credentials,
+        citizen_networks=tuple(defaults.get("citizen_networks", ["127.0.1.0/24"])),
+        redis_url=env.get("HOTLINE_REDIS_URL", redis_url) or None,
+        lab_mode=lab_mode,
+        ring_timeout_s=int(env.get("HOTLINE_RING_TIMEOUT_S", defaults.get("ring_timeout_s", 20))),
+        api_host=env.get("HOTLINE_API_HOST", "127.0.0.1"),
+        api_port=int(env.get("HOTLINE_API_PORT", "8080")),
+        log_dir=Path(env["HOTLINE_LOG_DIR"]) if env.get("HOTLINE_LOG_DIR") else None,
+    )
+
+
+def lab_accounts() -> dict:
+    return _load_toml(LAB_ACCOUNTS)
+
+
+def _credentials(env: Mapping[str, str], lab_mode: bool) -> tuple[Credentials, str | None]:
+    lab = lab_accounts()
+    if lab_mode:
+        return Credentials(
+            ari_user=lab["ari"]["user"], ari_password=lab["ari"]["password"],
+            ami_user=lab["ami"]["user"], ami_secret=lab["ami"]["secret"],
+            seat_password_format=lab["seat_password_format"],
+        ), lab["redis"]["url"]
+    missing = [k for k in ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET") if not env.get(k)]
+    if missing:
+        raise SettingsError(
+            f"outside lab mode set {', '.join(missing)} (or HOTLINE_MODE=lab for the lab)")
+    lab_secrets = {lab["ari"]["password"], lab["ami"]["secret"]}
+    if env["HOTLINE_ARI_PASSWORD"] in lab_secrets or env["HOTLINE_AMI_SECRET"] in lab_secrets:
+        raise SettingsError("lab credentials are refused outside lab mode")
+    seat_passwords: dict[str, str] = {}
+    if env.get("HOTLINE_SEAT_PASSWORDS_FILE"):
+        raw = _load_toml(Path(env["HOTLINE_SEAT_PASSWORDS_FILE"]))
+        seat_passwords = {str(k): str(v) for k, v in raw.get("seats", {}).items()}
+        if any(v.startswith("lab-") for v in seat_passwords.values()):
+            raise SettingsError("lab seat passwords are refused outside lab mode")
+    return Credentials(
+        ari_user=env.get("HOTLINE_ARI_USER", "hotline"), ari_password=env["HOTLINE_ARI_PASSWORD"],
+        ami_user=env.get("HOTLINE_AMI_USER", "hotline"), ami_secret=env["HOTLINE_AMI_SECRET"],
+        seat_passwords=seat_passwords,
+    ), None
