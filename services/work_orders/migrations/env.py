@@ -1,0 +1,47 @@
+"""Alembic environment: runs on a connection handed in by `db.upgrade`, or on
+`sqlalchemy.url` / HOTLINE_DB_URL when called from the alembic command line."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from services.work_orders.db import make_engine, resolve_url
+from services.work_orders.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_from_url() -> None:
+    engine = make_engine(resolve_url(config.get_main_option("sqlalchemy.url")))
+    async with engine.begin() as conn:
+        await conn.run_sync(run_on)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(
+        url=resolve_url(config.get_main_option("sqlalchemy.url")),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+elif config.attributes.get("connection") is not None:
+    run_on(config.attributes["connection"])
+else:
+    asyncio.run(run_from_url())
