@@ -33,7 +33,7 @@ class AriClient:
                  timeout_s: float = 5.0):
         self._session = session
         self.base_url = base_url.rstrip("/")
-        self._auth = aiohttp.helpers.BasicAuth(user, password).encode()
+        self._auth = aiohttp.encode_basic_auth(user, password)
         self._user, self._password = user, password
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 

@@ -55,16 +55,27 @@ class Lab:
         write_site(render_site(self.settings, site, dirs), etc)
         return etc
 
-    def start_site(self, site: Site) -> None:
+    def start_site(self, site: Site, fresh: bool = True) -> None:
         name = f"asterisk-{site.name}"
         if self.book.running(name):
             say(f"site {site.name}: already running")
             return
         self.render(site)
+        if fresh:
+            # a fresh lab site forgets registrations of softphones long gone,
+            # which astdb would otherwise keep, and the controller would ring
+            db = self.runtime.host_path(self.site_dirs(site).db)
+            shutil.rmtree(db, ignore_errors=True)
+            db.mkdir(parents=True, exist_ok=True)
         conf = f"{self.site_dirs(site).etc}/asterisk.conf"
         cmd = self.runtime.command("-C", conf, "-f")
         proc = self.book.start(name, cmd, self.lab_dir / f"{name}.log")
         say(f"site {site.name}: asterisk started (pid {proc.pid}) on {site.address}")
+
+    def restart_site(self, site: Site) -> None:
+        """Stop and start one site as an operator would: registrations survive."""
+        self.stop_site(site)
+        self.start_site(site, fresh=False)
 
     def stop_site(self, site: Site) -> None:
         if self.book.stop(f"asterisk-{site.name}"):

@@ -1,0 +1,143 @@
+"""Seats and who answers next.
+
+A seat is on duty while its softphone is registered. The seat idle longest
+answers first. The board is kept in process, so calls never wait on Redis;
+a mirror copies every change to Redis for other processes and for restarts.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class SeatState(str, Enum):
+    OFFLINE = "offline"        # not registered
+    AVAILABLE = "available"
+    BUSY = "busy"
+    PAUSED = "paused"
+    WRAP_UP = "wrap_up"
+
+
+@dataclass(frozen=True)
+class Seat:
+    site: str
+    id: str
+    registered: bool = False
+    state: SeatState = SeatState.OFFLINE
+    idle_since: float = 0.0
+    not_before: float = 0.0    # a seat that just failed rests until then
+
+
+class SeatMirror(Protocol):
+    def seat_changed(self, seat: Seat) -> None: ...
+
+
+class SeatBoard:
+    def __init__(self, seats: Iterable[tuple[str, str]], clock: Callable[[], float],
+                 mirror: SeatMirror | None = None):
+        self._clock = clock
+        self._mirror = mirror
+        self._seats: dict[tuple[str, str], Seat] = {
+            (site, seat): Seat(site=site, id=seat) for site, seat in seats
+        }
+
+    def get(self, site: str, seat: str) -> Seat | None:
+        return self._seats.get((site, seat))
+
+    def seats(self, site: str | None = None) -> list[Seat]:
+        return [s for s in self._seats.values() if site is None or s.site == site]
+
+    def _put(self, seat: Seat) -> Seat:
+        old = self._seats.get((seat.site, seat.id))
+        self._seats[(seat.site, seat.id)] = seat
+        if old != seat and self._mirror is not None:
+            self._mirror.seat_changed(seat)
+        return seat
+
+    def set_registered(self, site: str, seat_id: str, registered: bool) -> Seat | None:
+        seat = self.get(site, seat_id)
+        if seat is None:
+            return None
+        if not registered:
+            return self._put(replace(seat, registered=False, state=SeatState.OFFLINE))
+        if seat.state is SeatState.OFFLINE:
+            seat = replace(seat, state=SeatState.AVAILABLE, idle_since=self._clock())
+        return self._put(replace(seat, registered=True))
+
+    def claim_longest_idle(self, site: str) -> Seat | None:
+        now = self._clock()
+        ready = [s for s in self.seats(site)
+                 if s.registered and s.state is SeatState.AVAILABLE and s.not_before <= now]
+        if not ready:
+            return None
+        seat = min(ready, key=lambda s: (s.idle_since, s.id))
+        return self._put(replace(seat, state=SeatState.BUSY))
+
+    def mark_busy(self, site: str, seat_id: str) -> None:
+        seat = self.get(site, seat_id)
+        if seat is not None:
+            self._put(replace(seat, state=SeatState.BUSY))
+
+    def release(self, site: str, seat_id: str, rest_s: float = 0.0) -> Seat | None:
+        seat = self.get(site, seat_id)
+        if seat is None:
+            return None
+        now = self._clock()
+        state = SeatState.AVAILABLE if seat.registered else SeatState.OFFLINE
+        if seat.state is SeatState.PAUSED:
+            state = SeatState.PAUSED
+        return self._put(replace(seat, state=state, idle_since=now, not_before=now + rest_s))
+
+    def next_ready_at(self, site: str) -> float | None:
+        """When a resting seat of `site` becomes ready, if any is resting."""
+        now = self._clock()
+        resting = [s.not_before for s in self.seats(site)
+                   if s.registered and s.state is SeatState.AVAILABLE and s.not_before > now]
+        return min(resting) if resting else None
+
+
+class RedisSeatMirror:
+    """Copies seat changes to Redis hashes `hotline:seat:<site>:<seat>`.
+
+    Writes are fire-and-forget through `schedule`: a slow or dead Redis never
+    holds a call. While Redis is away changes pile up as the latest state per
+    seat, and are written when it answers again.
+    """
+
+    def __init__(self, redis, schedule: Callable[[object], object]):
+        self._redis = redis
+        self._schedule = schedule
+        self._pending: dict[tuple[str, str], Seat] = {}
+        self._flushing = False
+
+    def seat_changed(self, seat: Seat) -> None:
+        self._pending[(seat.site, seat.id)] = seat
+        if not self._flushing:
+            self._flushing = True
+            self._schedule(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                key, seat = next(iter(self._pending.items()))
+                await self._redis.hset(f"hotline:seat:{seat.site}:{seat.id}", mapping={
+                    "site": seat.site, "seat": seat.id, "state": seat.state.value,
+                    "registered": int(seat.registered), "idle_since": seat.idle_since,
+                })
+                if self._pending.get(key) == seat:
+                    del self._pending[key]
+        except Exception as exc:  # noqa: BLE001 - Redis away: keep pending, retry on next change
+            log.warning("seat mirror: redis write failed (%r); %d seats pending",
+                        exc, len(self._pending))
+        finally:
+            self._flushing = False
+
+    def retry(self) -> None:
+        if self._pending and not self._flushing:
+            self._flushing = True
+            self._schedule(self._flush())

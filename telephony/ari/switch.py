@@ -1,0 +1,52 @@
+"""The `Switch` port over one site's ARI."""
+from __future__ import annotations
+
+from telephony.ari.client import AriClient, AriError
+from telephony.calls.ports import SwitchError
+
+
+class AriSwitch:
+    def __init__(self, client: AriClient, app: str):
+        self._ari = client
+        self._app = app
+
+    async def _do(self, coro):
+        try:
+            return await coro
+        except AriError as exc:
+            raise SwitchError(str(exc)) from exc
+
+    async def answer(self, channel_id: str) -> None:
+        await self._do(self._ari.answer(channel_id))
+
+    async def start_ringback(self, channel_id: str) -> None:
+        # music on hold rather than in-band ring: a long wait should not sound unanswered
+        await self._do(self._ari.start_moh(channel_id))
+
+    async def stop_ringback(self, channel_id: str) -> None:
+        try:
+            await self._ari.stop_moh(channel_id)
+        except AriError as exc:
+            if exc.status not in (404, 409):
+                raise SwitchError(str(exc)) from exc
+
+    async def ring(self, endpoint: str, channel_id: str, caller_number: str,
+                   headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int) -> None:
+        variables = {f"PJSIP_HEADER(add,{name})": value for name, value in headers}
+        caller_id = f'"{caller_number}" <{caller_number}>' if caller_number else ""
+        await self._do(self._ari.originate(
+            endpoint, app=self._app, app_args=app_args, caller_id=caller_id,
+            channel_id=channel_id, timeout_s=timeout_s, variables=variables))
+
+    async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
+        await self._do(self._ari.create_bridge(bridge_id))
+        await self._do(self._ari.add_to_bridge(bridge_id, *channel_ids))
+
+    async def hangup(self, channel_id: str) -> None:
+        await self._do(self._ari.hangup(channel_id))
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self._do(self._ari.destroy_bridge(bridge_id))
+
+    async def header(self, channel_id: str, name: str) -> str | None:
+        return await self._do(self._ari.get_variable(channel_id, f"PJSIP_HEADER(read,{name})"))

@@ -1,0 +1,88 @@
+"""`hotline lab ...`, `hotline controller` and `hotline demo`."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+
+from telephony.settings import SettingsError, load_settings
+
+
+def _lab_settings():
+    os.environ.setdefault("HOTLINE_MODE", "lab")
+    return load_settings()
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from telephony.lab.lab import Lab, LabError
+    from telephony.lab.runtime import ensure_runtime
+
+    try:
+        if args.action == "install":
+            ensure_runtime()
+            return 0
+        lab = Lab(_lab_settings())
+        if args.action == "up":
+            lab.up(controller=not args.no_controller)
+        elif args.action == "down":
+            lab.down()
+        elif args.action == "status":
+            print(json.dumps(lab_status(lab), indent=2, ensure_ascii=False))
+        elif args.action == "render":
+            for site in lab.settings.sites:
+                print(f"{site.name}: {lab.render(site)}")
+    except (LabError, SettingsError, RuntimeError) as exc:
+        print(f"hotline lab {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def lab_status(lab) -> dict:
+    from telephony.lab.probe import site_snapshot
+
+    procs = lab.processes()
+    sites = {}
+    for site in lab.settings.sites:
+        running = procs.get(f"asterisk-{site.name}", False)
+        sites[site.name] = {"address": site.address, "running": running,
+                            **(site_snapshot(lab.settings, site) if running else {})}
+    return {"processes": procs, "sites": sites, "controller": lab.health()}
+
+
+def cmd_controller(args: argparse.Namespace) -> int:
+    from telephony.app import run_controller
+    from telephony.logs import configure_logging
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"hotline controller: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level)
+    asyncio.run(run_controller(settings))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from telephony.lab.demo import run_demo
+
+    return run_demo(_lab_settings(), keep=args.keep)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lab = sub.add_parser("lab", help="the multi-site Asterisk lab on this machine")
+    lab.add_argument("action", choices=["up", "down", "status", "install", "render"])
+    lab.add_argument("--no-controller", action="store_true",
+                     help="start the sites and Redis only")
+    lab.set_defaults(func=cmd_lab)
+
+    ctl = sub.add_parser("controller", help="run the call controller in the foreground")
+    ctl.add_argument("--log-level", default=os.environ.get("HOTLINE_LOG_LEVEL", "INFO"))
+    ctl.set_defaults(func=cmd_controller)
+
+    demo = sub.add_parser("demo", help="bring the lab up and place a simulated citizen call")
+    demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    demo.set_defaults(func=cmd_demo)

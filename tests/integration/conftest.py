@@ -1,0 +1,143 @@
+"""The real lab: three Asterisk sites, Redis and the controller, started once
+for the session. Tests place real SIP calls with SIPp and read what each SIP
+peer received, and what Asterisk holds, through ARI."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from telephony.lab.lab import Lab
+from telephony.lab.sipp import SippRun, free_udp_port, register_seat, start_sipp
+from telephony.settings import Settings, Site, load_settings
+
+SEAT_IP = "127.0.2.1"
+CITIZEN_IP = "127.0.1.1"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    os.environ["HOTLINE_MODE"] = "lab"
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def lab(settings: Settings):
+    lab = Lab(settings)
+    was_running = lab.processes()
+    lab.stop_controller()  # always test the controller of this checkout
+    lab.up()
+    yield lab
+    if not any(was_running.values()):
+        lab.down()
+
+
+class AriProbe:
+    """Read-only look at what one site's Asterisk holds."""
+
+    def __init__(self, session: aiohttp.ClientSession, site: Site, settings: Settings):
+        self.site = site
+        self._session = session
+        creds = settings.credentials
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(creds.ari_user,
+                                                                    creds.ari_password)}
+
+    async def get(self, path: str):
+        async with self._session.get(f"{self.site.ari_url}{path}", headers=self._headers) as resp:
+            resp.raise_for_status()
+            return await resp.json()
+
+    async def post(self, path: str, params: dict, body: dict | None = None):
+        async with self._session.post(f"{self.site.ari_url}{path}", params=params, json=body,
+                                      headers=self._headers) as resp:
+            text = await resp.text()
+            assert resp.status < 300, f"{path}: {resp.status} {text}"
+            return await resp.json() if text else None
+
+    async def delete(self, path: str) -> int:
+        async with self._session.delete(f"{self.site.ari_url}{path}", headers=self._headers) as resp:
+            return resp.status
+
+    async def channels(self) -> list[dict]:
+        return await self.get("/channels")
+
+    async def bridges(self) -> list[dict]:
+        return await self.get("/bridges")
+
+
+async def wait_until(predicate: Callable, timeout: float = 10.0, interval: float = 0.05,
+                     what: str = "condition"):
+    """Poll an (async or sync) predicate until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture
+async def probes(lab: Lab, settings: Settings):
+    async with aiohttp.ClientSession() as session:
+        yield {site.name: AriProbe(session, site, settings) for site in settings.sites}
+
+
+@pytest.fixture
+async def seats(lab: Lab, settings: Settings):
+    """Register seats as SIPp softphones; unregister them when the test ends."""
+    registered: list[tuple[str, Site, int]] = []
+    answering: list[SippRun] = []
+
+    async def on_duty(seat: str, scenario: str = "seat_answer.xml") -> SippRun:
+        site = settings.site_of_seat(seat)
+        port = free_udp_port(SEAT_IP)
+        await register_seat(seat, settings.credentials.seat_password(seat),
+                            f"{site.address}:{site.sip_port}", contact_ip=SEAT_IP,
+                            contact_port=port)
+        registered.append((seat, site, port))
+        run = await start_sipp(scenario, "", local_ip=SEAT_IP, local_port=port, service=seat,
+                               timeout_s=60, name=f"seat-{seat}-{port}")
+        answering.append(run)
+        await wait_until(lambda: seat_state(lab, site.name, seat) == "available", 10,
+                         what=f"seat {seat} available in the controller")
+        return run
+
+    yield on_duty
+    for run in answering:
+        run.stop()
+    for seat, site, port in registered:
+        try:
+            await register_seat(seat, settings.credentials.seat_password(seat),
+                                f"{site.address}:{site.sip_port}", contact_ip=SEAT_IP,
+                                contact_port=port, expires=0)
+        except RuntimeError:
+            pass  # the site may be down in a failure test; a fresh lab forgets it
+
+
+def seat_state(lab: Lab, site: str, seat: str) -> str | None:
+    health = lab.health() or {}
+    return (health.get("seats", {}).get(site, {}) or {}).get(seat)
+
+
+async def citizen_call(settings: Settings, service: str, number: str, hold_ms: int,
+                       site: str | None = None) -> SippRun:
+    target = settings.site(site or service)
+    return await start_sipp("citizen.xml", f"{target.address}:{target.sip_port}",
+                            local_ip=CITIZEN_IP, service=service,
+                            variables={"citizen": number}, extra=["-d", str(hold_ms)],
+                            timeout_s=60)
+
+
+async def assert_site_clean(probe: AriProbe, timeout: float = 10.0) -> None:
+    """Nothing left behind: no channel and no bridge on the site."""
+    async def clean():
+        return not await probe.channels() and not await probe.bridges()
+    await wait_until(clean, timeout, what=f"site {probe.site.name} free of channels and bridges")
