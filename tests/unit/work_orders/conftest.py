@@ -1,0 +1,236 @@
+"""Real databases and a real Redis for the work-order tests.
+
+Every database test runs on SQLite and on PostgreSQL. PostgreSQL is a throwaway
+cluster started here (as the `postgres` user when run as root), or the server
+in HOTLINE_TEST_PG_URL (its user needs CREATEDB). Each test gets a fresh
+database copied from a template that the migrations built once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from services.work_orders.db import make_engine, make_session_factory, upgrade
+from services.work_orders.levels import Calendar
+from services.work_orders.service import WorkOrderService
+
+PG_BIN_DIRS = [Path(os.environ.get("HOTLINE_PG_BIN", "/usr/lib/postgresql/15/bin"))]
+PG_BIN_DIRS += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+TEMPLATE = "hotline_template"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    for directory in PG_BIN_DIRS:
+        if (directory / "pg_ctl").exists() and (directory / "initdb").exists():
+            return directory
+    return None
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Base URL of a PostgreSQL server we may create databases on."""
+    configured = os.environ.get("HOTLINE_TEST_PG_URL")
+    if configured:
+        yield configured
+        return
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found; set HOTLINE_PG_BIN")
+    root = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
+    data, port = root / "data", free_port()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    try:
+        subprocess.run(
+            _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
+                          "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        options = (
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),
+                          "-o", options, "-w", "-t", "60", "start"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _admin(server_url: str, *statements: str) -> None:
+    import asyncpg
+
+    url = make_url(server_url)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password,
+        database=url.database or "postgres",
+    )  # fmt: skip
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _blocking(coro) -> None:
+    # Session fixtures may first be needed from inside a test's running event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> Iterator[str]:
+    """A database the migrations built once; tests copy it."""
+    name = f"{TEMPLATE}_{uuid.uuid4().hex[:8]}"
+    _blocking(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
+    upgrade(_database_url(postgres_server, name))
+    yield name
+    _blocking(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "orders.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A freshly migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, tmp_path / "orders.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _database_url(server, name)
+    await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engine(db_url: str):
+    engine = make_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+# Monday 2026-11-23 09:00 Beijing time.
+START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def calendar() -> Calendar:
+    return Calendar()
+
+
+@pytest.fixture
+def service(engine, clock: FakeClock, calendar: Calendar) -> WorkOrderService:
+    return WorkOrderService(make_session_factory(engine), clock, calendar)
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on a free port that a test can stop and start again."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server not installed (Debian package redis-server)")
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
