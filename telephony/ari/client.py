@@ -49,7 +49,7 @@ class AriClient:
                 if resp.status >= 400:
                     raise AriError(resp.status, text.strip()[:200], path)
                 return json.loads(text) if text else None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise AriError(0, f"unreachable: {exc!r}", path) from exc
 
     # ---- channels --------------------------------------------------------
@@ -193,5 +193,5 @@ class AriEvents:
             return
         try:
             await self._handler(event)
-        except Exception:  # noqa: BLE001 - one bad event must not end the stream
+        except Exception:
             log.exception("site %s: handling %s failed", self._site, event.get("type"))

@@ -16,13 +16,35 @@ from services.privacy import mask_number
 from services.seats import SeatBoard
 from services.waiting_line import WaitingLine
 from telephony.ari.events import (
-    AriEvent, ChannelDestroyed, StasisEnd, StasisStart,
+    AriEvent,
+    ChannelDestroyed,
+    StasisEnd,
+    StasisStart,
 )
 from telephony.calls import machine
 from telephony.calls.model import (
-    Answer, BridgeLegs, Call, CallEvent, CallState, CitizenEntered, Command, DestroyBridge,
-    Finished, HangupLeg, LeaveWaitingLine, Leg, LegHungUp, LegRole, ReleaseSeat, RingSeat,
-    SeatAnswered, SeatFailed, SeatOffered, StartRingback, StopRingback, WaitForSeat,
+    Answer,
+    BridgeLegs,
+    Call,
+    CallEvent,
+    CallState,
+    CitizenEntered,
+    Command,
+    DestroyBridge,
+    Finished,
+    HangupLeg,
+    LeaveWaitingLine,
+    Leg,
+    LegHungUp,
+    LegRole,
+    ReleaseSeat,
+    RingSeat,
+    SeatAnswered,
+    SeatFailed,
+    SeatOffered,
+    StartRingback,
+    StopRingback,
+    WaitForSeat,
 )
 from telephony.calls.ports import Switch, SwitchError
 

@@ -9,9 +9,28 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from telephony.calls.model import (
-    Answer, BridgeLegs, Call, CallEvent, CallState, CitizenEntered, DestroyBridge, Finished,
-    HangupLeg, LeaveWaitingLine, Leg, LegHungUp, LegRole, ReleaseSeat, RingSeat, SeatAnswered,
-    SeatFailed, SeatOffered, StartRingback, Step, StopRingback, WaitForSeat,
+    Answer,
+    BridgeLegs,
+    Call,
+    CallEvent,
+    CallState,
+    CitizenEntered,
+    DestroyBridge,
+    Finished,
+    HangupLeg,
+    LeaveWaitingLine,
+    Leg,
+    LegHungUp,
+    LegRole,
+    ReleaseSeat,
+    RingSeat,
+    SeatAnswered,
+    SeatFailed,
+    SeatOffered,
+    StartRingback,
+    Step,
+    StopRingback,
+    WaitForSeat,
 )
 
 S = CallState

@@ -168,7 +168,7 @@ class Lab:
     def up(self, controller: bool = True) -> None:
         t0 = time.monotonic()
         say(f"lab dir {self.lab_dir}")
-        self.runtime  # provision first, so its progress prints before anything starts
+        _ = self.runtime  # provision first, so its progress prints before anything starts
         self.start_redis()
         for site in self.settings.sites:
             self.start_site(site)

@@ -64,8 +64,8 @@ def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
     for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
         uris = suites = None
         for block in path.read_text().split("\n\n"):
-            uris = re.search(r"^URIs:\s*(\S+)", block, re.M)
-            suites = re.search(r"^Suites:\s*(.+)$", block, re.M)
+            uris = re.search(r"^URIs:\s*(\S+)", block, re.MULTILINE)
+            suites = re.search(r"^Suites:\s*(.+)$", block, re.MULTILINE)
             if uris and suites and not all(
                 s.endswith("-security") for s in suites.group(1).split()
             ):

@@ -60,7 +60,7 @@ class SipMessage:
 def parse_message_log(text: str) -> list[tuple[str, SipMessage]]:
     """(direction, message) for each message in a SIPp -trace_msg log."""
     out = []
-    blocks = re.split(r"^-{10,}.*$", text, flags=re.M)
+    blocks = re.split(r"^-{10,}.*$", text, flags=re.MULTILINE)
     for block in blocks:
         head = re.search(r"message (received|sent)", block)
         if not head:
