@@ -64,3 +64,39 @@ def write_site(files: dict[str, str], etc_dir: Path) -> None:
     etc_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (etc_dir / name).write_text(text)
+
+
+def container_dirs() -> SiteDirs:
+    """Asterisk's usual directories, as the docker image lays them out."""
+    return SiteDirs(etc="/etc/asterisk", run="/var/run/asterisk", db="/var/lib/asterisk",
+                    spool="/var/spool/asterisk", log="/var/log/asterisk")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m telephony.lab.render --site NAME --out DIR`: the docker entrypoint's renderer.
+
+    Needs only Python 3.11+ and jinja2, so the Asterisk image does not carry the controller.
+    """
+    import argparse
+    import sys
+
+    from telephony.settings import SettingsError, load_settings
+
+    parser = argparse.ArgumentParser(prog="python3 -m telephony.lab.render")
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--out", type=Path, default=Path("/etc/asterisk"))
+    parser.add_argument("--run-user", default="asterisk")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        files = render_site(settings, settings.site(args.site), container_dirs(), args.run_user)
+    except SettingsError as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 2
+    write_site(files, args.out)
+    print(f"rendered {len(files)} files for site {args.site} into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
