@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -135,19 +135,33 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A freshly migrated, empty database of each kind."""
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        shutil.copy(template, tmp_path / "orders.db")
-        yield f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    template = request.getfixturevalue("postgres_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield _database_url(server, name)
-    await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+async def new_database(request: pytest.FixtureRequest, tmp_path: Path):
+    """Makes freshly migrated, empty databases of one kind (each test runs on both kinds)."""
+    made: list[str] = []
+    kind = request.param
+    if kind == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        pg_template = request.getfixturevalue("postgres_template")
+    else:
+        sqlite_file = request.getfixturevalue("sqlite_template")
+
+    async def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        if kind == "sqlite":
+            shutil.copy(sqlite_file, tmp_path / f"{name}.db")
+            return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+        await _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        made.append(name)
+        return _database_url(server, name)
+
+    yield make
+    for name in made:
+        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db_url(new_database) -> str:
+    return await new_database()
 
 
 @pytest.fixture
