@@ -206,7 +206,11 @@ def service(engine, clock: FakeClock, calendar: Calendar) -> WorkOrderService:
 
 @dataclass
 class RedisServer:
-    """A real redis-server on a free port that a test can stop and start again."""
+    """A real redis-server on a free port that a test can kill and start again.
+
+    Run as production should: with an fsync'd append-only file, so a stream
+    entry Redis acknowledged survives a crash.
+    """
 
     port: int
     directory: Path
@@ -219,7 +223,8 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--save", "", "--appendonly", "no"],
+             "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10

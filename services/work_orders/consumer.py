@@ -1,0 +1,197 @@
+"""Applies order events from the Redis stream (or a local spool) to the database.
+
+A message is acknowledged only after its transaction committed, so a database
+outage leaves it pending and it is retried with backoff. The service applies
+each event id once, so replaying the stream or the spool creates no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.exc import SQLAlchemyError
+
+from .errors import WorkOrderError
+from .events import OrderEvent
+from .outbox import DEAD_STREAM, STREAM, Spool, drain_spool
+
+log = logging.getLogger(__name__)
+
+GROUP = "work-orders"
+
+
+class EventApplier(Protocol):
+    async def apply(self, event: OrderEvent) -> bool: ...
+
+
+class OutboxConsumer:
+    def __init__(
+        self,
+        redis: Any,
+        service: EventApplier,
+        *,
+        stream: str = STREAM,
+        group: str = GROUP,
+        consumer: str = "work-orders-1",
+        dead_stream: str = DEAD_STREAM,
+        batch: int = 100,
+        block_ms: int = 1000,
+        max_attempts: int = 5,
+        claim_idle_ms: int = 60_000,
+        backoff: tuple[float, float] = (0.1, 5.0),
+    ) -> None:
+        self._redis = redis
+        self._service = service
+        self._stream = stream
+        self._group = group
+        self._consumer = consumer
+        self._dead_stream = dead_stream
+        self._batch = batch
+        self._block_ms = block_ms
+        self._max_attempts = max_attempts
+        self._claim_idle_ms = claim_idle_ms
+        self._backoff = backoff
+        self._attempts: dict[str, int] = {}
+        self._group_ready = False
+        self.applied = 0
+        self.duplicates = 0
+        self.dead = 0
+
+    async def ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self._redis.xgroup_create(self._stream, self._group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def run_once(self, block: bool = True) -> int:
+        """One round: retry this consumer's pending messages, claim stale ones, read new ones.
+
+        Database and Redis errors propagate with the message left pending.
+        """
+        await self.ensure_group()
+        handled = await self._handle(await self._read("0"))
+        claimed = await self._redis.xautoclaim(
+            self._stream, self._group, self._consumer, self._claim_idle_ms, "0-0",
+            count=self._batch,
+        )  # fmt: skip
+        handled += await self._handle([(self._stream, claimed[1])] if claimed[1] else [])
+        handled += await self._handle(await self._read(">", self._block_ms if block else None))
+        return handled
+
+    async def _read(self, start: str, block: int | None = None) -> list:
+        return await self._redis.xreadgroup(
+            self._group, self._consumer, {self._stream: start}, count=self._batch, block=block
+        )
+
+    async def _handle(self, response: list) -> int:
+        handled = 0
+        for _stream, messages in response or ():
+            for message_id, fields in messages:
+                if fields is None:  # trimmed away while pending
+                    await self._ack(message_id)
+                    continue
+                handled += await self._handle_one(_text(message_id), fields)
+        return handled
+
+    async def _handle_one(self, message_id: str, fields: dict) -> int:
+        raw = _text(fields.get(b"event") or fields.get("event") or b"")
+        try:
+            event = OrderEvent.from_json(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            await self._bury(message_id, raw, f"unreadable event: {exc!r}")
+            return 1
+        try:
+            applied = await self._service.apply(event)
+        except WorkOrderError as exc:
+            # Often an ordering effect (an event about an order not opened yet):
+            # leave it pending for a few rounds before setting it aside.
+            attempts = self._attempts.get(message_id, 0) + 1
+            self._attempts[message_id] = attempts
+            if attempts < self._max_attempts:
+                log.info(
+                    "event %s refused (%s), attempt %d", event.event_id, exc.error_id, attempts
+                )
+                return 0
+            await self._bury(message_id, raw, f"{exc.error_id}: {exc.message}")
+            return 1
+        await self._ack(message_id)
+        if applied:
+            self.applied += 1
+        else:
+            self.duplicates += 1
+        return 1
+
+    async def _ack(self, message_id: str) -> None:
+        await self._redis.xack(self._stream, self._group, message_id)
+        self._attempts.pop(message_id, None)
+
+    async def _bury(self, message_id: str, raw: str, reason: str) -> None:
+        """Move an event that can never apply to the dead-letter stream, for a person to read."""
+        log.error("order event %s set aside: %s", message_id, reason)
+        await self._redis.xadd(
+            self._dead_stream, {"event": raw, "reason": reason, "message_id": message_id}
+        )
+        await self._ack(message_id)
+        self.dead += 1
+
+    async def run(self) -> None:
+        """Consume until cancelled; outages of the database or Redis mean backoff, not loss."""
+        delay = self._backoff[0]
+        while True:
+            try:
+                await self.run_once()
+                delay = self._backoff[0]
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                # OSError too: asyncpg reports a refused database connection as one.
+                log.warning(
+                    "order events: redis or database unavailable (%s); retry in %.1fs", exc, delay
+                )
+                self._group_ready = False
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "order events: database unavailable (%s); retry in %.1fs",
+                    type(exc).__name__,
+                    delay,
+                )
+            except Exception:
+                # A bug must not stop the consumer: the message stays pending for a fix.
+                log.exception("order events: unexpected error; retry in %.1fs", delay)
+            else:
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff[1])
+
+
+async def apply_spool(spool: Spool | Path, service: EventApplier) -> int:
+    """Apply spooled events straight to the database (embedded mode, or Redis long gone).
+
+    Events the service refuses are written to the spool's `.rejected` file; a
+    database error stops here and keeps the rest for the next call.
+    """
+    spool = spool if isinstance(spool, Spool) else Spool(spool)
+
+    async def apply_lines(lines: list[str]) -> None:
+        for line in lines:
+            try:
+                await service.apply(OrderEvent.from_json(line))
+            except (WorkOrderError, ValueError, KeyError, TypeError) as exc:
+                log.error("spooled order event refused: %r", exc)
+                with spool.rejected.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps({"event": line, "reason": repr(exc)}) + "\n")
+
+    return await drain_spool(spool, apply_lines, batch=50)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

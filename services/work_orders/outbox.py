@@ -1,0 +1,255 @@
+"""The durable outbox: order events leave the call path here and are never lost.
+
+`Outbox.publish` appends to a Redis stream with a short timeout. When Redis is
+slow or down it appends to a local spool instead (JSONL, fsync'd) and keeps
+spooling, so events stay in order, until `drain` has moved the spool into the
+stream. Without Redis (embedded mode) the spool is applied to the database by
+`consumer.apply_spool`. Replays are harmless: every event carries an id the
+consumer applies once.
+
+No SQLAlchemy here: the controller imports this on its hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from .events import OrderEvent
+
+log = logging.getLogger(__name__)
+
+STREAM = "hotline:order-events"
+DEAD_STREAM = "hotline:order-events:dead"
+SPOOL_NAME = "order-events.spool.jsonl"
+REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class Spool:
+    """An append-only JSONL file of events waiting for Redis (or for the database).
+
+    Draining renames the file aside first, so new events append to a fresh file
+    while the old one is sent, and records its progress so a crash mid-drain
+    resends at most one batch (which the consumer's idempotency absorbs).
+    """
+
+    def __init__(self, directory: Path, name: str = SPOOL_NAME) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / name
+        self.draining = directory / f"{name}.draining"
+        self.progress = directory / f"{name}.draining.offset"
+        self.rejected = directory / f"{name}.rejected"
+        self._lock = threading.Lock()
+        self._repair_torn_tail()
+
+    def _repair_torn_tail(self) -> None:
+        # A crash mid-append can leave half a line; never glue the next event onto it.
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb+") as spool:
+                spool.seek(-1, os.SEEK_END)
+                if spool.read(1) != b"\n":
+                    spool.write(b"\n")
+
+    def append(self, line: str) -> None:
+        with self._lock:
+            created = not self.path.exists()
+            with self.path.open("a", encoding="utf-8") as spool:
+                spool.write(line + "\n")
+                spool.flush()
+                os.fsync(spool.fileno())
+            if created:
+                _fsync_dir(self.path.parent)
+
+    def pending(self) -> bool:
+        with self._lock:
+            return self.draining.exists() or (self.path.exists() and self.path.stat().st_size > 0)
+
+    def rotate(self) -> bool:
+        """Set the current spool aside for draining; False when nothing is waiting."""
+        with self._lock:
+            if self.draining.exists():
+                return True
+            if not self.path.exists() or not self.path.stat().st_size:
+                return False
+            os.replace(self.path, self.draining)
+            _write_atomic(self.progress, "0")
+            _fsync_dir(self.path.parent)
+            return True
+
+    def read_draining(self) -> tuple[list[str], int]:
+        lines = []
+        with self.draining.open(encoding="utf-8") as spool:
+            for raw in spool:
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    log.warning("spool: setting aside a torn line of %d bytes", len(line))
+                    with self.rejected.open("a", encoding="utf-8") as bad:
+                        bad.write(line + "\n")
+                    continue
+                lines.append(line)
+        offset = int(self.progress.read_text() or 0) if self.progress.exists() else 0
+        return lines, offset
+
+    def advance(self, offset: int) -> None:
+        _write_atomic(self.progress, str(offset))
+
+    def finish(self) -> None:
+        with self._lock:
+            self.draining.unlink(missing_ok=True)
+            self.progress.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def drain_spool(
+    spool: Spool, sink: Callable[[list[str]], Awaitable[None]], batch: int = 200
+) -> int:
+    """Hand every spooled line to `sink` in order, a batch at a time; returns how many.
+
+    An exception from `sink` stops the drain with the progress so far kept.
+    """
+    total = 0
+    while await asyncio.to_thread(spool.rotate):
+        lines, offset = await asyncio.to_thread(spool.read_draining)
+        while offset < len(lines):
+            chunk = lines[offset : offset + batch]
+            await sink(chunk)
+            offset += len(chunk)
+            total += len(chunk)
+            await asyncio.to_thread(spool.advance, offset)
+        await asyncio.to_thread(spool.finish)
+    return total
+
+
+class Outbox:
+    """Where the controller publishes order events; never blocks a call for long."""
+
+    def __init__(
+        self,
+        redis: Any | None,
+        spool_dir: Path,
+        *,
+        stream: str = STREAM,
+        timeout: float = 0.25,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self._redis = redis
+        self._spool = Spool(spool_dir)
+        self._stream = stream
+        self._timeout = timeout
+        self._retry_interval = retry_interval
+        self._lock = asyncio.Lock()
+        self._drain_lock = asyncio.Lock()
+        # Events spooled by an earlier run go first: keep spooling until they are drained.
+        self._spooling = redis is None or self._spool.pending()
+
+    @property
+    def spool(self) -> Spool:
+        return self._spool
+
+    @property
+    def spooling(self) -> bool:
+        return self._spooling
+
+    async def publish(self, event: OrderEvent) -> str:
+        """Append `event` to the stream, or to the spool; returns "stream" or "spool"."""
+        payload = event.to_json()
+        async with self._lock:
+            if not self._spooling:
+                try:
+                    await asyncio.wait_for(self._xadd(event, payload), self._timeout)
+                    return "stream"
+                except REDIS_DOWN as exc:
+                    log.warning("redis unavailable (%s); spooling order events", type(exc).__name__)
+                    self._spooling = True
+            await asyncio.to_thread(self._spool.append, payload)
+            return "spool"
+
+    async def _xadd(self, event: OrderEvent, payload: str) -> None:
+        assert self._redis is not None
+        await self._redis.xadd(
+            self._stream, {"event": payload, "event_id": event.event_id, "kind": event.kind}
+        )
+
+    async def drain(self) -> int:
+        """Move spooled events into the stream; returns how many moved before any failure."""
+        if self._redis is None:
+            return 0
+        async with self._drain_lock:
+            moved = 0
+
+            async def send(lines: list[str]) -> None:
+                nonlocal moved
+                pipe = self._redis.pipeline(transaction=False)
+                for line in lines:
+                    data = json.loads(line)
+                    pipe.xadd(
+                        self._stream,
+                        {"event": line, "event_id": data.get("event_id", ""),
+                         "kind": data.get("kind", "")},
+                    )  # fmt: skip
+                await asyncio.wait_for(pipe.execute(), max(1.0, self._timeout * 8))
+                moved += len(lines)
+
+            try:
+                await drain_spool(self._spool, send)
+            except REDIS_DOWN as exc:
+                log.warning("redis still unavailable (%s); %d events drained", exc, moved)
+                return moved
+            async with self._lock:
+                if not await asyncio.to_thread(self._spool.pending):
+                    self._spooling = False
+                    log.info("order event spool drained (%d events); publishing to redis", moved)
+            return moved
+
+    async def run(self) -> None:
+        """Background task: drain the spool whenever Redis is back. Cancel to stop."""
+        while True:
+            await asyncio.sleep(self._retry_interval)
+            if self._spooling and self._redis is not None:
+                await self.drain()
+
+
+class MemoryOutbox:
+    """An in-process outbox for tests and demos: keeps events in a list, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[OrderEvent] = []
+
+    async def publish(self, event: OrderEvent) -> str:
+        self.events.append(event)
+        return "memory"
+
+
+def make_redis(url: str) -> Any:
+    """A client with short socket timeouts, so an absent Redis fails fast."""
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0)

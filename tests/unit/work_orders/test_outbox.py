@@ -1,0 +1,300 @@
+import asyncio
+import json
+import socket
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from services.work_orders.consumer import OutboxConsumer, apply_spool
+from services.work_orders.events import OrderEvent, StatusChanged, SummaryUpdated
+from services.work_orders.models import AuditEntry, Order
+from services.work_orders.outbox import DEAD_STREAM, STREAM, MemoryOutbox, Outbox, Spool, make_redis
+
+from .helpers import opened
+
+
+def events_for(service, clock, n=3):
+    """An order's life as the controller would emit it: opened, summary, assigned."""
+    out = []
+    for _ in range(n):
+        event = opened(service)
+        out += [
+            event,
+            SummaryUpdated(order_id=event.order_id, actor="agent", at=clock.now, summary="s"),
+            StatusChanged(
+                order_id=event.order_id,
+                to_status="assigned",
+                actor="agent",
+                at=clock.now,
+                department="d",
+            ),
+        ]
+    return out
+
+
+async def counts(service):
+    async with service._sessions() as session:
+        orders = await session.scalar(select(func.count()).select_from(Order))
+        entries = await session.scalar(select(func.count()).select_from(AuditEntry))
+    return orders, entries
+
+
+@pytest.fixture
+async def redis(redis_server):
+    client = make_redis(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+async def test_published_events_reach_the_database_through_the_stream(
+    service, clock, redis, tmp_path
+):
+    outbox = Outbox(redis, tmp_path / "spool")
+    for event in events_for(service, clock):
+        assert await outbox.publish(event) == "stream"
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    assert await consumer.run_once() == 9
+    assert await counts(service) == (3, 9)
+    assert await redis.xpending(STREAM, "work-orders") == {
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
+    }
+
+
+async def test_replaying_the_stream_twice_creates_no_duplicates(service, clock, redis, tmp_path):
+    outbox = Outbox(redis, tmp_path / "spool")
+    for event in events_for(service, clock):
+        await outbox.publish(event)
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    await consumer.run_once()
+    before = await counts(service)
+    for _ in range(2):
+        await redis.xgroup_setid(STREAM, "work-orders", "0")  # replay from the start
+        assert await consumer.run_once(block=False) == 9
+    # And the same events appended to the stream again.
+    for _, fields in await redis.xrange(STREAM):
+        await redis.xadd(STREAM, fields)
+    assert await consumer.run_once(block=False) == 9
+    assert await counts(service) == before
+    assert (consumer.applied, consumer.duplicates) == (9, 27)
+
+
+async def test_redis_down_spools_events_and_drains_them_when_it_returns(
+    service, clock, redis, redis_server, tmp_path
+):
+    outbox = Outbox(redis, tmp_path / "spool", timeout=0.25)
+    events = events_for(service, clock)
+    assert await outbox.publish(events[0]) == "stream"
+    redis_server.stop()
+    started = time.monotonic()
+    assert [await outbox.publish(e) for e in events[1:]] == ["spool"] * 8
+    assert time.monotonic() - started < 1.0  # a call never waits on Redis for long
+    lines = (tmp_path / "spool" / "order-events.spool.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event_id"] for line in lines] == [e.event_id for e in events[1:]]
+    assert await outbox.drain() == 0  # still down: nothing lost, nothing moved
+    redis_server.start()
+    # Redis is back, but the spool is not drained yet: order is kept.
+    late = StatusChanged(
+        order_id=events[0].order_id, to_status="in_progress", actor="d", at=clock.now
+    )
+    assert await outbox.publish(late) == "spool"
+    assert await outbox.drain() == 9
+    assert not outbox.spooling and not outbox.spool.pending()
+    assert (
+        await outbox.publish(
+            StatusChanged(order_id=events[0].order_id, to_status="replied", actor="d", at=clock.now)
+        )
+        == "stream"
+    )
+    stream_ids = [json.loads(f[b"event"])["event_id"] for _, f in await redis.xrange(STREAM)]
+    assert stream_ids == [e.event_id for e in events] + [late.event_id] + stream_ids[-1:]
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    assert await consumer.run_once(block=False) == 11
+    assert await counts(service) == (3, 11)
+    assert (await service.record(events[0].order_id))["status"] == "replied"
+
+
+async def test_events_spooled_before_a_restart_go_first(service, clock, redis, tmp_path):
+    events = events_for(service, clock, n=1)
+    Spool(tmp_path / "spool").append(events[0].to_json())
+    outbox = Outbox(redis, tmp_path / "spool")
+    assert outbox.spooling
+    assert await outbox.publish(events[1]) == "spool"
+    assert await outbox.drain() == 2
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    await consumer.run_once(block=False)
+    assert (await service.record(events[0].order_id))["summary"] == "s"
+
+
+async def test_unresponsive_redis_costs_a_call_at_most_the_timeout(tmp_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    client = make_redis(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    outbox = Outbox(client, tmp_path, timeout=0.2)
+    event = StatusChanged(order_id="WO-x", to_status="assigned", actor="a", at=datetime.now(UTC))
+    started = time.monotonic()
+    assert await outbox.publish(event) == "spool"
+    assert time.monotonic() - started < 0.6
+    silent.close()
+    await client.aclose()
+
+
+async def test_database_outage_leaves_events_pending_until_it_returns(
+    service, clock, redis, tmp_path
+):
+    class Outage:
+        down = True
+
+        async def apply(self, event):
+            if self.down:
+                raise OperationalError("INSERT", {}, ConnectionRefusedError("db down"))
+            return await service.apply(event)
+
+    outbox = Outbox(redis, tmp_path / "spool")
+    for event in events_for(service, clock):
+        await outbox.publish(event)
+    flaky = Outage()
+    consumer = OutboxConsumer(redis, flaky, block_ms=10, backoff=(0.01, 0.05))
+    with pytest.raises(OperationalError):
+        await consumer.run_once()
+    assert (await redis.xpending(STREAM, "work-orders"))["pending"] > 0
+    # The run loop backs off and keeps trying; the database comes back.
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(0.1)
+    flaky.down = False
+    for _ in range(200):
+        if await counts(service) == (3, 9):
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    assert await counts(service) == (3, 9)
+    assert (await redis.xpending(STREAM, "work-orders"))["pending"] == 0
+
+
+async def test_real_unreachable_database_loses_nothing(service, clock, redis, tmp_path):
+    from services.work_orders.db import make_engine, make_session_factory
+    from services.work_orders.service import WorkOrderService
+
+    from .conftest import free_port
+
+    dead_engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    unreachable = WorkOrderService(make_session_factory(dead_engine), clock, service.calendar)
+    outbox = Outbox(redis, tmp_path / "spool")
+    for event in events_for(service, clock, n=1):
+        await outbox.publish(event)
+    with pytest.raises(OSError):
+        await OutboxConsumer(redis, unreachable, block_ms=10).run_once()
+    await dead_engine.dispose()
+    # Same consumer name after a restart: its pending messages come first.
+    assert await OutboxConsumer(redis, service, block_ms=10).run_once(block=False) == 3
+    assert await counts(service) == (1, 3)
+
+
+async def test_event_that_never_applies_goes_to_the_dead_letter_stream(
+    service, clock, redis, tmp_path
+):
+    outbox = Outbox(redis, tmp_path / "spool")
+    await outbox.publish(
+        StatusChanged(
+            order_id="WO-20261123-000000000000", to_status="assigned", actor="a", at=clock.now
+        )
+    )
+    await redis.xadd(STREAM, {"event": "not json"})
+    consumer = OutboxConsumer(redis, service, block_ms=10, max_attempts=3)
+    for _ in range(3):
+        await consumer.run_once(block=False)
+    dead = await redis.xrange(DEAD_STREAM)
+    assert len(dead) == 2 and consumer.dead == 2
+    reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
+    assert reasons[0].startswith("order_not_found") and reasons[1].startswith("unreadable")
+    assert (await redis.xpending(STREAM, "work-orders"))["pending"] == 0
+
+
+async def test_event_about_an_order_opened_later_waits_for_it(service, clock, redis, tmp_path):
+    first, second, _ = events_for(service, clock, n=1)
+    outbox = Outbox(redis, tmp_path / "spool")
+    await outbox.publish(second)
+    await outbox.publish(first)
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    await consumer.run_once(block=False)  # second refused, first applied
+    await consumer.run_once(block=False)  # second retried from pending
+    assert (await service.record(first.order_id))["summary"] == "s"
+    assert consumer.dead == 0
+
+
+async def test_spool_applies_straight_to_the_database_once(service, clock, tmp_path):
+    outbox = Outbox(None, tmp_path / "spool")  # embedded mode: no Redis at all
+    for event in events_for(service, clock):
+        assert await outbox.publish(event) == "spool"
+    assert await apply_spool(outbox.spool, service) == 9
+    assert await counts(service) == (3, 9)
+    assert await apply_spool(outbox.spool, service) == 0
+    assert await counts(service) == (3, 9)
+
+
+async def test_spool_replayed_twice_creates_no_duplicates(service, clock, tmp_path):
+    events = events_for(service, clock)
+    for directory in ("a", "b"):
+        spool = Spool(tmp_path / directory)
+        for event in events:
+            spool.append(event.to_json())
+        await apply_spool(spool, service)
+    assert await counts(service) == (3, 9)
+
+
+async def test_drain_interrupted_midway_resumes_without_resending(tmp_path):
+    spool = Spool(tmp_path)
+    for n in range(5):
+        spool.append(json.dumps({"n": n}))
+    sent = []
+
+    async def flaky_sink(lines):
+        if len(sent) >= 2:
+            raise ConnectionError("redis went away")
+        sent.extend(lines)
+
+    from services.work_orders.outbox import drain_spool
+
+    with pytest.raises(ConnectionError):
+        await drain_spool(spool, flaky_sink, batch=2)
+    assert spool.pending()
+
+    async def sink(lines):
+        sent.extend(lines)
+
+    assert await drain_spool(spool, sink, batch=2) == 3
+    assert [json.loads(line)["n"] for line in sent] == [0, 1, 2, 3, 4]
+    assert not spool.pending()
+
+
+async def test_torn_last_line_is_set_aside_and_the_next_event_survives(tmp_path):
+    spool = Spool(tmp_path)
+    spool.append(json.dumps({"n": 1}))
+    with spool.path.open("a") as f:
+        f.write('{"n": 2, "tor')  # crash mid-write
+    spool = Spool(tmp_path)  # restart
+    spool.append(json.dumps({"n": 3}))
+    got = []
+
+    async def sink(lines):
+        got.extend(json.loads(line)["n"] for line in lines)
+
+    from services.work_orders.outbox import drain_spool
+
+    await drain_spool(spool, sink)
+    assert got == [1, 3]
+    assert "tor" in spool.rejected.read_text()
+
+
+async def test_memory_outbox_keeps_events_in_order(clock):
+    outbox = MemoryOutbox()
+    event = StatusChanged(order_id="WO-1", to_status="assigned", actor="a", at=clock.now)
+    assert await outbox.publish(event) == "memory"
+    assert outbox.events == [event]
+    assert OrderEvent.from_json(event.to_json()) == event
