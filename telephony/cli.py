@@ -11,6 +11,7 @@ import sys
 # Modules exposing `register(subparsers)`; each adds its own subcommands.
 COMMAND_MODULES = [
     "telephony.lab.commands",
+    "services.work_orders.cli",
 ]
 
 
