@@ -94,15 +94,23 @@ class OutboxConsumer:
 
     async def _handle(self, response: list) -> int:
         handled = 0
-        for _stream, messages in response or ():
-            for message_id, fields in messages:
-                if fields is None:  # trimmed away while pending
-                    await self._ack(message_id)
-                    continue
-                handled += await self._handle_one(_text(message_id), fields)
+        committed: list[str] = []
+        try:
+            for _stream, messages in response or ():
+                for message_id, fields in messages:
+                    if fields is None:  # trimmed away while pending
+                        committed.append(_text(message_id))
+                        continue
+                    handled += await self._handle_one(_text(message_id), fields, committed)
+        finally:
+            # One XACK for the batch, and only for what the database committed.
+            if committed:
+                await self._redis.xack(self._stream, self._group, *committed)
+                for message_id in committed:
+                    self._attempts.pop(message_id, None)
         return handled
 
-    async def _handle_one(self, message_id: str, fields: dict) -> int:
+    async def _handle_one(self, message_id: str, fields: dict, committed: list[str]) -> int:
         raw = _text(fields.get(b"event") or fields.get("event") or b"")
         try:
             event = OrderEvent.from_json(raw)
@@ -123,7 +131,7 @@ class OutboxConsumer:
                 return 0
             await self._bury(message_id, raw, f"{exc.error_id}: {exc.message}")
             return 1
-        await self._ack(message_id)
+        committed.append(message_id)
         if applied:
             self.applied += 1
         else:
