@@ -200,14 +200,15 @@ class Outbox:
 
     async def drain(self) -> int:
         """Move spooled events into the stream; returns how many moved before any failure."""
-        if self._redis is None:
+        redis = self._redis
+        if redis is None:
             return 0
         async with self._drain_lock:
             moved = 0
 
             async def send(lines: list[str]) -> None:
                 nonlocal moved
-                pipe = self._redis.pipeline(transaction=False)
+                pipe = redis.pipeline(transaction=False)
                 for line in lines:
                     data = json.loads(line)
                     pipe.xadd(

@@ -949,7 +949,7 @@ class WorkOrderService:
                     )
                 )
             ).all():
-                replies.setdefault(order_id, []).append((at, to_status))
+                replies.setdefault(order_id, []).append((at, to_status or ""))
             if with_visits:
                 for visit in (
                     await session.scalars(
@@ -961,7 +961,7 @@ class WorkOrderService:
                     visits[visit.order_id] = visit  # the latest visit wins
         facts = {}
         for o in orders:
-            visit = visits.get(o.order_id)
+            latest = visits.get(o.order_id)
             facts[o.order_id] = OrderFacts(
                 order_id=o.order_id,
                 platform=o.platform,
@@ -973,8 +973,8 @@ class WorkOrderService:
                 status=o.status,
                 first_reply_at=first_reply(replies.get(o.order_id, ())),
                 counted=counted(o.status, o.merged_into, o.duplicate_of),
-                visit_resolved=visit.resolved if visit else None,
-                visit_satisfied=visit.satisfied if visit else None,
+                visit_resolved=latest.resolved if latest else None,
+                visit_satisfied=latest.satisfied if latest else None,
             )
         return facts
 
