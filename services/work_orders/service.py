@@ -913,16 +913,23 @@ class WorkOrderService:
         note: str = "",
         data: dict[str, Any] | None = None,
     ) -> None:
-        await session.flush()
-        seq = await session.scalar(
-            select(func.coalesce(func.max(AuditEntry.seq), 0)).where(
-                AuditEntry.order_id == order.order_id
+        # Next seq per order, read once per transaction (the order row is locked).
+        seqs: dict[str, int] = session.info.setdefault("audit_seq", {})
+        if order.order_id not in seqs:
+            await session.flush()
+            seqs[order.order_id] = (
+                await session.scalar(
+                    select(func.coalesce(func.max(AuditEntry.seq), 0)).where(
+                        AuditEntry.order_id == order.order_id
+                    )
+                )
+                or 0
             )
-        )
+        seqs[order.order_id] += 1
         session.add(
             AuditEntry(
                 order_id=order.order_id,
-                seq=(seq or 0) + 1,
+                seq=seqs[order.order_id],
                 kind=kind,
                 actor=actor,
                 at=at,
