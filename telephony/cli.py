@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = [
     "telephony.lab.commands",
     "services.work_orders.cli",
+    "services.routing.cli",
 ]
 
 

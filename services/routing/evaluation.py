@@ -1,0 +1,174 @@
+"""Scores the suggester against a labelled file: the figures issue 5 asks for."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.routing.dataset import Example
+from services.routing.model import TARGETS
+from services.routing.suggester import Suggester
+
+
+@dataclass(frozen=True)
+class TargetScore:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    examples: int
+    accuracy: float
+    macro_f1: float
+    category_accuracy: float
+    emergency_recall: float
+    emergency_precision: float
+    emergency_examples: int
+    uncertain_rate: float
+    accuracy_when_certain: float
+    per_target: dict[str, TargetScore]
+    confusion: dict[str, dict[str, int]]
+    latency_ms: dict[str, float]
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "category_accuracy": round(self.category_accuracy, 4),
+            "emergency_recall": round(self.emergency_recall, 4),
+            "emergency_precision": round(self.emergency_precision, 4),
+            "emergency_examples": self.emergency_examples,
+            "uncertain_rate": round(self.uncertain_rate, 4),
+            "accuracy_when_certain": round(self.accuracy_when_certain, 4),
+            "per_target": {t: vars(s) for t, s in self.per_target.items()},
+            "confusion": self.confusion,
+            "latency_ms": self.latency_ms,
+            "errors": self.errors,
+        }
+
+
+def evaluate(suggester: Suggester, examples: Sequence[Example]) -> EvalReport:
+    """Top-1 target scores; a target the example accepts (122 for road traffic) counts as right."""
+    gold: list[str] = []
+    predicted: list[str] = []
+    timings: list[float] = []
+    errors: list[dict[str, Any]] = []
+    categories_right = categories_total = 0
+    emergency_hits = emergency_gold = emergency_predicted = 0
+    uncertain = certain_right = 0
+    for example in examples:
+        if example.target is None:
+            raise ValueError(f"example {example.id} has no gold target")
+        started = time.perf_counter()
+        suggestion = suggester.suggest(example.text)
+        timings.append((time.perf_counter() - started) * 1000)
+        target = suggestion.target
+        scored = example.target if example.accepts(target) else target
+        gold.append(example.target)
+        predicted.append(scored)
+        if scored != example.target or (
+                example.target == "12345" and suggestion.category != example.category):
+            errors.append({"id": example.id, "text": example.text,
+                           "gold": [example.target, example.category],
+                           "got": [target, suggestion.category],
+                           "confidence": round(suggestion.confidence, 3)})
+        if example.target == "12345" and target == "12345":
+            categories_total += 1
+            categories_right += suggestion.category == example.category
+        emergency_gold += bool(example.emergency)
+        emergency_predicted += suggestion.emergency
+        emergency_hits += bool(example.emergency) and suggestion.emergency
+        uncertain += suggestion.uncertain
+        certain_right += (not suggestion.uncertain) and scored == example.target
+
+    n = len(examples)
+    per_target = _per_target(gold, predicted)
+    scored_targets = [t for t in TARGETS if per_target[t].support]
+    return EvalReport(
+        examples=n,
+        accuracy=sum(g == p for g, p in zip(gold, predicted)) / n,
+        macro_f1=sum(per_target[t].f1 for t in scored_targets) / len(scored_targets),
+        category_accuracy=categories_right / categories_total if categories_total else 0.0,
+        emergency_recall=emergency_hits / emergency_gold if emergency_gold else 1.0,
+        emergency_precision=emergency_hits / emergency_predicted if emergency_predicted else 1.0,
+        emergency_examples=emergency_gold,
+        uncertain_rate=uncertain / n,
+        accuracy_when_certain=certain_right / (n - uncertain) if n > uncertain else 0.0,
+        per_target={t: per_target[t] for t in scored_targets},
+        confusion=_confusion(gold, predicted),
+        latency_ms=percentiles(timings),
+        errors=errors,
+    )
+
+
+def percentiles(timings_ms: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(timings_ms)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 3)}
+
+
+def _per_target(gold: list[str], predicted: list[str]) -> dict[str, TargetScore]:
+    pairs = Counter(zip(gold, predicted))
+    scores = {}
+    for t in TARGETS:
+        tp = pairs[(t, t)]
+        support = sum(c for (g, _), c in pairs.items() if g == t)
+        guessed = sum(c for (_, p), c in pairs.items() if p == t)
+        precision = tp / guessed if guessed else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores[t] = TargetScore(round(precision, 4), round(recall, 4), round(f1, 4), support)
+    return scores
+
+
+def _confusion(gold: list[str], predicted: list[str]) -> dict[str, dict[str, int]]:
+    matrix: dict[str, dict[str, int]] = {}
+    for g, p in zip(gold, predicted):
+        row = matrix.setdefault(g, {})
+        row[p] = row.get(p, 0) + 1
+    return matrix
+
+
+def format_report(report: EvalReport, source: str) -> str:
+    """The human-readable report `hotline route --eval` prints."""
+    lines = [
+        f"routing evaluation on {source} ({report.examples} examples)",
+        f"  top-1 target accuracy   {report.accuracy:.3f}",
+        f"  macro-F1 (targets)      {report.macro_f1:.3f}",
+        f"  12345 category accuracy {report.category_accuracy:.3f}  (where target is right)",
+        (f"  emergency recall        {report.emergency_recall:.3f}  "
+         f"({report.emergency_examples} emergencies; precision {report.emergency_precision:.3f})"),
+        (f"  uncertain (three-way)   {report.uncertain_rate:.3f}  "
+         f"(accuracy when certain {report.accuracy_when_certain:.3f})"),
+        "  latency ms              " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()),
+        "",
+        "  per target      prec   rec    f1     n",
+    ]
+    for target, s in report.per_target.items():
+        lines.append(f"  {target:<14} {s.precision:.3f}  {s.recall:.3f}  {s.f1:.3f}  {s.support:>3}")
+    columns = [t for t in TARGETS if any(t in row for row in report.confusion.values())]
+    lines += ["", "  confusion (rows gold, columns suggested)",
+              "  " + " " * 14 + "".join(f"{_short(c):>6}" for c in columns)]
+    for target in TARGETS:
+        if target in report.confusion:
+            row = report.confusion[target]
+            lines.append(f"  {target:<14}" + "".join(f"{row.get(c, 0) or '.':>6}" for c in columns))
+    if report.errors:
+        lines += ["", "  mistakes"]
+        lines += [f"  {e['id']}  gold {e['gold']}  got {e['got']}  {e['text']}"
+                  for e in report.errors]
+    return "\n".join(lines)
+
+
+def _short(target: str) -> str:
+    return {"water_gas_heat": "wgh", "locksmith": "lock", "telecom": "tel"}.get(target, target)
