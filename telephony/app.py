@@ -17,7 +17,8 @@ from telephony.ami.client import AmiClient
 from telephony.ari.client import AriClient, AriEvents
 from telephony.ari.events import MalformedEvent, parse_event
 from telephony.ari.switch import AriSwitch
-from telephony.calls.controller import CallController
+from telephony.calls.controller import CallController, TransferTargets
+from telephony.calls.journal import CallJournal, Observers
 from telephony.settings import Settings, Site
 
 log = logging.getLogger("hotline.app")
@@ -38,6 +39,7 @@ class Controller:
         self.settings = settings
         self.links: dict[str, SiteLink] = {}
         self.calls: CallController | None = None
+        self.journal = CallJournal()
         self.redis = None
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -66,12 +68,31 @@ class Controller:
             switches, board, clock=time.monotonic, ring_timeout_s=s.ring_timeout_s,
             new_order_id=lambda platform: new_order_id(platform, datetime.now()),
             site_platform={site.name: site.platform for site in s.sites},
+            targets=TransferTargets(
+                handover=self._handover_endpoints(),
+                site_up=self._site_up,
+                timeout_s=s.transfer_timeout_s,
+                blind=s.blind_transfer,
+            ),
+            observer=Observers(self.journal),
         )
         for site in s.sites:
             self.links[site.name] = self._link(site, aris[site.name])
         for link in self.links.values():
             link.ami.connect()
             self._tasks.append(asyncio.create_task(link.events.run(), name=f"ari-{link.site.name}"))
+
+    def _handover_endpoints(self) -> dict[str, tuple[str, str]]:
+        """Each site's *1/*2 target: the other platform's service number over the trunk."""
+        out = {}
+        for site in self.settings.sites:
+            other = self.settings.other_platform_site(site)
+            out[site.name] = (other.name, f"PJSIP/{other.service_number}@{site.trunk_to(other.name)}")
+        return out
+
+    def _site_up(self, name: str) -> bool:
+        link = self.links.get(name)
+        return bool(link and link.events.connected.is_set())
 
     def _link(self, site: Site, ari: AriClient) -> SiteLink:
         calls = self.calls
@@ -137,6 +158,13 @@ def build_web_app(controller: Controller) -> web.Application:
         return web.json_response(request.app[CONTROLLER].health())
 
     app.router.add_get("/healthz", healthz)
+    if controller.settings.lab_mode:
+        async def journal(request: web.Request) -> web.Response:
+            entries = request.app[CONTROLLER].journal.entries(request.query.get("order"))
+            return web.json_response(entries)
+
+        # lab only: what recent calls did, for the lab's tests and the demo
+        app.router.add_get("/lab/journal", journal)
     return app
 
 

@@ -71,6 +71,8 @@ class Settings:
     lab_mode: bool
     app_name: str = "hotline"
     ring_timeout_s: int = 20
+    transfer_timeout_s: int = 20
+    blind_transfer: bool = False
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     log_dir: Path | None = None
@@ -149,10 +151,19 @@ def load_settings(
         redis_url=env.get("HOTLINE_REDIS_URL", redis_url) or None,
         lab_mode=lab_mode,
         ring_timeout_s=int(env.get("HOTLINE_RING_TIMEOUT_S", defaults.get("ring_timeout_s", 20))),
+        transfer_timeout_s=int(env.get("HOTLINE_TRANSFER_TIMEOUT_S", "20")),
+        blind_transfer=_transfer_mode(env.get("HOTLINE_TRANSFER_MODE", "warm")),
         api_host=env.get("HOTLINE_API_HOST", "127.0.0.1"),
         api_port=int(env.get("HOTLINE_API_PORT", "8080")),
         log_dir=Path(env["HOTLINE_LOG_DIR"]) if env.get("HOTLINE_LOG_DIR") else None,
     )
+
+
+def _transfer_mode(value: str) -> bool:
+    """True for blind transfers; warm (agent stays until the target answers) by default."""
+    if value not in ("warm", "blind"):
+        raise SettingsError(f"HOTLINE_TRANSFER_MODE must be warm or blind, not {value!r}")
+    return value == "blind"
 
 
 def lab_accounts() -> dict:

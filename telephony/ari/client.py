@@ -96,6 +96,10 @@ class AriClient:
             raise
         return (reply or {}).get("value")
 
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable",
+                           params={"variable": name, "value": value})
+
     async def channels(self) -> list[dict]:
         return await self.request("GET", "/channels") or []
 

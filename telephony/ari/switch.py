@@ -38,12 +38,33 @@ class AriSwitch:
             endpoint, app=self._app, app_args=app_args, caller_id=caller_id,
             channel_id=channel_id, timeout_s=timeout_s, variables=variables))
 
+    async def watch_keys(self, channel_id: str) -> None:
+        """Make RFC 2833 key presses of this leg visible to the controller.
+
+        Two RTP legs in a bridge are otherwise forwarded packet to packet
+        (native RTP), and their telephone-events never reach the core. Talk
+        detection hangs an audio hook on the leg, which keeps its media, and
+        so its DTMF, passing through the core.
+        """
+        await self._do(self._ari.set_variable(channel_id, "TALK_DETECT(set)", ""))
+
     async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
+        for channel_id in channel_ids[1:]:
+            await self.watch_keys(channel_id)
         await self._do(self._ari.create_bridge(bridge_id))
         await self._do(self._ari.add_to_bridge(bridge_id, *channel_ids))
 
-    async def hangup(self, channel_id: str) -> None:
-        await self._do(self._ari.hangup(channel_id))
+    async def indicate_ringing(self, channel_id: str) -> None:
+        await self._do(self._ari.ring(channel_id))
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self._do(self._ari.add_to_bridge(bridge_id, channel_id))
+
+    async def play(self, channel_id: str, media: str) -> None:
+        await self._do(self._ari.play(channel_id, media))
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self._do(self._ari.hangup(channel_id, reason))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self._do(self._ari.destroy_bridge(bridge_id))

@@ -18,11 +18,13 @@ from services.waiting_line import WaitingLine
 from telephony.ari.events import (
     AriEvent,
     ChannelDestroyed,
+    ChannelDtmfReceived,
     StasisEnd,
     StasisStart,
 )
 from telephony.calls import machine
 from telephony.calls.model import (
+    AddToBridge,
     Answer,
     BridgeLegs,
     Call,
@@ -33,17 +35,26 @@ from telephony.calls.model import (
     DestroyBridge,
     Finished,
     HangupLeg,
+    IndicateRinging,
+    KeyPressed,
     LeaveWaitingLine,
     Leg,
     LegHungUp,
     LegRole,
+    NoSeat,
+    Notify,
     ReleaseSeat,
     RingSeat,
+    RingTarget,
     SeatAnswered,
     SeatFailed,
     SeatOffered,
     StartRingback,
     StopRingback,
+    TargetAnswered,
+    TargetFailed,
+    TellAgent,
+    TransferMode,
     WaitForSeat,
 )
 from telephony.calls.ports import Switch, SwitchError
@@ -51,6 +62,10 @@ from telephony.calls.ports import Switch, SwitchError
 log = logging.getLogger("hotline.calls")
 
 FAILED_SEAT_REST_S = 2.0
+KEY_WINDOW_S = 3.0        # "*" then a digit within this long makes a feature key
+TONE_INTERVAL_S = 1.0     # at most one refusal tone a second, whatever a key storm sends
+_RINGING_TARGET = (CallState.TRANSFER_RINGING, CallState.BLIND_RINGING,
+                   CallState.THREE_WAY_RINGING)
 
 # Q.850 causes of an unanswered leg -> why the seat did not take the call
 _CAUSES = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
@@ -58,6 +73,31 @@ _CAUSES = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
 
 def failure_reason(cause: int) -> str:
     return _CAUSES.get(cause, "unreachable")
+
+
+class CallObserver:
+    """Told of what calls do: the order record and live views listen here."""
+
+    def call_opened(self, call: Call) -> None:
+        pass
+
+    def notice(self, call: Call, kind: str, detail: dict) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TransferTargets:
+    """Where a site's keys send calls, and whether that place is up."""
+
+    handover: Mapping[str, tuple[str, str]]      # site -> (target site, endpoint)
+    site_up: Callable[[str], bool]
+    timeout_s: int = 20
+    blind: bool = False
+
+    def resolve(self, site: str, mode: TransferMode, line: str | None) -> tuple[str | None, str]:
+        if mode is TransferMode.LINE:
+            return None, f"PJSIP/line-{line}"
+        return self.handover[site]
 
 
 @dataclass
@@ -72,15 +112,19 @@ class CallController:
                  clock: Callable[[], float], ring_timeout_s: int,
                  new_order_id: Callable[[str], str],
                  site_platform: Mapping[str, str],
-                 on_call_opened: Callable[[Call], None] = lambda call: None):
+                 targets: TransferTargets,
+                 observer: CallObserver | None = None):
         self._switches = switches
         self._board = board
         self._clock = clock
         self._ring_timeout_s = ring_timeout_s
         self._new_order_id = new_order_id
         self._site_platform = site_platform
-        self._on_call_opened = on_call_opened
+        self._targets = targets
+        self._observer = observer or CallObserver()
         self._runners: dict[str, _Runner] = {}
+        self._keys: dict[str, tuple[str, float]] = {}   # leg -> ("*", when)
+        self._last_tone: dict[str, float] = {}
         self._legs: dict[str, str] = {}          # channel id -> call id
         self._waiting = {site: WaitingLine(clock) for site in switches}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -99,25 +143,42 @@ class CallController:
             await self._stasis_start(site, event)
         elif isinstance(event, StasisEnd):
             self._post_for_channel(event.channel.id, LegHungUp(event.channel.id))
+        elif isinstance(event, ChannelDtmfReceived):
+            self._dtmf(event.channel.id, event.digit)
         elif isinstance(event, ChannelDestroyed):
+            self._keys.pop(event.channel.id, None)
+            self._last_tone.pop(event.channel.id, None)
             call_id = self._legs.pop(event.channel.id, None)
             runner = self._runners.get(call_id or "")
             if runner is None:
                 return
-            ringing = runner.call.ringing_leg
-            if ringing and ringing.id == event.channel.id:
-                self._post(call_id, SeatFailed(event.channel.id, failure_reason(event.cause)))
+            call, leg_id, reason = runner.call, event.channel.id, failure_reason(event.cause)
+            if call.ringing_leg and call.ringing_leg.id == leg_id:
+                self._post(call.id, SeatFailed(leg_id, reason))
+            elif call.target_leg and call.target_leg.id == leg_id and call.state in _RINGING_TARGET:
+                self._post(call.id, TargetFailed(leg_id, reason))
             else:
-                self._post(call_id, LegHungUp(event.channel.id))
+                self._post(call.id, LegHungUp(leg_id))
+
+    def _dtmf(self, leg_id: str, digit: str) -> None:
+        """Assemble "*N" feature keys from single DTMF digits (RFC 2833 or SIP INFO alike)."""
+        now = self._clock()
+        log.debug("leg %s: DTMF %s", leg_id, digit)
+        pending = self._keys.pop(leg_id, None)
+        if digit == "*":
+            self._keys[leg_id] = ("*", now)
+        elif pending and digit.isdigit() and now - pending[1] <= KEY_WINDOW_S:
+            self._post_for_channel(leg_id, KeyPressed(leg_id, f"*{digit}"))
 
     async def _stasis_start(self, site: str, event: StasisStart) -> None:
         kind = event.args[0] if event.args else ""
         if kind in ("citizen", "trunk"):
             await self._open_call(site, event)
-        elif kind == "seat" and len(event.args) > 1:
-            if not self._post(event.args[1], SeatAnswered(event.channel.id)):
-                log.warning("seat leg %s answered for unknown call %s; hanging up",
-                            event.channel.id, event.args[1])
+        elif kind in ("seat", "target") and len(event.args) > 1:
+            answered = SeatAnswered if kind == "seat" else TargetAnswered
+            if not self._post(event.args[1], answered(event.channel.id)):
+                log.warning("%s leg %s answered for unknown call %s; hanging up",
+                            kind, event.channel.id, event.args[1])
                 await self._switches[site].hangup(event.channel.id)
         else:
             log.warning("site %s: channel %s entered with unknown args %r; hanging up",
@@ -127,17 +188,24 @@ class CallController:
     async def _open_call(self, site: str, event: StasisStart) -> None:
         channel = event.channel
         number = channel.caller_number if channel.caller_number.isdigit() else ""
-        order_id = None
-        if event.args[0] == "trunk":
-            # a hand-over: keep the order the origin platform created
-            try:
-                order_id = await self._switches[site].header(channel.id, "X-Work-Order")
-            except SwitchError:
-                order_id = None
+        platform = self._site_platform[site]
+        via_trunk = event.args[0] == "trunk"
+        headers: dict[str, str | None] = {}
+        if via_trunk:
+            # a hand-over: keep the orders and origin the first platform set
+            for name in ("X-Work-Order", "X-Linked-Order", "X-Origin-Site"):
+                try:
+                    headers[name] = await self._switches[site].header(channel.id, name)
+                except SwitchError:
+                    headers[name] = None
         call = Call(
-            id=uuid.uuid4().hex[:12], site=site, citizen_number=number,
+            id=uuid.uuid4().hex[:12], site=site, platform=platform, citizen_number=number,
             citizen_leg=Leg(channel.id, LegRole.CITIZEN),
-            order_id=order_id or self._new_order_id(self._site_platform[site]),
+            order_id=headers.get("X-Work-Order") or self._new_order_id(platform),
+            linked_order_id=(headers.get("X-Linked-Order")
+                             or self._new_order_id(machine.other_platform(platform))),
+            origin_site=headers.get("X-Origin-Site") or site,
+            via_trunk=via_trunk, blind_transfer=self._targets.blind,
         )
         runner = _Runner(call)
         self._runners[call.id] = runner
@@ -145,8 +213,22 @@ class CallController:
         runner.task = asyncio.create_task(self._run(runner), name=f"call-{call.id}")
         log.info("call %s: citizen %s arrived at site %s; order %s",
                  call.id, mask_number(number) or "(no number)", site, call.order_id)
-        self._on_call_opened(call)
+        self._observer.call_opened(call)
         self._post(call.id, CitizenEntered())
+
+    def press(self, call_id: str, key: str) -> bool:
+        """A desktop button: the same key, through the same machine, as the softphone's.
+
+        False if the call is unknown or has no agent to press it.
+        """
+        runner = self._runners.get(call_id)
+        if runner is None or runner.call.agent_leg is None:
+            return False
+        return self._post(call_id, KeyPressed(runner.call.agent_leg.id, key))
+
+    def call(self, call_id: str) -> Call | None:
+        runner = self._runners.get(call_id)
+        return runner.call if runner else None
 
     def _post_for_channel(self, channel_id: str, event: CallEvent) -> None:
         call_id = self._legs.get(channel_id)
@@ -171,8 +253,9 @@ class CallController:
                 log.warning("%s; ignored", exc)
                 continue
             runner.call = result.call
-            log.info("call %s: %s -[%s]-> %s", before.id, before.state.value,
-                     type(event).__name__, result.call.state.value)
+            if result.commands or result.call.state is not before.state:
+                log.info("call %s: %s -[%s]-> %s", before.id, before.state.value,
+                         type(event).__name__, result.call.state.value)
             for command in result.commands:
                 await self._execute(runner, command)
             if any(isinstance(c, Finished) for c in result.commands):
@@ -189,11 +272,28 @@ class CallController:
                     await switch.start_ringback(leg_id)
                 case StopRingback(leg_id):
                     await switch.stop_ringback(leg_id)
-                case WaitForSeat():
+                case WaitForSeat(or_fail=None):
                     position = self._waiting[call.site].join(call.id)
                     log.info("call %s: waiting for a seat at %s (position %d)",
                              call.id, call.site, position)
                     self._dispatch(call.site)
+                case WaitForSeat(or_fail=reason):
+                    seat = self._board.claim_longest_idle(call.site)
+                    self._post(call.id, SeatOffered(seat.id) if seat else NoSeat(reason or "busy"))
+                case IndicateRinging(leg_id):
+                    await switch.indicate_ringing(leg_id)
+                case RingTarget() as ring:
+                    await self._ring_target(call, switch, ring)
+                case AddToBridge(bridge_id, leg_id):
+                    await switch.add_to_bridge(bridge_id, leg_id)
+                case TellAgent(leg_id, sound):
+                    now = self._clock()
+                    if now - self._last_tone.get(leg_id, -TONE_INTERVAL_S) >= TONE_INTERVAL_S:
+                        self._last_tone[leg_id] = now
+                        await switch.play(leg_id, f"sound:{sound}")
+                case Notify(kind, detail):
+                    log.info("call %s: %s %s", call.id, kind, detail)
+                    self._observer.notice(call, kind, detail)
                 case LeaveWaitingLine():
                     self._waiting[call.site].leave(call.id)
                 case RingSeat(seat, leg_id, number, headers):
@@ -208,8 +308,8 @@ class CallController:
                         self._post(call.id, SeatFailed(leg_id, "unreachable"))
                 case BridgeLegs(bridge_id, leg_ids):
                     await switch.bridge(bridge_id, leg_ids)
-                case HangupLeg(leg_id):
-                    await switch.hangup(leg_id)
+                case HangupLeg(leg_id, reason):
+                    await switch.hangup(leg_id, reason)
                 case DestroyBridge(bridge_id):
                     await switch.destroy_bridge(bridge_id)
                 case ReleaseSeat(seat, failed):
@@ -220,6 +320,24 @@ class CallController:
         except SwitchError as exc:
             # the leg is usually gone already; its own hang-up event ends the call
             log.warning("call %s: %s failed: %s", call.id, type(command).__name__, exc)
+
+    async def _ring_target(self, call: Call, switch: Switch, ring: RingTarget) -> None:
+        target_site, endpoint = self._targets.resolve(call.site, ring.mode, ring.line)
+        if target_site is not None and not self._targets.site_up(target_site):
+            log.warning("call %s: site %s is down; %s not attempted", call.id, target_site,
+                        ring.mode.value)
+            self._post(call.id, TargetFailed(ring.leg_id, "site_down"))
+            return
+        self._legs[ring.leg_id] = call.id
+        log.info("call %s: %s to %s as %s", call.id, ring.mode.value, endpoint,
+                 mask_number(ring.caller_number))
+        try:
+            await switch.ring(endpoint, ring.leg_id, ring.caller_number, ring.headers,
+                              f"target,{call.id}", self._targets.timeout_s)
+        except SwitchError as exc:
+            log.warning("call %s: %s could not be rung: %s", call.id, endpoint, exc)
+            self._legs.pop(ring.leg_id, None)
+            self._post(call.id, TargetFailed(ring.leg_id, "unreachable"))
 
     def _forget(self, call: Call) -> None:
         self._runners.pop(call.id, None)
@@ -297,4 +415,4 @@ class CallController:
         return counts
 
 
-__all__ = ["CallController", "CallState", "failure_reason"]
+__all__ = ["CallController", "CallObserver", "CallState", "TransferTargets", "failure_reason"]

@@ -1,7 +1,8 @@
 """The call state machine: (state, event) -> Step(next call, commands).
 
 Pure functions in one table. An event a state does not expect raises
-`IllegalTransition`; the controller logs it and leaves the call as it was.
+`IllegalTransition`; a feature key a state does not expect is refused with a
+tone for the agent and a notice, and changes nothing.
 """
 from __future__ import annotations
 
@@ -9,31 +10,43 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from telephony.calls.model import (
+    AddToBridge,
     Answer,
     BridgeLegs,
     Call,
     CallEvent,
     CallState,
     CitizenEntered,
+    Command,
     DestroyBridge,
     Finished,
     HangupLeg,
+    IndicateRinging,
+    KeyPressed,
     LeaveWaitingLine,
     Leg,
     LegHungUp,
     LegRole,
+    NoSeat,
+    Notify,
     ReleaseSeat,
     RingSeat,
+    RingTarget,
     SeatAnswered,
     SeatFailed,
     SeatOffered,
     StartRingback,
     Step,
     StopRingback,
+    TargetAnswered,
+    TargetFailed,
+    TellAgent,
+    TransferMode,
     WaitForSeat,
 )
 
 S = CallState
+HANGUP_REASONS = {"busy": "busy", "no_answer": "no_answer", "rejected": "rejected"}
 
 
 class IllegalTransition(Exception):
@@ -43,22 +56,47 @@ class IllegalTransition(Exception):
         self.event = event
 
 
+def other_platform(platform: str) -> str:
+    return "110" if platform == "12345" else "12345"
+
+
+def incident_header(order_id: str) -> tuple[str, str]:
+    return ("Call-Info", f"<urn:hotline-link:incidentid:{order_id}>;purpose=emergency-IncidentId")
+
+
 def order_headers(call: Call) -> tuple[tuple[str, str], ...]:
-    """What every seat leg carries so the seat sees the linked work order."""
-    return (
-        ("X-Work-Order", call.order_id),
-        ("X-Origin-Site", call.site),
-        ("Call-Info", f"<urn:hotline-link:incidentid:{call.order_id}>;purpose=emergency-IncidentId"),
-    )
+    """What a local seat leg carries so the seat sees the linked work order."""
+    headers = [("X-Work-Order", call.order_id), ("X-Origin-Site", call.origin_site or call.site)]
+    if call.via_trunk and call.linked_order_id:
+        headers.append(("X-Linked-Order", call.linked_order_id))
+    # one incident across the hand-over: the origin's order names it
+    headers.append(incident_header(call.linked_order_id if call.via_trunk else call.order_id))
+    return tuple(headers)
 
 
+def target_headers(call: Call, mode: TransferMode) -> tuple[tuple[str, str], ...]:
+    """The other platform works on the linked order; the incident stays the origin's."""
+    if mode is TransferMode.LINE:
+        return (("X-Work-Order", call.order_id), ("X-Origin-Site", call.origin_site or call.site),
+                incident_header(call.order_id))
+    return (("X-Work-Order", call.linked_order_id), ("X-Linked-Order", call.order_id),
+            ("X-Origin-Site", call.origin_site or call.site), incident_header(call.order_id))
+
+
+# ---- arrival and local seats ------------------------------------------------------
 def _arrive(call: Call, _: CitizenEntered) -> Step:
+    notice = Notify("call_arrived", {"via_trunk": call.via_trunk})
+    if call.via_trunk:
+        # answer only when a seat does: the origin must see "no answer" as such
+        return Step(replace(call, state=S.WAITING),
+                    (IndicateRinging(call.citizen_leg.id), WaitForSeat(or_fail="busy"), notice))
     return Step(replace(call, state=S.WAITING),
-                (Answer(call.citizen_leg.id), StartRingback(call.citizen_leg.id), WaitForSeat()))
+                (Answer(call.citizen_leg.id), StartRingback(call.citizen_leg.id), WaitForSeat(),
+                 notice))
 
 
 def _ring_seat(call: Call, event: SeatOffered) -> Step:
-    leg = Leg(id=f"{call.id}-s{call.attempts + 1}", role=LegRole.AGENT, seat=event.seat)
+    leg = Leg(id=call.next_leg_id("s"), role=LegRole.AGENT, seat=event.seat)
     return Step(replace(call, state=S.RINGING_SEAT, ringing_leg=leg, attempts=call.attempts + 1),
                 (RingSeat(event.seat, leg.id, call.citizen_number, order_headers(call)),))
 
@@ -67,35 +105,189 @@ def _seat_answered(call: Call, event: SeatAnswered) -> Step:
     leg = call.ringing_leg
     if leg is None or leg.id != event.leg_id:
         raise IllegalTransition(call, event)
-    bridge_id = f"{call.id}-b"
-    return Step(replace(call, state=S.CONNECTED, agent_leg=leg, ringing_leg=None, bridge_id=bridge_id),
-                (StopRingback(call.citizen_leg.id),
-                 BridgeLegs(bridge_id, (call.citizen_leg.id, leg.id))))
+    commands: list[Command] = []
+    if call.via_trunk:
+        commands.append(Answer(call.citizen_leg.id))
+    else:
+        commands.append(StopRingback(call.citizen_leg.id))
+    bridge_id = call.bridge_id or f"{call.id}-b"
+    if call.bridge_id:   # back from a failed blind transfer: the bridge is still there
+        commands.append(AddToBridge(bridge_id, leg.id))
+    else:
+        commands.append(BridgeLegs(bridge_id, (call.citizen_leg.id, leg.id)))
+    commands.append(Notify("seat_answered", {"seat": leg.seat}))
+    # a hand-over is this platform's case once one of its seats answers
+    taken_by = call.platform if call.via_trunk else call.case_taken_by
+    return Step(replace(call, state=S.CONNECTED, agent_leg=leg, ringing_leg=None,
+                        bridge_id=bridge_id, reserved_seat=None, case_taken_by=taken_by),
+                tuple(commands))
 
 
 def _seat_failed(call: Call, event: SeatFailed) -> Step:
     leg = call.ringing_leg
     if leg is None or leg.id != event.leg_id:
-        raise IllegalTransition(call, event)
-    # the citizen keeps waiting; another seat (or this one, later) is tried
+        return Step(call)   # a stale leg
+    # the citizen keeps waiting; another seat (or this one, later) is tried;
+    # a hand-over that no seat can take goes back to its origin at once
+    wait = WaitForSeat(or_fail=event.reason) if call.via_trunk else WaitForSeat()
     return Step(replace(call, state=S.WAITING, ringing_leg=None),
-                (ReleaseSeat(leg.seat or "", failed=True), WaitForSeat()))
+                (ReleaseSeat(leg.seat or "", failed=True), wait,
+                 Notify("seat_failed", {"seat": leg.seat, "reason": event.reason})))
 
 
+def _no_seat(call: Call, event: NoSeat) -> Step:
+    """A hand-over nobody here can take: refuse it, so the origin's agent gets the citizen back."""
+    return Step(replace(call, state=S.ENDED),
+                (LeaveWaitingLine(),
+                 HangupLeg(call.citizen_leg.id, HANGUP_REASONS.get(event.reason, "congestion")),
+                 Notify("handover_refused", {"reason": event.reason}), Finished()))
+
+
+# ---- feature keys ---------------------------------------------------------------------
+def _start_transfer(call: Call, mode: TransferMode, line: str | None = None) -> Step:
+    leg = Leg(id=call.next_leg_id("t"), role=LegRole.TARGET)
+    ring = RingTarget(mode, leg.id, call.citizen_number, target_headers(call, mode), line)
+    notice = Notify("transfer_started", {"mode": mode.value, "line": line,
+                                         "seat": call.agent_leg.seat if call.agent_leg else None})
+    base = replace(call, target_leg=leg, transfer_mode=mode, attempts=call.attempts + 1)
+    if mode is TransferMode.THREE_WAY:
+        return Step(replace(base, state=S.THREE_WAY_RINGING), (ring, notice))
+    if call.blind_transfer and call.agent_leg:
+        # blind: the agent is free at once, but the seat is kept for the citizen's return
+        agent = call.agent_leg
+        return Step(replace(base, state=S.BLIND_RINGING, agent_leg=None, reserved_seat=agent.seat),
+                    (ring, HangupLeg(agent.id), StartRingback(call.citizen_leg.id), notice))
+    return Step(replace(base, state=S.TRANSFER_RINGING), (ring, notice))
+
+
+def _key_in_two_way(call: Call, event: KeyPressed) -> Step:
+    if event.key == "*1":
+        return _start_transfer(call, TransferMode.HANDOVER)
+    if event.key == "*2":
+        return _start_transfer(call, TransferMode.THREE_WAY)
+    if event.key == "*8":
+        if call.suggested_line is None:
+            return _refuse(call, event, "no suggested line for *8")
+        return _start_transfer(call, TransferMode.LINE, call.suggested_line)
+    return _refuse(call, event)
+
+
+def _key_while_ringing(call: Call, event: KeyPressed) -> Step:
+    if event.key != "*0" or call.target_leg is None:
+        return _refuse(call, event, "a transfer is already running" if event.key in
+                       ("*1", "*2", "*8") else None)
+    return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None),
+                (HangupLeg(call.target_leg.id), Notify("transfer_cancelled", {"key": "*0"})))
+
+
+def _key_in_three_way(call: Call, event: KeyPressed) -> Step:
+    target, agent = call.target_leg, call.agent_leg
+    assert target is not None and agent is not None
+    other = other_platform(call.platform)
+    if event.key == "*3":   # hand over: the pressing agent leaves, the other platform takes it
+        return Step(replace(call, state=S.HANDED_OVER, agent_leg=None, case_taken_by=other),
+                    (HangupLeg(agent.id), ReleaseSeat(agent.seat or ""),
+                     Notify("negotiated", {"key": "*3", "seat": agent.seat, "taken_by": other})))
+    if event.key == "*4":   # keep: the invited seat leaves, the case stays here
+        return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None,
+                            case_taken_by=call.platform),
+                    (HangupLeg(target.id),
+                     Notify("negotiated", {"key": "*4", "seat": agent.seat,
+                                           "taken_by": call.platform})))
+    if event.key == "*0":
+        return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None),
+                    (HangupLeg(target.id), Notify("three_way_cancelled", {"key": "*0"})))
+    return _refuse(call, event)
+
+
+def _refuse(call: Call, event: KeyPressed, why: str | None = None) -> Step:
+    return Step(call, (TellAgent(event.leg_id),
+                       Notify("key_refused", {"key": event.key, "state": call.state.value,
+                                              "why": why or f"{event.key} not valid now"})))
+
+
+# ---- the target's answer -------------------------------------------------------------
+def _target_answered(call: Call, event: TargetAnswered) -> Step:
+    target = call.target_leg
+    if target is None or target.id != event.leg_id or call.bridge_id is None:
+        return Step(call, (HangupLeg(event.leg_id),))   # a leg we no longer want
+    mode = call.transfer_mode
+    commands: list[Command] = [AddToBridge(call.bridge_id, target.id)]
+    if call.state is S.THREE_WAY_RINGING:
+        return Step(replace(call, state=S.THREE_WAY),
+                    (*commands, Notify("three_way_joined", {})))
+    taken_by = other_platform(call.platform) if mode is TransferMode.HANDOVER else call.case_taken_by
+    if call.state is S.BLIND_RINGING:
+        commands.append(StopRingback(call.citizen_leg.id))
+        if call.reserved_seat:
+            commands.append(ReleaseSeat(call.reserved_seat))
+    elif call.agent_leg:   # warm: the agent stayed until now
+        commands += [HangupLeg(call.agent_leg.id), ReleaseSeat(call.agent_leg.seat or "")]
+    commands.append(Notify("transfer_completed", {"mode": mode.value if mode else None,
+                                                  "taken_by": taken_by}))
+    return Step(replace(call, state=S.HANDED_OVER, agent_leg=None, reserved_seat=None,
+                        case_taken_by=taken_by), tuple(commands))
+
+
+def _target_failed(call: Call, event: TargetFailed) -> Step:
+    target = call.target_leg
+    if target is None or target.id != event.leg_id:
+        return Step(call)   # a cancelled or stale leg
+    notice = Notify("transfer_failed", {"reason": event.reason,
+                                        "mode": call.transfer_mode.value if call.transfer_mode else None})
+    base = replace(call, target_leg=None, transfer_mode=None)
+    if call.state is S.BLIND_RINGING:
+        if call.reserved_seat:   # back to the same agent
+            offered = _ring_seat(replace(base, state=S.WAITING), SeatOffered(call.reserved_seat))
+            return Step(replace(offered.call, reserved_seat=None), (*offered.commands, notice))
+        return Step(replace(base, state=S.WAITING), (WaitForSeat(), notice))
+    agent = call.agent_leg
+    tell = (TellAgent(agent.id),) if agent else ()
+    return Step(replace(base, state=S.CONNECTED), (*tell, notice))
+
+
+# ---- hang-ups ----------------------------------------------------------------------------
 def _hung_up(call: Call, event: LegHungUp) -> Step:
-    """Whoever leaves first ends the call; every other leg and resource goes with it."""
-    commands: list = []
+    leg = next((leg for leg in call.live_legs if leg.id == event.leg_id), None)
+    if leg is None:
+        return Step(call)   # a leg that already left
+    if leg.role is LegRole.AGENT and call.state in (S.TRANSFER_RINGING, S.THREE_WAY_RINGING):
+        # the agent left before the target answered: the citizen waits on the target
+        return Step(replace(call, state=S.BLIND_RINGING, agent_leg=None),
+                    (ReleaseSeat(leg.seat or ""), StartRingback(call.citizen_leg.id),
+                     Notify("agent_left", {"seat": leg.seat})))
+    if leg.role is LegRole.AGENT and call.state is S.THREE_WAY:
+        # no agreement was pressed: first contact keeps the case (首接负责制)
+        return Step(replace(call, state=S.HANDED_OVER, agent_leg=None),
+                    (ReleaseSeat(leg.seat or ""), Notify("agent_left", {"seat": leg.seat})))
+    if leg.role is LegRole.TARGET and call.state is S.THREE_WAY:
+        return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None),
+                    (Notify("target_left", {}),))
+    return _end(call, event.leg_id)
+
+
+def _end(call: Call, gone_leg: str) -> Step:
+    """Whoever leaves ends the call; every other leg and resource goes with it."""
+    commands: list[Command] = []
     if call.state is S.WAITING:
         commands.append(LeaveWaitingLine())
     for leg in call.live_legs:
-        if leg.id != event.leg_id:
+        if leg.id != gone_leg:
             commands.append(HangupLeg(leg.id))
         if leg.seat:
             commands.append(ReleaseSeat(leg.seat))
+    if call.reserved_seat:
+        commands.append(ReleaseSeat(call.reserved_seat))
     if call.bridge_id:
         commands.append(DestroyBridge(call.bridge_id))
+    # without agreement the platform that received the call keeps it (首接负责制);
+    # a hand-over no seat here answered stays with the platform it came from
+    first_contact = other_platform(call.platform) if call.via_trunk else call.platform
+    commands.append(Notify("call_ended", {"state": call.state.value,
+                                          "taken_by": call.case_taken_by or first_contact}))
     commands.append(Finished())
-    return Step(replace(call, state=S.ENDED, ringing_leg=None, agent_leg=None), tuple(commands))
+    return Step(replace(call, state=S.ENDED, ringing_leg=None, agent_leg=None, target_leg=None,
+                        reserved_seat=None), tuple(commands))
 
 
 def _stale_offer(call: Call, event: SeatOffered) -> Step:
@@ -103,8 +295,8 @@ def _stale_offer(call: Call, event: SeatOffered) -> Step:
     return Step(call, (ReleaseSeat(event.seat),))
 
 
-def _late_answer(call: Call, event: SeatAnswered) -> Step:
-    """A seat that answers after the citizen left is hung up, not left dangling."""
+def _late_answer(call: Call, event: SeatAnswered | TargetAnswered) -> Step:
+    """A leg that answers after it stopped being wanted is hung up, not left dangling."""
     return Step(call, (HangupLeg(event.leg_id),))
 
 
@@ -113,27 +305,46 @@ def _ignore(call: Call, _: CallEvent) -> Step:
 
 
 Handler = Callable[[Call, CallEvent], Step]
+_RINGING = (S.TRANSFER_RINGING, S.BLIND_RINGING, S.THREE_WAY_RINGING)
+_LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER)
 
 TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     (S.ARRIVED, CitizenEntered): _arrive,
-    (S.ARRIVED, LegHungUp): _hung_up,
     (S.WAITING, SeatOffered): _ring_seat,
-    (S.WAITING, LegHungUp): _hung_up,
+    (S.WAITING, NoSeat): _no_seat,
     (S.RINGING_SEAT, SeatAnswered): _seat_answered,
     (S.RINGING_SEAT, SeatFailed): _seat_failed,
-    (S.RINGING_SEAT, LegHungUp): _hung_up,
-    (S.RINGING_SEAT, SeatOffered): _stale_offer,
-    (S.CONNECTED, LegHungUp): _hung_up,
-    (S.CONNECTED, SeatOffered): _stale_offer,
-    (S.ENDED, SeatOffered): _stale_offer,
+    (S.CONNECTED, KeyPressed): _key_in_two_way,
+    (S.TRANSFER_RINGING, KeyPressed): _key_while_ringing,
+    (S.THREE_WAY_RINGING, KeyPressed): _key_while_ringing,
+    (S.THREE_WAY, KeyPressed): _key_in_three_way,
+    **{(state, TargetAnswered): _target_answered for state in _RINGING},
+    **{(state, TargetFailed): _target_failed for state in _RINGING},
+    **{(state, LegHungUp): _hung_up for state in _LIVE},
+    **{(state, SeatOffered): _stale_offer
+       for state in (S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER, S.ENDED)},
+    **{(state, SeatFailed): _seat_failed
+       for state in (S.WAITING, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER)},
+    **{(state, TargetFailed): _target_failed for state in (S.CONNECTED, S.THREE_WAY,
+                                                            S.HANDED_OVER)},
+    **{(state, TargetAnswered): _late_answer for state in (S.CONNECTED, S.HANDED_OVER)},
     (S.ENDED, LegHungUp): _ignore,
     (S.ENDED, SeatFailed): _ignore,
+    (S.ENDED, TargetFailed): _ignore,
+    (S.ENDED, NoSeat): _ignore,
+    (S.ENDED, KeyPressed): _ignore,
     (S.ENDED, SeatAnswered): _late_answer,
+    (S.ENDED, TargetAnswered): _late_answer,
 }
 
 
 def step(call: Call, event: CallEvent) -> Step:
+    if isinstance(event, KeyPressed) and (call.agent_leg is None
+                                          or event.leg_id != call.agent_leg.id):
+        return Step(call)   # only the agent's keys are feature keys
     handler = TRANSITIONS.get((call.state, type(event)))
     if handler is None:
+        if isinstance(event, KeyPressed):
+            return _refuse(call, event)
         raise IllegalTransition(call, event)
     return handler(call, event)

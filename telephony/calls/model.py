@@ -5,19 +5,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class CallState(str, Enum):
-    ARRIVED = "arrived"            # in Stasis, not yet answered
-    WAITING = "waiting"            # answered, hearing ringback, waiting for a seat
-    RINGING_SEAT = "ringing_seat"  # a seat is being rung with the citizen's number
-    CONNECTED = "connected"        # citizen and seat share a bridge
+    ARRIVED = "arrived"                      # in Stasis, not yet answered
+    WAITING = "waiting"                      # waiting for a local seat
+    RINGING_SEAT = "ringing_seat"            # a local seat rings with the citizen's number
+    CONNECTED = "connected"                  # citizen and seat share a bridge
+    TRANSFER_RINGING = "transfer_ringing"    # *1/*8: target rings, agent still with citizen
+    BLIND_RINGING = "blind_ringing"          # *1 blind (or agent left): citizen alone, target rings
+    THREE_WAY_RINGING = "three_way_ringing"  # *2: invited seat rings
+    THREE_WAY = "three_way"                  # citizen + agent + invited seat in one bridge
+    HANDED_OVER = "handed_over"              # citizen + target; the agent has left
     ENDED = "ended"
 
 
 class LegRole(str, Enum):
     CITIZEN = "citizen"
     AGENT = "agent"
+    TARGET = "target"
+
+
+class TransferMode(str, Enum):
+    HANDOVER = "handover"      # *1 to the other platform
+    THREE_WAY = "three_way"    # *2 invite the other platform
+    LINE = "line"              # *8 to the suggested line (119, 120, utilities ...)
 
 
 @dataclass(frozen=True)
@@ -31,18 +44,32 @@ class Leg:
 class Call:
     id: str
     site: str
+    platform: str                     # whose work the call is: "12345" or "110"
     citizen_number: str
     citizen_leg: Leg
     order_id: str
+    linked_order_id: str              # the other platform's order, used if the case moves
+    origin_site: str = ""             # where the citizen first called (首接)
+    via_trunk: bool = False           # arrived as a hand-over from the other platform
+    blind_transfer: bool = False
+    suggested_line: str | None = None  # *8 target, from the routing suggestion
     state: CallState = CallState.ARRIVED
-    agent_leg: Leg | None = None      # the seat leg that answered
-    ringing_leg: Leg | None = None    # a seat leg being rung
+    agent_leg: Leg | None = None      # the local seat leg that answered
+    ringing_leg: Leg | None = None    # a local seat leg being rung
+    target_leg: Leg | None = None     # the other platform's (or a line's) leg
+    transfer_mode: TransferMode | None = None
+    reserved_seat: str | None = None  # the agent's seat, kept during a blind transfer
     bridge_id: str | None = None
-    attempts: int = 0                 # seat legs tried so far; names new leg ids
+    attempts: int = 0                 # legs created so far; names new leg ids
+    case_taken_by: str | None = None  # platform that agreed to take the case
 
     @property
     def live_legs(self) -> tuple[Leg, ...]:
-        return tuple(leg for leg in (self.citizen_leg, self.agent_leg, self.ringing_leg) if leg)
+        legs = (self.citizen_leg, self.agent_leg, self.ringing_leg, self.target_leg)
+        return tuple(leg for leg in legs if leg)
+
+    def next_leg_id(self, tag: str) -> str:
+        return f"{self.id}-{tag}{self.attempts + 1}"
 
 
 # ---- events: what happened ----------------------------------------------------
@@ -58,6 +85,12 @@ class SeatOffered:
 
 
 @dataclass(frozen=True)
+class NoSeat:
+    """No seat can take a hand-over now: tell the origin, so its agent gets the citizen back."""
+    reason: str
+
+
+@dataclass(frozen=True)
 class SeatAnswered:
     leg_id: str
 
@@ -65,7 +98,24 @@ class SeatAnswered:
 @dataclass(frozen=True)
 class SeatFailed:
     leg_id: str
-    reason: str   # busy / no_answer / unreachable / error
+    reason: str   # busy / no_answer / unreachable / rejected
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    leg_id: str
+    key: str      # "*1", "*2", ...
+
+
+@dataclass(frozen=True)
+class TargetAnswered:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class TargetFailed:
+    leg_id: str
+    reason: str   # busy / no_answer / unreachable / site_down / rejected
 
 
 @dataclass(frozen=True)
@@ -73,7 +123,8 @@ class LegHungUp:
     leg_id: str
 
 
-CallEvent = CitizenEntered | SeatOffered | SeatAnswered | SeatFailed | LegHungUp
+CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
+             | TargetAnswered | TargetFailed | LegHungUp)
 
 
 # ---- commands: what the controller must do -------------------------------------
@@ -84,6 +135,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class StartRingback:
+    """Music on hold for a citizen who is answered and waiting."""
     leg_id: str
 
 
@@ -93,8 +145,18 @@ class StopRingback:
 
 
 @dataclass(frozen=True)
+class IndicateRinging:
+    """Ringing towards an unanswered leg (a hand-over waiting for a seat)."""
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class WaitForSeat:
-    """Join the site's waiting line; a SeatOffered event comes back."""
+    """Join the site's waiting line; SeatOffered comes back.
+
+    With `or_fail`, a hand-over that no seat can take now gets NoSeat instead.
+    """
+    or_fail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,11 +166,21 @@ class LeaveWaitingLine:
 
 @dataclass(frozen=True)
 class RingSeat:
-    """Ring the seat showing the citizen's number, with the order headers."""
+    """Ring a local seat showing the citizen's number, with the order headers."""
     seat: str
     leg_id: str
     caller_number: str
     headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RingTarget:
+    """Ring the other platform (or a line) as a new INVITE leg, never a REFER."""
+    mode: TransferMode
+    leg_id: str
+    caller_number: str
+    headers: tuple[tuple[str, str], ...] = ()
+    line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,8 +190,15 @@ class BridgeLegs:
 
 
 @dataclass(frozen=True)
+class AddToBridge:
+    bridge_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class HangupLeg:
     leg_id: str
+    reason: str = "normal"
 
 
 @dataclass(frozen=True)
@@ -130,7 +209,21 @@ class DestroyBridge:
 @dataclass(frozen=True)
 class ReleaseSeat:
     seat: str
-    failed: bool = False   # a seat that just failed waits a moment before its next call
+    failed: bool = False   # a seat that just failed rests a moment before its next call
+
+
+@dataclass(frozen=True)
+class TellAgent:
+    """A tone for the agent: the transfer failed or a key was refused."""
+    leg_id: str
+    sound: str = "beeperr"
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Something the order record and live views must know."""
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,8 +231,9 @@ class Finished:
     """The call is over; forget it."""
 
 
-Command = (Answer | StartRingback | StopRingback | WaitForSeat | LeaveWaitingLine | RingSeat
-           | BridgeLegs | HangupLeg | DestroyBridge | ReleaseSeat | Finished)
+Command = (Answer | StartRingback | StopRingback | IndicateRinging | WaitForSeat
+           | LeaveWaitingLine | RingSeat | RingTarget | BridgeLegs | AddToBridge | HangupLeg
+           | DestroyBridge | ReleaseSeat | TellAgent | Notify | Finished)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say
 from telephony.settings import Settings, Site
 
 LAB_DIR = Path(os.environ.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
-SITE_BASE = "/tmp/hotline-lab"   # as Asterisk sees it (inside the sid root when chrooted)
 
 
 class LabError(RuntimeError):
@@ -45,7 +44,9 @@ class Lab:
 
     # ---- sites ---------------------------------------------------------
     def site_dirs(self, site: Site) -> SiteDirs:
-        return SiteDirs.under(f"{SITE_BASE}/{site.name}")
+        """As Asterisk sees them (inside the sid root when chrooted); one set per lab dir,
+        so a second lab (a benchmark's, on other addresses) never shares them."""
+        return SiteDirs.under(f"/tmp/{self.lab_dir.name}/{site.name}")
 
     def render(self, site: Site) -> Path:
         dirs = self.site_dirs(site)

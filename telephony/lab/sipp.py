@@ -15,7 +15,9 @@ from pathlib import Path
 from telephony.settings import REPO_ROOT
 
 SCENARIOS = REPO_ROOT / "lab" / "sipp"
-_ports = itertools.count(int(os.environ.get("HOTLINE_SIPP_PORT_BASE", "15060")) + (os.getpid() % 50) * 200)
+# steps of 4: SIPp's media port -mp also binds -mp+2 (its video echo)
+_ports = itertools.count(
+    int(os.environ.get("HOTLINE_SIPP_PORT_BASE", "15060")) + (os.getpid() % 50) * 400, 4)
 
 
 def sipp_binary() -> str:
@@ -29,13 +31,18 @@ def free_udp_port(ip: str) -> int:
     """A UDP port free on `ip`, from a per-process range so parallel runs do not collide."""
     for _ in range(1000):
         port = next(_ports)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind((ip, port))
-            except OSError:
-                continue
+        if all(_udp_free(ip, p) for p in range(port, port + 4)):
             return port
     raise RuntimeError(f"no free UDP port on {ip}")
+
+
+def _udp_free(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass
@@ -161,3 +168,146 @@ async def register_seat(seat: str, password: str, registrar: str, *, contact_ip:
     if code != 0:
         raise RuntimeError(f"seat {seat} did not register (sipp exit {code}): {run.output()}")
     return run
+
+
+# ---- an agent's softphone that presses feature keys ---------------------------------
+_DIALOG_VARS = """
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="inv_from" />
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="inv_to" />
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="remote_contact" />
+    </action>
+  """
+
+_ANSWER = """  <recv request="INVITE" crlf="true">{dialog_vars}</recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTagA[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true" />
+"""
+
+_INFO = """  <send retrans="500">
+    <![CDATA[
+      INFO [$remote_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$inv_to];tag=[pid]SIPpTagA[call_number]
+      To: [$inv_from]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: <sip:[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200" />
+"""
+
+_BYE_IN = """  <recv request="BYE" timeout="{timeout}" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <timewait milliseconds="300" />
+"""
+
+
+def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_ms: int = 60000) -> Path:
+    """Write a SIPp UAS scenario: answer, then each step, then wait for BYE.
+
+    Steps: ("pause", ms), ("info", "*1") sends each digit as SIP INFO,
+    ("rfc2833", "*1") plays the digits as RTP telephone-events (RFC 2833/4733).
+    """
+    # SIPp refuses variables set but never used: capture the dialog only for INFO
+    sends_info = any(kind == "info" for kind, _ in steps)
+    body, cseq = [_ANSWER.replace("{dialog_vars}", _DIALOG_VARS if sends_info else "")], 1
+    for kind, arg in steps:
+        if kind == "pause":
+            body.append(f'  <pause milliseconds="{int(arg)}" />\n')
+        elif kind == "info":
+            for digit in str(arg):
+                body.append(_INFO.format(cseq=cseq, digit=digit))
+                cseq += 1
+        elif kind == "rfc2833":
+            pcap = write_rfc2833_pcap(path.with_name(f"{path.stem}-{arg}.pcap".replace("*", "star")),
+                                      str(arg))
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>\n')
+        else:
+            raise ValueError(f"unknown agent step {kind!r}")
+    body.append(_BYE_IN.format(timeout=bye_timeout_ms))
+    path.write_text('<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE scenario SYSTEM '
+                    '"sipp.dtd">\n<scenario name="agent">\n' + "".join(body) + "</scenario>\n")
+    return path
+
+
+def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101) -> Path:
+    """A pcap of RTP telephone-events (RFC 4733) for `digits`, for SIPp's play_pcap_audio.
+
+    SIPp's own play_dtmf sends payload type 96 whatever the SDP says, and
+    Asterisk, which offers 101, ignores it: so the lab plays recorded events.
+    """
+    import struct
+
+    events = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+    packets: list[tuple[float, bytes]] = []
+    seq, ts, t = 1000, 8000, 0.0
+    # half a second of silence first: Asterisk's strict RTP learns the source
+    # from the first packets and drops what arrives while it learns
+    for _ in range(25):
+        packets.append((t, struct.pack("!BBHII", 0x80, 0, seq, ts, 0x1234) + b"\xff" * 160))
+        seq, ts, t = seq + 1, ts + 160, t + 0.02
+    for digit in digits:
+        event = events[digit]
+        for i in range(8):           # 7 progress packets, then the end packet 3 times
+            end = i == 7
+            duration = 160 * (i + 1)
+            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+            marker = 0x80 if i == 0 else 0
+            for _ in range(3 if end else 1):
+                rtp = struct.pack("!BBHII", 0x80, marker | payload_type, seq & 0xFFFF, ts, 0x1234)
+                packets.append((t, rtp + payload))
+                seq += 1
+            t += 0.02
+        ts += 160 * 10
+        t += 0.2
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for when, rtp in packets:
+            udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                             bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+            frame = b"\0" * 12 + b"\x08\x00" + ip
+            sec, usec = int(when), int((when % 1) * 1_000_000)
+            out.write(struct.pack("<IIII", 1_700_000_000 + sec, usec, len(frame), len(frame)))
+            out.write(frame)
+    return path

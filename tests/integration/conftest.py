@@ -7,6 +7,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,6 +23,8 @@ CITIZEN_IP = "127.0.1.1"
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     os.environ["HOTLINE_MODE"] = "lab"
+    # short enough to test the "no answer" path quickly; the default is 20 s
+    os.environ.setdefault("HOTLINE_TRANSFER_TIMEOUT_S", "4")
     return load_settings()
 
 
@@ -96,14 +99,14 @@ async def seats(lab: Lab, settings: Settings):
     registered: list[tuple[str, Site, int]] = []
     answering: list[SippRun] = []
 
-    async def on_duty(seat: str, scenario: str = "seat_answer.xml") -> SippRun:
+    async def on_duty(seat: str, scenario: str | Path = "seat_answer.xml") -> SippRun:
         site = settings.site_of_seat(seat)
         port = free_udp_port(SEAT_IP)
         await register_seat(seat, settings.credentials.seat_password(seat),
                             f"{site.address}:{site.sip_port}", contact_ip=SEAT_IP,
                             contact_port=port)
         registered.append((seat, site, port))
-        run = await start_sipp(scenario, "", local_ip=SEAT_IP, local_port=port, service=seat,
+        run = await start_sipp(str(scenario), "", local_ip=SEAT_IP, local_port=port, service=seat,
                                timeout_s=60, name=f"seat-{seat}-{port}")
         answering.append(run)
         await wait_until(lambda: seat_state(lab, site.name, seat) == "available", 10,
