@@ -6,19 +6,22 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
 
 from services.seats import RedisSeatMirror, SeatBoard
 from services.work_orders.ids import new_order_id
+from services.work_orders.outbox import Outbox
 from telephony.ami.client import AmiClient
 from telephony.ari.client import AriClient, AriEvents
 from telephony.ari.events import MalformedEvent, parse_event
 from telephony.ari.switch import AriSwitch
-from telephony.calls.controller import CallController, TransferTargets
+from telephony.calls.controller import CallController, CallObserver, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
+from telephony.calls.model import Call
+from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
 
 log = logging.getLogger("hotline.app")
@@ -40,6 +43,10 @@ class Controller:
         self.links: dict[str, SiteLink] = {}
         self.calls: CallController | None = None
         self.journal = CallJournal()
+        self.routing = None            # RoutingService, once the model is loaded
+        self.orders = None             # WorkOrderService, once the database answers
+        self.outbox: Outbox | None = None
+        self.recorder: OrderRecorder | None = None
         self.redis = None
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -61,6 +68,11 @@ class Controller:
             mirror = RedisSeatMirror(self.redis, self._spawn)
         board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                           clock=time.monotonic, mirror=mirror)
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(self.redis, s.data_dir / "outbox")
+        self.recorder = OrderRecorder(
+            self.outbox.publish, {site.name: site.region_code for site in s.sites},
+            suggestion_of=self._suggestion_dict)
         aris = {site.name: AriClient(self._session, site.ari_url, s.credentials.ari_user,
                                      s.credentials.ari_password) for site in s.sites}
         switches = {name: AriSwitch(ari, s.app_name) for name, ari in aris.items()}
@@ -74,13 +86,97 @@ class Controller:
                 timeout_s=s.transfer_timeout_s,
                 blind=s.blind_transfer,
             ),
-            observer=Observers(self.journal),
+            observer=Observers(self.journal, self.recorder, _RoutingCleanup(self)),
+            suggest_line=self._suggest_line,
         )
         for site in s.sites:
             self.links[site.name] = self._link(site, aris[site.name])
         for link in self.links.values():
             link.ami.connect()
             self._tasks.append(asyncio.create_task(link.events.run(), name=f"ari-{link.site.name}"))
+        for name, coro in (("orders-recorder", self.recorder.run()),
+                           ("orders-outbox", self.outbox.run()),
+                           ("orders-db", self._run_orders_db()),
+                           ("routing-load", self._load_routing())):
+            self._tasks.append(asyncio.create_task(coro, name=name))
+
+    # ---- routing suggestions ---------------------------------------------------
+    async def _load_routing(self) -> None:
+        """Load the suggester off the event loop; calls before it is ready get none."""
+        from services.routing import RoutingService, Suggester
+
+        t0 = time.monotonic()
+        try:
+            suggester = await asyncio.to_thread(Suggester.load)
+        except Exception:  # a broken model must not stop calls
+            log.exception("routing suggester failed to load; calls get no suggestion")
+            return
+        self.routing = RoutingService(suggester)
+        log.info("routing suggester loaded in %.2fs", time.monotonic() - t0)
+
+    def _suggest_line(self, call_id: str, site: str) -> str | None:
+        """At arrival: a suggestion from the site (and IVR/history when known); its line drives *8."""
+        from services.routing import TRANSFERABLE_LINES, CallContext
+
+        if self.routing is None:
+            return None
+        try:
+            platform = self.settings.site(site).platform
+            suggestion = self.routing.on_arrival(call_id, CallContext(site=platform))
+        except Exception:
+            log.exception("call %s: routing suggestion failed", call_id)
+            return None
+        return suggestion.target if suggestion.target in TRANSFERABLE_LINES else None
+
+    def _suggestion_dict(self, call_id: str) -> dict | None:
+        current = self.routing.current(call_id) if self.routing else None
+        return current.to_dict() if current else None
+
+    # ---- the order database ------------------------------------------------------
+    async def _run_orders_db(self) -> None:
+        """Migrate, then apply the outbox to the database; retried while it is down.
+
+        Calls never wait on any of this: they only publish to the outbox.
+        """
+        from services.work_orders import db
+        from services.work_orders.consumer import OutboxConsumer, apply_spool
+        from services.work_orders.levels import Calendar
+        from services.work_orders.service import WorkOrderService
+        from services.work_orders.supervision import SupervisionScheduler
+
+        url = self.settings.db_url or db.default_url(self.settings.data_dir)
+        delay = 0.5
+        while self.orders is None:
+            try:
+                await db.upgrade_async(url)
+                engine = db.make_engine(url)
+                self.orders = WorkOrderService(db.make_session_factory(engine),
+                                               clock=lambda: datetime.now(UTC), calendar=Calendar())
+            except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
+                log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        log.info("order database ready")
+        scheduler = SupervisionScheduler(self.orders, interval=60)
+        self._tasks.append(asyncio.create_task(scheduler.run(), name="orders-supervision"))
+        if self.settings.redis_url:
+            import redis.asyncio as aioredis
+
+            # its own connection: a blocking stream read outlasts the short
+            # socket timeout the call path's client uses
+            reader = aioredis.from_url(self.settings.redis_url, socket_connect_timeout=1.0,
+                                       socket_timeout=30.0)
+            try:
+                await OutboxConsumer(reader, self.orders).run()
+            finally:
+                await reader.aclose()
+        else:
+            while True:   # no Redis: the spool is the outbox
+                try:
+                    await apply_spool(self.outbox.spool, self.orders)
+                except Exception as exc:  # noqa: BLE001 - retried; the spool keeps every event
+                    log.warning("applying the order spool failed (%r); retrying", exc)
+                await asyncio.sleep(1.0)
 
     def _handover_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each site's *1/*2 target: the other platform's service number over the trunk."""
@@ -130,6 +226,10 @@ class Controller:
         }
         ready = bool(sites) and all(v["ari"] and v["ami"] for v in sites.values())
         return {"ready": ready, "sites": sites,
+                "orders": {"database": self.orders is not None,
+                           "spooling": bool(self.outbox and self.outbox.spooling),
+                           "pending": self.recorder.pending() if self.recorder else 0},
+                "routing": self.routing is not None,
                 "calls": self.calls.state_counts() if self.calls else {},
                 "seats": self.calls.seat_states() if self.calls else {}}
 
@@ -145,6 +245,17 @@ class Controller:
             await self._session.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+
+class _RoutingCleanup(CallObserver):
+    """Forget a call's suggestion context when the call ends."""
+
+    def __init__(self, controller: Controller):
+        self._controller = controller
+
+    def notice(self, call: Call, kind: str, detail: dict) -> None:
+        if kind == "call_ended" and self._controller.routing is not None:
+            self._controller.routing.on_hangup(call.id)
 
 
 CONTROLLER = web.AppKey("controller", Controller)

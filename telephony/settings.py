@@ -76,6 +76,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     log_dir: Path | None = None
+    data_dir: Path = Path("/var/lib/hotline-link")
+    db_url: str | None = None      # None: SQLite in data_dir
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -156,6 +158,10 @@ def load_settings(
         api_host=env.get("HOTLINE_API_HOST", "127.0.0.1"),
         api_port=int(env.get("HOTLINE_API_PORT", "8080")),
         log_dir=Path(env["HOTLINE_LOG_DIR"]) if env.get("HOTLINE_LOG_DIR") else None,
+        data_dir=Path(env.get("HOTLINE_DATA_DIR") or (
+            Path(env.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab")) / "data" if lab_mode
+            else "/var/lib/hotline-link")),
+        db_url=env.get("HOTLINE_DB_URL") or None,
     )
 
 

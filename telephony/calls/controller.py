@@ -113,7 +113,8 @@ class CallController:
                  new_order_id: Callable[[str], str],
                  site_platform: Mapping[str, str],
                  targets: TransferTargets,
-                 observer: CallObserver | None = None):
+                 observer: CallObserver | None = None,
+                 suggest_line: Callable[[str, str], str | None] = lambda call_id, site: None):
         self._switches = switches
         self._board = board
         self._clock = clock
@@ -122,6 +123,7 @@ class CallController:
         self._site_platform = site_platform
         self._targets = targets
         self._observer = observer or CallObserver()
+        self._suggest_line = suggest_line
         self._runners: dict[str, _Runner] = {}
         self._keys: dict[str, tuple[str, float]] = {}   # leg -> ("*", when)
         self._last_tone: dict[str, float] = {}
@@ -198,14 +200,16 @@ class CallController:
                     headers[name] = await self._switches[site].header(channel.id, name)
                 except SwitchError:
                     headers[name] = None
+        call_id = uuid.uuid4().hex[:12]
         call = Call(
-            id=uuid.uuid4().hex[:12], site=site, platform=platform, citizen_number=number,
+            id=call_id, site=site, platform=platform, citizen_number=number,
             citizen_leg=Leg(channel.id, LegRole.CITIZEN),
             order_id=headers.get("X-Work-Order") or self._new_order_id(platform),
             linked_order_id=(headers.get("X-Linked-Order")
                              or self._new_order_id(machine.other_platform(platform))),
             origin_site=headers.get("X-Origin-Site") or site,
             via_trunk=via_trunk, blind_transfer=self._targets.blind,
+            suggested_line=self._suggest_line(call_id, site),
         )
         runner = _Runner(call)
         self._runners[call.id] = runner

@@ -144,3 +144,30 @@ async def assert_site_clean(probe: AriProbe, timeout: float = 10.0) -> None:
     async def clean():
         return not await probe.channels() and not await probe.bridges()
     await wait_until(clean, timeout, what=f"site {probe.site.name} free of channels and bridges")
+
+
+@pytest.fixture
+async def orders(settings):
+    """Read the lab's shared order database the way the API will: through the service."""
+    from datetime import UTC, datetime
+
+    from services.work_orders import db
+    from services.work_orders.errors import OrderNotFound
+    from services.work_orders.levels import Calendar
+    from services.work_orders.service import WorkOrderService
+
+    engine = db.make_engine(settings.db_url or db.default_url(settings.data_dir))
+    service = WorkOrderService(db.make_session_factory(engine), clock=lambda: datetime.now(UTC),
+                               calendar=Calendar())
+
+    async def record(order_id: str, until=lambda r: True, timeout: float = 15.0) -> dict:
+        async def ready():
+            try:
+                found = await service.record(order_id)
+            except OrderNotFound:
+                return None
+            return found if until(found) else None
+        return await wait_until(ready, timeout, interval=0.2, what=f"order {order_id} in the database")
+
+    yield record
+    await engine.dispose()

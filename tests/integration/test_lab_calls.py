@@ -15,7 +15,7 @@ CITIZEN = "13800138000"
 
 
 async def test_citizen_call_to_12345_rings_seat_1001_with_the_citizens_number(
-        settings, seats, probes):
+        settings, seats, probes, orders):
     seat = await seats("1001")
     citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=3000)
 
@@ -39,6 +39,10 @@ async def test_citizen_call_to_12345_rings_seat_1001_with_the_citizens_number(
     assert invite.header("X-Origin-Site") == "12345"
     assert f"incidentid:{order}" in invite.header("Call-Info")
     await assert_site_clean(probes["12345"])
+    # every citizen call opens an order on its platform, whole number stored
+    record = await orders(order)
+    assert (record["platform"], record["citizen_number"], record["region_code"],
+            record["channel"], record["status"]) == ("12345", CITIZEN, "410300", "phone", "received")
 
 
 async def test_call_across_the_trunk_to_remote_keeps_number_and_x_headers(

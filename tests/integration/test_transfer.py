@@ -47,7 +47,7 @@ def has_bridge(*members: str):
 @pytest.mark.parametrize("origin, agent, target_site, target", ROLES, ids=ROLE_IDS)
 @pytest.mark.parametrize("dtmf", ["info", "rfc2833"])
 async def test_star1_hands_the_citizen_over_with_number_and_linked_order(
-        settings, seats, probes, tmp_path, origin, agent, target_site, target, dtmf):
+        settings, seats, probes, orders, tmp_path, origin, agent, target_site, target, dtmf):
     agent_ua = await seats(agent, agent_scenario(tmp_path / "agent.xml",
                                                  [("pause", 800), (dtmf, "*1")]))
     target_ua = await seats(target)
@@ -76,10 +76,17 @@ async def test_star1_hands_the_citizen_over_with_number_and_linked_order(
     assert "transfer_completed" in kinds(origin_order)
     await assert_site_clean(probes[origin])
     await assert_site_clean(probes[target_site])
+    # the linked order on the other platform points back to the origin's
+    source = await orders(origin_order, until=lambda r: r["status"] == "transferred")
+    assert [(l["kind"], l["target_order_id"]) for l in source["links"]] == [("handover", linked)]
+    linked_record = await orders(linked)
+    assert linked_record["platform"] == target_site
+    assert linked_record["source_order_id"] == origin_order
+    assert linked_record["citizen_number"] == CITIZEN
 
 
 async def test_star2_three_way_then_star3_hands_over_and_records_who_pressed_what(
-        settings, seats, probes, tmp_path):
+        settings, seats, probes, orders, tmp_path):
     agent_ua = await seats("1004", agent_scenario(tmp_path / "agent.xml", [
         ("pause", 800), ("info", "*2"), ("pause", 2500), ("info", "*3")]))
     target_ua = await seats("2004")
@@ -100,6 +107,9 @@ async def test_star2_three_way_then_star3_hands_over_and_records_who_pressed_wha
     assert ended[-1]["detail"]["taken_by"] == "110"
     await assert_site_clean(probes["12345"])
     await assert_site_clean(probes["110"])
+    record = await orders(order, until=lambda r: r["status"] == "transferred")
+    assert [link["kind"] for link in record["links"]] == ["three_way"]
+    assert any("*3" in str(entry) and "seat:1004" in str(entry) for entry in record["history"])
 
 
 @pytest.mark.parametrize("key, taken_by", [("*4", "12345"), ("*0", "12345")])

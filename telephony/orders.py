@@ -1,0 +1,95 @@
+"""Calls -> order events. Every citizen call opens an order on its platform;
+hand-overs, three-way outcomes and failed transfers are recorded on it.
+
+The call never waits on the database: events go into one queue, and one task
+publishes them to the durable outbox (Redis stream, or a local spool) in the
+order they happened.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from services.work_orders.events import (
+    NegotiationRecorded,
+    OrderEvent,
+    OrderOpened,
+    OrderTransferred,
+    TransferFailed,
+)
+from telephony.calls.controller import CallObserver
+from telephony.calls.machine import other_platform
+from telephony.calls.model import Call
+
+log = logging.getLogger(__name__)
+
+
+class OrderRecorder(CallObserver):
+    def __init__(self, publish: Callable[[OrderEvent], object], region_of: Mapping[str, str],
+                 suggestion_of: Callable[[str], dict | None] = lambda call_id: None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self._publish = publish
+        self._region_of = region_of
+        self._suggestion_of = suggestion_of
+        self._clock = clock
+        self._queue: asyncio.Queue[OrderEvent] = asyncio.Queue()
+
+    # ---- CallObserver -------------------------------------------------------
+    def call_opened(self, call: Call) -> None:
+        if call.via_trunk:
+            return   # the origin's OrderTransferred opens the linked order
+        suggestion = self._suggestion_of(call.id)
+        category = (suggestion or {}).get("category")
+        self._queue.put_nowait(OrderOpened(
+            order_id=call.order_id, platform=call.platform, call_id=call.id,
+            citizen_number=call.citizen_number, region_code=self._region_of[call.origin_site],
+            channel="phone", opened_at=self._clock(), suggestion=suggestion,
+            category=category, level="2h" if (suggestion or {}).get("emergency") else None,
+        ))
+
+    def notice(self, call: Call, kind: str, detail: dict) -> None:
+        for event in self._events(call, kind, detail):
+            self._queue.put_nowait(event)
+
+    def _events(self, call: Call, kind: str, detail: dict) -> list[OrderEvent]:
+        now = self._clock()
+        other = other_platform(call.platform)
+        actor = f"seat:{detail['seat']}" if detail.get("seat") else "system"
+        if kind == "transfer_completed" and detail.get("mode") == "handover":
+            return [OrderTransferred(source_order_id=call.order_id,
+                                     target_order_id=call.linked_order_id, target_platform=other,
+                                     mode="handover", actor=actor, at=now)]
+        if kind == "negotiated":
+            events: list[OrderEvent] = [NegotiationRecorded(
+                order_id=call.order_id, actor=actor, key=detail["key"], at=now,
+                outcome=detail["taken_by"])]
+            if detail["taken_by"] == other:
+                events.append(OrderTransferred(
+                    source_order_id=call.order_id, target_order_id=call.linked_order_id,
+                    target_platform=other, mode="three_way", actor=actor, at=now))
+            return events
+        if kind == "call_ended" and detail.get("state") == "three_way":
+            # the three-way ended without *3 or *4: first contact keeps it (首接负责制)
+            return [NegotiationRecorded(order_id=call.order_id, actor="system", key="",
+                                        at=now, outcome=None)]
+        if kind == "transfer_failed":
+            return [TransferFailed(order_id=call.order_id, reason=detail["reason"], at=now,
+                                   target_platform=None if detail.get("mode") == "line" else other)]
+        return []
+
+    # ---- the one publishing task ---------------------------------------------
+    async def run(self) -> None:
+        while True:
+            event = await self._queue.get()
+            while True:   # in order: the next event waits until this one is safe
+                try:
+                    await self._publish(event)
+                    break
+                except Exception:  # the outbox spools on failure; this is a last resort
+                    log.exception("order event %s could not be published; retrying", event.kind)
+                    await asyncio.sleep(0.5)
+
+    def pending(self) -> int:
+        return self._queue.qsize()
