@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,29 +27,10 @@ from sqlalchemy.engine import make_url
 from services.work_orders.db import make_engine, make_session_factory, upgrade
 from services.work_orders.levels import Calendar
 from services.work_orders.service import WorkOrderService
+from tests.support.postgres import PgCluster, free_port, pg_bin
 
-PG_BIN_DIRS = [Path(os.environ.get("HOTLINE_PG_BIN", "/usr/lib/postgresql/15/bin"))]
-PG_BIN_DIRS += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 TEMPLATE = "hotline_template"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_bin() -> Path | None:
-    for directory in PG_BIN_DIRS:
-        if (directory / "pg_ctl").exists() and (directory / "initdb").exists():
-            return directory
-    return None
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
 @pytest.fixture(scope="session")
@@ -60,36 +40,15 @@ def postgres_server() -> Iterator[str]:
     if configured:
         yield configured
         return
-    bin_dir = _pg_bin()
+    bin_dir = pg_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found; set HOTLINE_PG_BIN")
-    root = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
-    data, port = root / "data", free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
+    cluster = PgCluster(bin_dir)
     try:
-        subprocess.run(
-            _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
-                          "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
-        options = (
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
-        )
-        subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),
-                          "-o", options, "-w", "-t", "60", "start"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        cluster.start()
+        yield cluster.url
     finally:
-        subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.destroy()
 
 
 async def _admin(server_url: str, *statements: str) -> None:
