@@ -1,15 +1,20 @@
-"""`hotline demo`: the lab up, one simulated citizen call, each step timed."""
+"""`hotline demo`: the lab up, one simulated citizen call handed from 12345 to
+110 with one key press, each step timed, and the two linked orders shown."""
 from __future__ import annotations
 
 import asyncio
+import json
+import tempfile
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 
 from services.privacy import mask_number
 from telephony.ari.client import AriClient
 from telephony.lab.lab import Lab, LabError
-from telephony.lab.sipp import free_udp_port, register_seat, start_sipp
+from telephony.lab.sipp import agent_scenario, free_udp_port, register_seat, start_sipp
 from telephony.settings import Settings
 
 CITIZEN = "13800138000"
@@ -29,11 +34,12 @@ class Steps:
 def run_demo(settings: Settings, keep: bool = False) -> int:
     lab = Lab(settings)
     started_here = not any(lab.processes().values())
-    print("== hotline-link demo: a citizen calls 12345 ==", flush=True)
+    print("== hotline-link demo: a citizen calls 12345; agent 1001 presses *1; "
+          "seat 2001 at 110 takes the call ==", flush=True)
     try:
         lab.up()
-        return asyncio.run(_call(settings, Steps()))
-    except (LabError, RuntimeError, AssertionError) as exc:
+        return asyncio.run(_demo(settings, lab, Steps()))
+    except (LabError, RuntimeError, AssertionError, TimeoutError) as exc:
         print(f"demo failed: {exc}", flush=True)
         return 1
     finally:
@@ -41,56 +47,145 @@ def run_demo(settings: Settings, keep: bool = False) -> int:
             lab.down()
 
 
-async def _call(settings: Settings, step: Steps) -> int:
-    site = settings.site("12345")
+def _masked(value: str | None) -> str:
+    return (value or "").replace(CITIZEN, mask_number(CITIZEN))
+
+
+async def _until(check, timeout: float = 10.0, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _demo(settings: Settings, lab: Lab, step: Steps) -> int:
+    hotline, police = settings.site("12345"), settings.site("110")
     creds = settings.credentials
+    work = Path(tempfile.mkdtemp(prefix="hotline-demo-"))
+    registered: list[tuple[str, str, int]] = []
     async with aiohttp.ClientSession() as session:
-        ari = AriClient(session, site.ari_url, creds.ari_user, creds.ari_password)
-        port = free_udp_port(SEAT_IP)
-        await register_seat("1001", creds.seat_password("1001"), f"{site.address}:{site.sip_port}",
-                            contact_ip=SEAT_IP, contact_port=port)
-        step(f"seat 1001 registered from {SEAT_IP}:{port} (SIPp softphone, digest auth)")
-        seat = await start_sipp("seat_answer.xml", "", local_ip=SEAT_IP, local_port=port,
-                                service="1001", timeout_s=60, name="demo-seat-1001")
-        await asyncio.sleep(0.3)  # let the controller hear of the registration over AMI
-        citizen = await start_sipp("citizen.xml", f"{site.address}:{site.sip_port}",
+        ari = {s.name: AriClient(session, s.ari_url, creds.ari_user, creds.ari_password)
+               for s in (hotline, police)}
+        uas = {}
+        for seat, site, scenario in (
+                ("1001", hotline, agent_scenario(work / "agent-1001.xml",
+                                                 [("pause", 1500), ("info", "*1")])),
+                ("2001", police, "seat_answer.xml")):
+            port = free_udp_port(SEAT_IP)
+            await register_seat(seat, creds.seat_password(seat), f"{site.address}:{site.sip_port}",
+                                contact_ip=SEAT_IP, contact_port=port)
+            registered.append((seat, f"{site.address}:{site.sip_port}", port))
+            uas[seat] = await start_sipp(str(scenario), "", local_ip=SEAT_IP, local_port=port,
+                                         service=seat, timeout_s=60, name=f"demo-seat-{seat}",
+                                         workdir=work)
+            step(f"seat {seat} registered at site {site.name} from {SEAT_IP}:{port}")
+        await _until(lambda: _seat_available(lab, "12345", "1001"), what="seat 1001 on duty")
+        await _until(lambda: _seat_available(lab, "110", "2001"), what="seat 2001 on duty")
+        citizen = await start_sipp("citizen.xml", f"{hotline.address}:{hotline.sip_port}",
                                    local_ip=CITIZEN_IP, service="12345",
-                                   variables={"citizen": CITIZEN}, extra=["-d", "3000"],
-                                   timeout_s=60, name="demo-citizen")
-        step(f"citizen {mask_number(CITIZEN)} dials 12345@{site.address} from {CITIZEN_IP}")
+                                   variables={"citizen": CITIZEN}, extra=["-d", "6000"],
+                                   timeout_s=60, name="demo-citizen", workdir=work)
+        step(f"citizen {mask_number(CITIZEN)} dials 12345@{hotline.address} from {CITIZEN_IP}")
         try:
-            bridge = await _wait_bridge(ari)
-            step(f"controller answered, rang seat 1001 and bridged: bridge {bridge['id']} "
-                 f"holds {len(bridge['channels'])} channels")
-            await asyncio.wait_for(seat.proc.wait(), 30)
-            invite = seat.received("INVITE")[0]
+            await _until(lambda: _bridged(ari["12345"], "1001"), what="citizen bridged with 1001")
+            invite = uas["1001"].received("INVITE")[0]
+            order = invite.header("X-Work-Order")
+            step(f"seat 1001 answers: From {_masked(invite.header('From')).split(';')[0]}, "
+                 f"work order {order}")
+            await _until(lambda: _async(uas["2001"].received("INVITE")), what="INVITE at 2001")
+            step("agent 1001 presses *1 (SIP INFO): hand over to 110")
+            target = uas["2001"].received("INVITE")[0]
             for name in ("From", "P-Asserted-Identity"):
-                value = invite.header(name) or ""
+                value = target.header(name) or ""
                 verdict = "the citizen's own number" if f"sip:{CITIZEN}@" in value else "WRONG"
-                step(f"seat 1001 received {name}: {value.replace(CITIZEN, mask_number(CITIZEN))}"
-                     f"  <- {verdict}")
-            for name in ("X-Work-Order", "X-Origin-Site", "Call-Info"):
-                step(f"seat 1001 received {name}: {invite.header(name)}")
+                step(f"seat 2001 at 110 rings: {name} {_masked(value).split(';')[0]}  <- {verdict}")
+            for name in ("X-Work-Order", "X-Linked-Order", "X-Origin-Site", "Call-Info"):
+                step(f"seat 2001 received {name}: {target.header(name)}")
+            await _until(lambda: _bridged(ari["12345"], "trunk-110"), what="hand-over bridge")
+            await _until(lambda: _bridged(ari["110"], "2001"), what="2001 bridged")
+            step("2001 answered; agent 1001 released; the citizen now talks with 110")
             code = await citizen.wait(30)
-            step(f"citizen hung up after 3 s (SIPp exit {code}); seat got BYE")
-            left = await ari.channels(), await ari.bridges()
-            step(f"left on site 12345: {len(left[0])} channels, {len(left[1])} bridges")
+            step(f"citizen hangs up (SIPp exit {code}); seats got BYE "
+                 f"(1001: {await uas['1001'].wait(30)}, 2001: {await uas['2001'].wait(30)})")
+            left = [len(await a.channels()) + len(await a.bridges()) for a in ari.values()]
+            step(f"left on sites 12345 and 110: {left[0]} and {left[1]} channels+bridges")
+            linked = target.header("X-Work-Order")
+            for line in await _orders(settings, order, linked):
+                step(line)
         finally:
-            seat.stop()
             citizen.stop()
-            await register_seat("1001", creds.seat_password("1001"),
-                                f"{site.address}:{site.sip_port}", contact_ip=SEAT_IP,
-                                contact_port=port, expires=0)
-    ok = code == 0 and seat.proc.returncode == 0 and not left[0] and not left[1]
+            for run in uas.values():
+                run.stop()
+            for seat, registrar, port in registered:
+                await register_seat(seat, creds.seat_password(seat), registrar,
+                                    contact_ip=SEAT_IP, contact_port=port, expires=0)
+    ok = code == 0 and all(r.proc.returncode == 0 for r in uas.values()) and left == [0, 0]
     print("== demo " + ("passed" if ok else "FAILED") + " ==", flush=True)
     return 0 if ok else 1
 
 
-async def _wait_bridge(ari: AriClient, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for bridge in await ari.bridges():
-            if len(bridge["channels"]) == 2:
-                return bridge
-        await asyncio.sleep(0.02)
-    raise AssertionError("citizen and seat were not bridged within 10 s")
+def _shown(number: str | None) -> str:
+    """A number as a log may show it: masked, whether or not the view masked it."""
+    number = number or ""
+    return mask_number(number) if number.isdigit() else number
+
+
+async def _async(value):
+    return value
+
+
+def _seat_available(lab: Lab, site: str, seat: str):
+    async def check():
+        return ((lab.health() or {}).get("seats", {}).get(site, {}) or {}).get(seat) == "available"
+    return check()
+
+
+async def _bridged(ari: AriClient, endpoint: str) -> dict | None:
+    names = {c["id"]: c["name"] for c in await ari.channels()}
+    for bridge in await ari.bridges():
+        if len(bridge["channels"]) == 2 and any(
+                names.get(cid, "").startswith(f"PJSIP/{endpoint}-") for cid in bridge["channels"]):
+            return bridge
+    return None
+
+
+async def _orders(settings: Settings, order: str, linked: str) -> list[str]:
+    """The two linked orders, read back from the shared database."""
+    from services.work_orders import db
+    from services.work_orders.errors import OrderNotFound
+    from services.work_orders.levels import Calendar
+    from services.work_orders.service import WorkOrderService
+
+    engine = db.make_engine(settings.db_url or db.default_url(settings.data_dir))
+    service = WorkOrderService(db.make_session_factory(engine), clock=lambda: datetime.now(UTC),
+                               calendar=Calendar())
+    lines = []
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                source = await service.view(order, "supervisor")
+                target = await service.view(linked, "supervisor")
+                if source["status"] == "transferred":
+                    break
+            except OrderNotFound:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("orders not in the database after 15 s")
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+    for record in (source, target):
+        lines.append(
+            f"order {record['order_id']} ({record['platform']}): status {record['status']}, "
+            f"level {record['level']}, deadline {record['deadline_at']}, citizen "
+            f"{_shown(record['citizen_number'])}, region {record['region_code']}"
+            + (f", from {record['source_order_id']}" if record.get("source_order_id") else ""))
+    lines.append("links: " + json.dumps([(link["kind"], link["source_order_id"],
+                                           link["target_order_id"]) for link in source["links"]]))
+    return lines
+
+
