@@ -46,6 +46,12 @@ class SeatBoard:
             (site, seat): Seat(site=site, id=seat) for site, seat in seats
         }
 
+    def site_of(self, seat: str) -> str | None:
+        for site, seat_id in self._seats:
+            if seat_id == seat:
+                return site
+        return None
+
     def get(self, site: str, seat: str) -> Seat | None:
         return self._seats.get((site, seat))
 

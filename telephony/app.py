@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
+from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import Outbox
@@ -25,6 +28,9 @@ from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
 
 log = logging.getLogger("hotline.app")
+
+# IVR choices that put a waiting caller at the head of the line
+EMERGENCY_IVR_CHOICES = frozenset({"police", "fire", "medical"})
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Controller:
         self.calls: CallController | None = None
         self.journal = CallJournal()
         self.routing = None            # RoutingService, once the model is loaded
+        self.routing_settled = False   # loaded, or failed to (calls go on without)
         self.orders = None             # WorkOrderService, once the database answers
         self.outbox: Outbox | None = None
         self.recorder: OrderRecorder | None = None
@@ -87,14 +94,16 @@ class Controller:
                 blind=s.blind_transfer,
             ),
             observer=Observers(self.journal, self.recorder, _RoutingCleanup(self)),
-            suggest_line=self._suggest_line,
+            suggest=self._suggest,
+            overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
         )
         for site in s.sites:
             self.links[site.name] = self._link(site, aris[site.name])
         for link in self.links.values():
             link.ami.connect()
             self._tasks.append(asyncio.create_task(link.events.run(), name=f"ari-{link.site.name}"))
-        for name, coro in (("orders-recorder", self.recorder.run()),
+        for name, coro in (("overflow-tick", self.calls.tick()),
+                           ("orders-recorder", self.recorder.run()),
                            ("orders-outbox", self.outbox.run()),
                            ("orders-db", self._run_orders_db()),
                            ("routing-load", self._load_routing())):
@@ -110,23 +119,49 @@ class Controller:
             suggester = await asyncio.to_thread(Suggester.load)
         except Exception:  # a broken model must not stop calls
             log.exception("routing suggester failed to load; calls get no suggestion")
+            self.routing_settled = True
             return
         self.routing = RoutingService(suggester)
+        self.routing_settled = True
         log.info("routing suggester loaded in %.2fs", time.monotonic() - t0)
 
-    def _suggest_line(self, call_id: str, site: str) -> str | None:
-        """At arrival: a suggestion from the site (and IVR/history when known); its line drives *8."""
+    def _suggest(self, call_id: str, site: str, ivr_choice: str | None) -> tuple[str | None, bool]:
+        """At arrival: a suggestion from the site and the caller's IVR choice.
+
+        Its line drives *8; an emergency (by the suggestion, or a police, fire or
+        medical choice in the IVR) is answered first.
+        """
         from services.routing import TRANSFERABLE_LINES, CallContext
 
+        urgent_choice = ivr_choice in EMERGENCY_IVR_CHOICES
         if self.routing is None:
-            return None
+            return None, urgent_choice
         try:
             platform = self.settings.site(site).platform
-            suggestion = self.routing.on_arrival(call_id, CallContext(site=platform))
+            suggestion = self.routing.on_arrival(
+                call_id, CallContext(site=platform, ivr_choice=ivr_choice))
         except Exception:
             log.exception("call %s: routing suggestion failed", call_id)
-            return None
-        return suggestion.target if suggestion.target in TRANSFERABLE_LINES else None
+            return None, urgent_choice
+        line = suggestion.target if suggestion.target in TRANSFERABLE_LINES else None
+        return line, suggestion.emergency or urgent_choice
+
+    def force_overflow(self, site: str, mode: str, reason: str, actor: str) -> dict:
+        """The ops switch; every change is appended to an audit file and the journal."""
+        if mode not in ("on", "off", "auto"):
+            raise ValueError(f"overflow mode must be on, off or auto, not {mode!r}")
+        if not reason.strip():
+            raise ValueError("a reason is required to switch overflow")
+        assert self.calls is not None
+        status = self.calls.force_overflow(site, {"on": True, "off": False, "auto": None}[mode],
+                                           reason)
+        entry = {"at": datetime.now(UTC).isoformat(), "site": site, "mode": mode,
+                 "reason": reason, "actor": actor, "status": status}
+        with open(self.settings.data_dir / "overflow-audit.jsonl", "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return status
 
     def _suggestion_dict(self, call_id: str) -> dict | None:
         current = self.routing.current(call_id) if self.routing else None
@@ -224,12 +259,16 @@ class Controller:
             name: {"ari": link.events.connected.is_set(), "ami": link.ami.logged_in.is_set()}
             for name, link in self.links.items()
         }
-        ready = bool(sites) and all(v["ari"] and v["ami"] for v in sites.values())
+        ready = (bool(sites) and all(v["ari"] and v["ami"] for v in sites.values())
+                 and self.routing_settled)
         return {"ready": ready, "sites": sites,
                 "orders": {"database": self.orders is not None,
                            "spooling": bool(self.outbox and self.outbox.spooling),
                            "pending": self.recorder.pending() if self.recorder else 0},
                 "routing": self.routing is not None,
+                "overflow": self.calls.overflow_status() if self.calls else {},
+                "load": {site: {**vars(self.calls.load(site)), **vars(counters)}
+                         for site, counters in self.calls.counters.items()} if self.calls else {},
                 "calls": self.calls.state_counts() if self.calls else {},
                 "seats": self.calls.seat_states() if self.calls else {}}
 

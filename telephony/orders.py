@@ -17,6 +17,7 @@ from services.work_orders.events import (
     OrderEvent,
     OrderOpened,
     OrderTransferred,
+    SummaryUpdated,
     TransferFailed,
 )
 from telephony.calls.controller import CallObserver
@@ -74,6 +75,11 @@ class OrderRecorder(CallObserver):
             # the three-way ended without *3 or *4: first contact keeps it (首接负责制)
             return [NegotiationRecorded(order_id=call.order_id, actor="system", key="",
                                         at=now, outcome=None)]
+        if kind == "abandoned":
+            # no abandoned citizen without a callback: the order, with the number, says so
+            return [SummaryUpdated(order_id=call.order_id, actor="system", at=now,
+                                   summary=f"[回拨 callback] 候线放弃 abandoned after "
+                                           f"{detail.get('waited_s', 0)}s waiting")]
         if kind == "transfer_failed":
             return [TransferFailed(order_id=call.order_id, reason=detail["reason"], at=now,
                                    target_platform=None if detail.get("mode") == "line" else other)]

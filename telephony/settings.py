@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.overflow import OverflowPolicy
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "dialplan" / "sites.toml"
 LAB_ACCOUNTS = REPO_ROOT / "lab" / "accounts.toml"
@@ -50,7 +52,7 @@ class Site:
     region_code: str
     rtp_start: int
     rtp_end: int
-    overflow_to: str | None = None
+    overflow: OverflowPolicy | None = None
 
     @property
     def ari_url(self) -> str:
@@ -126,7 +128,7 @@ def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
             region_code=str(raw["region_code"]),
             rtp_start=int(raw["rtp"]["start"]),
             rtp_end=int(raw["rtp"]["end"]),
-            overflow_to=raw.get("overflow_to"),
+            overflow=OverflowPolicy(**raw["overflow"]) if raw.get("overflow") else None,
         ))
     lines = {str(k): str(v) for k, v in data.get("lines", {}).items()}
     return tuple(sites), lines, defaults

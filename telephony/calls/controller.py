@@ -10,10 +10,11 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from services.overflow import OverflowState, SiteLoad
 from services.privacy import mask_number
-from services.seats import SeatBoard
+from services.seats import SeatBoard, SeatState
 from services.waiting_line import WaitingLine
 from telephony.ari.events import (
     AriEvent,
@@ -62,6 +63,7 @@ from telephony.calls.ports import Switch, SwitchError
 log = logging.getLogger("hotline.calls")
 
 FAILED_SEAT_REST_S = 2.0
+ANSWER_TARGET_S = 15.0   # the service level: answered within 15 s
 KEY_WINDOW_S = 3.0        # "*" then a digit within this long makes a feature key
 TONE_INTERVAL_S = 1.0     # at most one refusal tone a second, whatever a key storm sends
 _RINGING_TARGET = (CallState.TRANSFER_RINGING, CallState.BLIND_RINGING,
@@ -103,8 +105,19 @@ class TransferTargets:
 @dataclass
 class _Runner:
     call: Call
+    arrived: float = 0.0
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     task: asyncio.Task | None = None
+
+
+@dataclass
+class SiteCounters:
+    """Per-site counts since start, for the board and Prometheus."""
+    arrived: int = 0
+    answered: int = 0
+    answered_in_target: int = 0
+    abandoned: int = 0
+    overflowed: int = 0
 
 
 class CallController:
@@ -114,7 +127,9 @@ class CallController:
                  site_platform: Mapping[str, str],
                  targets: TransferTargets,
                  observer: CallObserver | None = None,
-                 suggest_line: Callable[[str, str], str | None] = lambda call_id, site: None):
+                 suggest: Callable[[str, str, str | None], tuple[str | None, bool]] = (
+                     lambda call_id, site, ivr_choice: (None, False)),
+                 overflow: Mapping[str, OverflowState] | None = None):
         self._switches = switches
         self._board = board
         self._clock = clock
@@ -123,7 +138,9 @@ class CallController:
         self._site_platform = site_platform
         self._targets = targets
         self._observer = observer or CallObserver()
-        self._suggest_line = suggest_line
+        self._suggest = suggest
+        self._overflow = dict(overflow or {})
+        self.counters = {site: SiteCounters() for site in switches}
         self._runners: dict[str, _Runner] = {}
         self._keys: dict[str, tuple[str, float]] = {}   # leg -> ("*", when)
         self._last_tone: dict[str, float] = {}
@@ -193,13 +210,15 @@ class CallController:
         platform = self._site_platform[site]
         via_trunk = event.args[0] == "trunk"
         headers: dict[str, str | None] = {}
-        if via_trunk:
-            # a hand-over: keep the orders and origin the first platform set
-            for name in ("X-Work-Order", "X-Linked-Order", "X-Origin-Site"):
-                try:
-                    headers[name] = await self._switches[site].header(channel.id, name)
-                except SwitchError:
-                    headers[name] = None
+        # a hand-over keeps the orders and origin the first platform set; a
+        # citizen may bring the choice made in the gateway's IVR
+        names = ("X-Work-Order", "X-Linked-Order", "X-Origin-Site") if via_trunk else (
+            "X-IVR-Choice",)
+        for name in names:
+            try:
+                headers[name] = await self._switches[site].header(channel.id, name)
+            except SwitchError:
+                headers[name] = None
         call_id = uuid.uuid4().hex[:12]
         call = Call(
             id=call_id, site=site, platform=platform, citizen_number=number,
@@ -209,9 +228,12 @@ class CallController:
                              or self._new_order_id(machine.other_platform(platform))),
             origin_site=headers.get("X-Origin-Site") or site,
             via_trunk=via_trunk, blind_transfer=self._targets.blind,
-            suggested_line=self._suggest_line(call_id, site),
         )
-        runner = _Runner(call)
+        line, emergency = self._suggest(call_id, site, headers.get("X-IVR-Choice") or None)
+        call = replace(call, suggested_line=line, emergency=emergency)
+        runner = _Runner(call, arrived=self._clock())
+        if not via_trunk:
+            self.counters[site].arrived += 1
         self._runners[call.id] = runner
         self._legs[channel.id] = call.id
         runner.task = asyncio.create_task(self._run(runner), name=f"call-{call.id}")
@@ -257,6 +279,7 @@ class CallController:
                 log.warning("%s; ignored", exc)
                 continue
             runner.call = result.call
+            self._count(runner, before, event)
             if result.commands or result.call.state is not before.state:
                 log.info("call %s: %s -[%s]-> %s", before.id, before.state.value,
                          type(event).__name__, result.call.state.value)
@@ -264,6 +287,23 @@ class CallController:
                 await self._execute(runner, command)
             if any(isinstance(c, Finished) for c in result.commands):
                 return
+
+    def _count(self, runner: _Runner, before: Call, event: CallEvent) -> None:
+        call, counters = runner.call, self.counters[runner.call.site]
+        if call.via_trunk:
+            return
+        if before.state is CallState.RINGING_SEAT and call.state is CallState.CONNECTED \
+                and before.attempts == call.attempts and not before.agent_leg:
+            counters.answered += 1
+            if self._clock() - runner.arrived <= ANSWER_TARGET_S:
+                counters.answered_in_target += 1
+        if (call.state is CallState.ENDED and before.state in (CallState.WAITING,
+                                                             CallState.RINGING_SEAT)
+                and isinstance(event, LegHungUp) and event.leg_id == call.citizen_leg.id):
+            counters.abandoned += 1
+            # no abandoned citizen without a callback: the order says so
+            self._observer.notice(call, "abandoned", {"waited_s": round(
+                self._clock() - runner.arrived, 1)})
 
     async def _execute(self, runner: _Runner, command: Command) -> None:
         call = runner.call
@@ -277,7 +317,7 @@ class CallController:
                 case StopRingback(leg_id):
                     await switch.stop_ringback(leg_id)
                 case WaitForSeat(or_fail=None):
-                    position = self._waiting[call.site].join(call.id)
+                    position = self._waiting[call.site].join(call.id, urgent=call.emergency)
                     log.info("call %s: waiting for a seat at %s (position %d)",
                              call.id, call.site, position)
                     self._dispatch(call.site)
@@ -302,9 +342,17 @@ class CallController:
                     self._waiting[call.site].leave(call.id)
                 case RingSeat(seat, leg_id, number, headers):
                     self._legs[leg_id] = call.id
-                    log.info("call %s: ringing seat %s as %s", call.id, seat, mask_number(number))
+                    seat_site = self._board.site_of(seat) or call.site
+                    endpoint = f"PJSIP/{seat}"
+                    if seat_site != call.site:   # a remote seat, over the trunk
+                        endpoint = f"PJSIP/{seat}@trunk-{seat_site}"
+                        self.counters[call.site].overflowed += 1
+                        self._observer.notice(call, "overflowed", {"seat": seat,
+                                                                   "site": seat_site})
+                    log.info("call %s: ringing seat %s as %s", call.id, endpoint,
+                             mask_number(number))
                     try:
-                        await switch.ring(f"PJSIP/{seat}", leg_id, number, headers,
+                        await switch.ring(endpoint, leg_id, number, headers,
                                           f"seat,{call.id}", self._ring_timeout_s)
                     except SwitchError as exc:
                         log.warning("call %s: seat %s could not be rung: %s", call.id, seat, exc)
@@ -317,8 +365,9 @@ class CallController:
                 case DestroyBridge(bridge_id):
                     await switch.destroy_bridge(bridge_id)
                 case ReleaseSeat(seat, failed):
-                    self._board.release(call.site, seat, FAILED_SEAT_REST_S if failed else 0.0)
-                    self._dispatch(call.site)
+                    self._board.release(self._board.site_of(seat) or call.site, seat,
+                                        FAILED_SEAT_REST_S if failed else 0.0)
+                    self._dispatch_all()
                 case Finished():
                     self._forget(call)
         except SwitchError as exc:
@@ -351,11 +400,18 @@ class CallController:
         log.info("call %s: finished (order %s)", call.id, call.order_id)
 
     # ---- seats -------------------------------------------------------------------
+    def _dispatch_all(self) -> None:
+        for site in self._waiting:
+            self._dispatch(site)
+
     def _dispatch(self, site: str) -> None:
-        """Offer free seats to waiting calls, longest-idle seat to the head of the line."""
+        """Offer free seats to waiting calls, longest-idle seat to the head of the line;
+        remote seats too while the site overflows."""
         line = self._waiting[site]
         while len(line):
             seat = self._board.claim_longest_idle(site)
+            if seat is None and self._overflowing(site):
+                seat = self._board.claim_longest_idle(self._overflow[site].policy.to)
             if seat is None:
                 self._wake_when_seat_rested(site)
                 return
@@ -375,6 +431,48 @@ class CallController:
 
         self._timers[site] = loop.call_later(max(0.0, ready_at - self._clock()), wake)
 
+    def load(self, site: str) -> SiteLoad:
+        seats = [s for s in self._board.seats(site) if s.registered]
+        line = self._waiting[site]
+        return SiteLoad(waiting=len(line), longest_wait_s=line.longest_wait(),
+                        local_available=sum(s.state is SeatState.AVAILABLE for s in seats),
+                        local_on_duty=len(seats))
+
+    def _overflowing(self, site: str) -> bool:
+        state = self._overflow.get(site)
+        if state is None:
+            return False
+        was = state.active
+        active = state.update(self.load(site), self._clock())
+        if active != was:
+            log.warning("site %s: overflow to %s %s (%s)", site, state.policy.to,
+                        "ON" if active else "off", state.why)
+        return active
+
+    def overflow_status(self) -> dict[str, dict]:
+        return {site: {"to": s.policy.to, "active": s.active, "why": s.why,
+                       "forced": s.forced, "reason": s.reason}
+                for site, s in self._overflow.items()}
+
+    def force_overflow(self, site: str, on: bool | None, reason: str) -> dict:
+        """The ops switch (启动应急联动预案): on, off, or back to automatic."""
+        state = self._overflow.get(site)
+        if state is None:
+            raise KeyError(f"site {site} has no overflow policy")
+        state.force(on, reason, self._clock())
+        log.warning("site %s: overflow forced %s by ops: %s", site,
+                    {True: "on", False: "off", None: "automatic"}[on], reason)
+        self._dispatch(site)
+        return self.overflow_status()[site]
+
+    async def tick(self, interval: float = 0.5) -> None:
+        """Time passing trips and calms overflow even when no call event happens."""
+        while True:
+            await asyncio.sleep(interval)
+            for site in self._overflow:
+                self._overflowing(site)
+                self._dispatch(site)
+
     def seat_registered(self, site: str, seat: str, registered: bool) -> None:
         before = self._board.get(site, seat)
         after = self._board.set_registered(site, seat, registered)
@@ -382,7 +480,7 @@ class CallController:
             return
         log.info("seat %s@%s %s", seat, site, "registered" if registered else "unregistered")
         if registered:
-            self._dispatch(site)
+            self._dispatch_all()
 
     def seats_resynced(self, site: str, registered: set[str]) -> None:
         for seat in self._board.seats(site):

@@ -53,6 +53,7 @@ class Call:
     via_trunk: bool = False           # arrived as a hand-over from the other platform
     blind_transfer: bool = False
     suggested_line: str | None = None  # *8 target, from the routing suggestion
+    emergency: bool = False           # the suggestion says so: answered first
     state: CallState = CallState.ARRIVED
     agent_leg: Leg | None = None      # the local seat leg that answered
     ringing_leg: Leg | None = None    # a local seat leg being rung

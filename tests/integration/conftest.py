@@ -99,7 +99,8 @@ async def seats(lab: Lab, settings: Settings):
     registered: list[tuple[str, Site, int]] = []
     answering: list[SippRun] = []
 
-    async def on_duty(seat: str, scenario: str | Path = "seat_answer.xml") -> SippRun:
+    async def on_duty(seat: str, scenario: str | Path = "seat_answer.xml",
+                      calls: int = 1) -> SippRun:
         site = settings.site_of_seat(seat)
         port = free_udp_port(SEAT_IP)
         await register_seat(seat, settings.credentials.seat_password(seat),
@@ -107,7 +108,7 @@ async def seats(lab: Lab, settings: Settings):
                             contact_port=port)
         registered.append((seat, site, port))
         run = await start_sipp(str(scenario), "", local_ip=SEAT_IP, local_port=port, service=seat,
-                               timeout_s=60, name=f"seat-{seat}-{port}")
+                               timeout_s=90, calls=calls, name=f"seat-{seat}-{port}")
         answering.append(run)
         await wait_until(lambda: seat_state(lab, site.name, seat) == "available", 10,
                          what=f"seat {seat} available in the controller")
@@ -131,12 +132,15 @@ def seat_state(lab: Lab, site: str, seat: str) -> str | None:
 
 
 async def citizen_call(settings: Settings, service: str, number: str, hold_ms: int,
-                       site: str | None = None) -> SippRun:
+                       site: str | None = None, ivr: str | None = None, calls: int = 1,
+                       rate: float | None = None) -> SippRun:
     target = settings.site(site or service)
-    return await start_sipp("citizen.xml", f"{target.address}:{target.sip_port}",
-                            local_ip=CITIZEN_IP, service=service,
-                            variables={"citizen": number}, extra=["-d", str(hold_ms)],
-                            timeout_s=60)
+    variables = {"citizen": number, **({"ivr": ivr} if ivr else {})}
+    extra = ["-d", str(hold_ms)] + (["-r", str(rate)] if rate else [])
+    return await start_sipp("citizen_ivr.xml" if ivr else "citizen.xml",
+                            f"{target.address}:{target.sip_port}", local_ip=CITIZEN_IP,
+                            service=service, variables=variables, extra=extra, calls=calls,
+                            timeout_s=90)
 
 
 async def assert_site_clean(probe: AriProbe, timeout: float = 10.0) -> None:
