@@ -1,0 +1,32 @@
+"""`build_api(deps)`: the API as an aiohttp sub-application, to mount at /api/v1.
+
+    app.add_subapp(API_PREFIX, build_api(deps))
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.api.core import DEPS, ApiDeps, check_operations, endpoint
+from services.api.errors import error_middleware
+from services.api.handlers import OPERATIONS
+from services.api.openapi import API_PREFIX, DOCUMENT, build_document
+
+
+def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
+    """The API sub-app; `prefix` is where the caller mounts it (only the document uses it)."""
+    check_operations(OPERATIONS)
+    api = web.Application(middlewares=[error_middleware])
+    api[DEPS] = deps
+    api[DOCUMENT] = build_document(OPERATIONS, prefix)
+    for op in OPERATIONS:
+        api.router.add_route(op.method, op.path, endpoint(op), name=op.operation_id)
+
+    async def end_streams(_app: web.Application) -> None:
+        # Close every live stream so shutdown does not wait on open WebSockets.
+        deps.events.close()
+
+    api.on_shutdown.append(end_streams)
+    return api
+
+
+__all__ = ["API_PREFIX", "ApiDeps", "build_api"]

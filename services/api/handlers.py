@@ -1,0 +1,472 @@
+"""The endpoints: each parses (already done by `core.endpoint`), asks one collaborator,
+and answers JSON. Who may see or do what is decided here, in small named checks.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import Counter
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from services.api.accounts import User
+from services.api.core import Ctx, Operation, Reply, bearer_token
+from services.api.desk import ACTION_KEYS
+from services.api.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, dumps
+from services.api.events import Subscription
+from services.api.openapi import DOCUMENT
+from services.privacy import mask_number
+from services.work_orders.ids import ORDER_ID_PATTERN, platform_of
+from services.work_orders.levels import ResponseLevel
+from services.work_orders.reports import GROUP_FIELDS, PERIODS, period_key
+from services.work_orders.status import Status
+
+# ---- schemas --------------------------------------------------------------------------------
+PLATFORMS = ["12345", "110"]
+NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"}
+SITE = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,32}$"}
+ORDER_ID = {"type": "string", "pattern": ORDER_ID_PATTERN.pattern}
+DATETIME = {"type": "string", "format": "date-time", "maxLength": 40}
+NUMBER = {"type": "string", "pattern": r"^\+?[0-9]{3,20}$"}
+REGION = {"type": "string", "pattern": r"^\d{6}(\d{3}(\d{3})?)?$"}
+CATEGORY = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,63}$"}
+LEVEL = {"type": "string", "enum": [str(level) for level in ResponseLevel]}
+
+
+def text(limit: int, minimum: int = 0) -> dict[str, Any]:
+    return {"type": "string", "maxLength": limit, **({"minLength": minimum} if minimum else {})}
+
+
+def obj(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties,
+            "additionalProperties": False}
+
+
+AGENTS = ("agent_12345", "agent_110")
+ORDER_ROLES = (*AGENTS, "supervisor")
+BOARD_ROLES = ("supervisor", "ops")
+
+
+# ---- who may see and do what ----------------------------------------------------------------
+def _actor(user: User) -> str:
+    return f"api:{user.name}"
+
+
+def _masked(number: str | None) -> str | None:
+    """`number` masked; a number the service masked already is left as it is."""
+    if not number or "*" in number:
+        return number
+    return mask_number(number)
+
+
+def _on_call(user: User, call: dict[str, Any] | None) -> bool:
+    """The user is the agent answering this call."""
+    return (call is not None and user.is_agent and user.seat is not None
+            and call.get("seat") == user.seat and call.get("site") == user.site)
+
+
+def _may_see_call(user: User, call: dict[str, Any]) -> bool:
+    if not user.covers_site(call.get("site")):
+        return False
+    return not user.is_agent or call.get("platform") == user.platform
+
+
+def _call_view(user: User, call: dict[str, Any]) -> dict[str, Any]:
+    view = dict(call)
+    if user.role != "supervisor" and not _on_call(user, call):
+        view["citizen_number"] = _masked(call.get("citizen_number"))
+    return view
+
+
+def _check_may_act(user: User, call: dict[str, Any]) -> None:
+    """Only someone working at the call's own site acts on it; an agent only on their call."""
+    if user.site is None or user.site != call.get("site"):
+        raise Forbidden("this call belongs to another site", error_id="other_site",
+                        call_site=call.get("site"), your_site=user.site)
+    if user.is_agent:
+        if call.get("platform") != user.platform:
+            raise Forbidden("this call belongs to the other platform", error_id="other_platform")
+        if call.get("seat") is None:
+            raise Conflict("nobody has answered this call yet", error_id="call_not_answered")
+        if call.get("seat") != user.seat:
+            raise Forbidden("this call is answered at another seat", error_id="not_your_call")
+
+
+def _check_may_manage_seat(user: User, site: str, seat: str) -> None:
+    if user.is_agent and (user.site != site or user.seat != seat):
+        raise Forbidden("an agent pauses and resumes only their own seat", error_id="not_your_seat")
+    if not user.covers_site(site):
+        raise Forbidden("this seat belongs to another site", error_id="other_site")
+
+
+def _check_may_write_order(user: User, order_id: str) -> None:
+    if user.is_agent and platform_of(order_id) != user.platform:
+        raise Forbidden(f"a {user.platform} agent sees this order only through its link",
+                        error_id="other_platform", order_id=order_id)
+
+
+# ---- session --------------------------------------------------------------------------------
+async def login(ctx: Ctx) -> Reply:
+    result = await ctx.deps.accounts.login(ctx.body["user"], ctx.body["password"])
+    if result is None:
+        raise Unauthorized("wrong user or password", error_id="login_failed")
+    user, token, ttl = result
+    return Reply({"token": token, "token_type": "Bearer", "expires_in": int(ttl),
+                  "user": user.public()}, 201)
+
+
+async def whoami(ctx: Ctx) -> dict[str, Any]:
+    return {"user": ctx.user.public()}
+
+
+async def logout(ctx: Ctx) -> dict[str, Any]:
+    return {"logged_out": ctx.deps.accounts.logout(bearer_token(ctx.request) or "")}
+
+
+# ---- calls ----------------------------------------------------------------------------------
+def _known_call(ctx: Ctx) -> dict[str, Any]:
+    call = ctx.deps.desk.call(ctx.params["call_id"])
+    if call is None:
+        raise NotFound("no such call (it may have ended)", error_id="call_not_found",
+                       call_id=ctx.params["call_id"])
+    return call
+
+
+async def list_calls(ctx: Ctx) -> dict[str, Any]:
+    site = ctx.query.get("site")
+    calls = [c for c in ctx.deps.desk.calls()
+             if _may_see_call(ctx.user, c) and site in (None, c.get("site"))]
+    return {"calls": [_call_view(ctx.user, c) for c in calls]}
+
+
+async def get_call(ctx: Ctx) -> dict[str, Any]:
+    call = _known_call(ctx)
+    if not _may_see_call(ctx.user, call):
+        raise Forbidden("this call belongs to another site or platform", error_id="other_site")
+    return _call_view(ctx.user, call)
+
+
+async def call_action(ctx: Ctx) -> Reply:
+    call = _known_call(ctx)
+    _check_may_act(ctx.user, call)
+    action = ctx.params["action"]
+    key = ACTION_KEYS[action]
+    if not await ctx.deps.desk.press(call["call_id"], key):
+        raise Conflict("the call cannot take a key now (not answered, or ended)",
+                       error_id="call_not_answered", call_id=call["call_id"])
+    return Reply({"call_id": call["call_id"], "action": action, "key": key, "accepted": True},
+                 202)
+
+
+# ---- seats ----------------------------------------------------------------------------------
+async def list_seats(ctx: Ctx) -> dict[str, Any]:
+    return {"seats": [s for s in ctx.deps.desk.seats() if ctx.user.covers_site(s.get("site"))]}
+
+
+async def _seat_change(ctx: Ctx, pause: bool) -> dict[str, Any]:
+    site, seat = ctx.params["site"], ctx.params["seat"]
+    _check_may_manage_seat(ctx.user, site, seat)
+    desk = ctx.deps.desk
+    changed = await (desk.pause(site, seat) if pause else desk.resume(site, seat))
+    if changed is None:
+        raise NotFound(f"no seat {seat} at site {site}", error_id="seat_not_found")
+    return changed
+
+
+async def pause_seat(ctx: Ctx) -> dict[str, Any]:
+    return await _seat_change(ctx, pause=True)
+
+
+async def resume_seat(ctx: Ctx) -> dict[str, Any]:
+    return await _seat_change(ctx, pause=False)
+
+
+# ---- orders ---------------------------------------------------------------------------------
+async def list_orders(ctx: Ctx) -> dict[str, Any]:
+    platform = ctx.query.get("platform")
+    if ctx.user.is_agent:
+        if platform not in (None, ctx.user.platform):
+            raise Forbidden(f"a {ctx.user.platform} agent lists only {ctx.user.platform} orders",
+                            error_id="other_platform")
+        platform = ctx.user.platform
+    orders = await ctx.deps.orders.list_orders(
+        status=ctx.query.get("status"), platform=platform,
+        limit=ctx.query.get("limit", 100), offset=ctx.query.get("offset", 0))
+    return {"orders": orders}
+
+
+async def submit_order(ctx: Ctx) -> Reply:
+    body = ctx.body
+    platform = body.get("platform") or ctx.user.platform
+    if platform is None:
+        raise ApiError("say which platform takes the submission", error_id="invalid_body",
+                       status=422, problems=[{"path": "/platform", "message": "is required"}])
+    if ctx.user.is_agent and platform != ctx.user.platform:
+        raise Forbidden(f"a {ctx.user.platform} agent submits only {ctx.user.platform} orders",
+                        error_id="other_platform")
+    order_id = await ctx.deps.orders.submit_online(
+        platform, citizen_number=body["citizen_number"], region_code=body["region_code"],
+        summary=body["summary"], category=body.get("category"), level=body.get("level"))
+    return Reply({"order_id": order_id, "platform": platform, "channel": "online"}, 201)
+
+
+async def export_orders(ctx: Ctx) -> web.Response:
+    fmt = ctx.query.get("format", "jsonl")
+    stream = io.StringIO()
+    count = await ctx.deps.orders.export(stream, fmt)
+    media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    return web.Response(text=stream.getvalue(), content_type=media, headers={
+        "X-Order-Count": str(count),
+        "Content-Disposition": f'attachment; filename="orders.{fmt}"'})
+
+
+async def get_order(ctx: Ctx) -> dict[str, Any]:
+    order_id, user = ctx.params["order_id"], ctx.user
+    view = await ctx.deps.orders.view(order_id, user.role)
+    if view.get("restricted"):
+        return view
+    call = ctx.deps.desk.call(view["call_id"]) if view.get("call_id") else None
+    if user.role == "supervisor" or _on_call(user, call):
+        if "*" in (view.get("citizen_number") or ""):
+            view["citizen_number"] = (await ctx.deps.orders.record(order_id))["citizen_number"]
+    else:
+        view["citizen_number"] = _masked(view.get("citizen_number"))
+    return view
+
+
+async def update_order(ctx: Ctx) -> dict[str, Any]:
+    order_id = ctx.params["order_id"]
+    _check_may_write_order(ctx.user, order_id)
+    await ctx.deps.orders.update_details(order_id, _actor(ctx.user), **ctx.body)
+    return {"order_id": order_id, "changed": sorted(ctx.body)}
+
+
+async def change_status(ctx: Ctx) -> dict[str, Any]:
+    order_id = ctx.params["order_id"]
+    _check_may_write_order(ctx.user, order_id)
+    body = ctx.body
+    await ctx.deps.orders.transition(
+        order_id, body["status"], _actor(ctx.user), note=body.get("note", ""),
+        outcome=body.get("outcome"), next_steps=body.get("next_steps"),
+        department=body.get("department"))
+    return {"order_id": order_id, "status": body["status"]}
+
+
+async def record_visit(ctx: Ctx) -> Reply:
+    order_id = ctx.params["order_id"]
+    _check_may_write_order(ctx.user, order_id)
+    body = ctx.body
+    await ctx.deps.orders.record_visit(order_id, _actor(ctx.user), resolved=body["resolved"],
+                                       satisfied=body["satisfied"], note=body.get("note", ""))
+    return Reply({"order_id": order_id, "resolved": body["resolved"],
+                  "satisfied": body["satisfied"]}, 201)
+
+
+async def forward_order(ctx: Ctx) -> Reply:
+    order_id = ctx.params["order_id"]
+    _check_may_write_order(ctx.user, order_id)
+    linked = await ctx.deps.orders.forward_online(order_id, _actor(ctx.user),
+                                                  ctx.body.get("note", ""))
+    return Reply({"order_id": order_id, "linked_order_id": linked}, 201)
+
+
+# ---- suggestions and overflow ---------------------------------------------------------------
+async def suggest(ctx: Ctx) -> dict[str, Any]:
+    from services.routing.service import context_from_dict
+
+    raw = ctx.body.get("context")
+    context = context_from_dict(raw) if raw is not None else None
+    return ctx.deps.routing.suggest(ctx.body["text"], context).to_dict()
+
+
+async def get_overflow(ctx: Ctx) -> dict[str, Any]:
+    sites = ctx.deps.desk.overflow()
+    return {"sites": {site: on for site, on in sites.items() if ctx.user.covers_site(site)}}
+
+
+async def set_overflow(ctx: Ctx) -> dict[str, Any]:
+    site, enabled = ctx.body["site"], ctx.body["enabled"]
+    if not ctx.user.covers_site(site):
+        raise Forbidden("this site is not yours to switch", error_id="other_site")
+    if not await ctx.deps.desk.set_overflow(site, enabled):
+        raise NotFound(f"site {site} is unknown or has no overflow partner",
+                       error_id="site_not_found")
+    return {"site": site, "enabled": enabled}
+
+
+# ---- reports --------------------------------------------------------------------------------
+HOTSPOT_SCAN = 20_000
+
+
+async def rates(ctx: Ctx) -> dict[str, Any]:
+    q = ctx.query
+    rows = await ctx.deps.orders.rates(by=q.get("by") or ["department"],
+                                       period=q.get("period", "month"), since=q.get("since"),
+                                       until=q.get("until"), platform=q.get("platform"))
+    return {"rows": [row.to_dict() for row in rows]}
+
+
+async def overdue(ctx: Ctx) -> dict[str, Any]:
+    items = await ctx.deps.orders.board()
+    return {"items": [{**asdict(i), "overdue_by_s": i.overdue_by.total_seconds()}
+                      for i in items]}
+
+
+async def hotspots(ctx: Ctx) -> dict[str, Any]:
+    """Orders counted by category, region and period: where complaints gather."""
+    q, service = ctx.query, ctx.deps.orders
+    period = q.get("period", "day")
+    requests = await service.open311_requests(start=q.get("since"), end=q.get("until"),
+                                              limit=HOTSPOT_SCAN)
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for request in requests:
+        extra = request["extended_attributes"]
+        if q.get("platform") not in (None, extra["platform"]):
+            continue
+        when = datetime.fromisoformat(request["requested_datetime"])
+        counts[(request["service_code"] or "uncategorised", extra["region_code"],
+                period_key(when, period, service.calendar.tz))] += 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: q.get("top", 50)]
+    return {"period": period, "complete": len(requests) < HOTSPOT_SCAN,
+            "rows": [{"category": c, "region": r, "period": p, "orders": n}
+                     for (c, r, p), n in ranked]}
+
+
+# ---- live events and the document -----------------------------------------------------------
+async def events(ctx: Ctx) -> web.StreamResponse:
+    ws = web.WebSocketResponse(heartbeat=30)
+    if not ws.can_prepare(ctx.request).ok:
+        raise ApiError("connect with a WebSocket", error_id="upgrade_required", status=426)
+    await ws.prepare(ctx.request)
+    with ctx.deps.events.subscribe(ctx.user) as subscription:
+        await ws.send_str(dumps({"type": "hello", "user": ctx.user.public()}))
+        pump = asyncio.create_task(_pump(subscription, ws))
+        try:
+            async for _message in ws:   # the client sends nothing we act on
+                pass
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+    return ws
+
+
+async def _pump(subscription: Subscription, ws: web.WebSocketResponse) -> None:
+    async for event in subscription:
+        await ws.send_str(dumps(event))
+    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+
+async def openapi(ctx: Ctx) -> dict[str, Any]:
+    return ctx.request.app[DOCUMENT]
+
+
+# ---- the table ------------------------------------------------------------------------------
+CALL_PARAMS = {"call_id": NAME}
+ORDER_PARAMS = {"order_id": ORDER_ID}
+SEAT_PARAMS = {"site": SITE, "seat": SITE}
+PERIOD = {"type": "string", "enum": list(PERIODS)}
+SINCE_UNTIL = {"since": DATETIME, "until": DATETIME}
+HISTORY_ITEM = obj(
+    ["when"], when=DATETIME, summary=text(2000),
+    flags={"type": "array", "maxItems": 20, "items": text(32)},
+    order_id={"type": ["string", "null"], "maxLength": 64}, open={"type": "boolean"},
+    target={"type": ["string", "null"], "maxLength": 32},
+    category={"type": ["string", "null"], "maxLength": 64})
+
+OPERATIONS: list[Operation] = [
+    Operation("POST", "/session", login, "Log in with a password; returns a session token",
+              "session", authenticated=False, ok=201, errors=(401,),
+              body=obj(["user", "password"], user=text(64, 1), password=text(256, 1))),
+    Operation("GET", "/session", whoami, "Who the token belongs to", "session"),
+    Operation("DELETE", "/session", logout, "End this session token", "session"),
+    Operation("GET", "/openapi.json", openapi, "This document", "meta"),
+    Operation("GET", "/calls", list_calls, "List live calls", "calls",
+              query={"site": SITE}),
+    Operation("GET", "/calls/{call_id}", get_call, "One live call", "calls",
+              params=CALL_PARAMS, errors=(403,)),
+    Operation("POST", "/calls/{call_id}/actions/{action}", call_action,
+              "Press a feature key on a call", "calls", roles=(*AGENTS, "supervisor"),
+              params={**CALL_PARAMS, "action": {"type": "string", "enum": list(ACTION_KEYS)}},
+              ok=202, errors=(403, 409),
+              description="Posts the action's key (transfer *1, three_way *2, hand_over *3, "
+              "keep *4, cancel *0, suggested_line *8) through the call's state machine, "
+              "exactly as the agent's softphone would. 202 means the key was posted; if the "
+              "call's state refuses it, a `key_refused` event follows on /events."),
+    Operation("GET", "/seats", list_seats, "List seats and their states", "seats"),
+    Operation("POST", "/seats/{site}/{seat}/pause", pause_seat, "Pause a seat", "seats",
+              params=SEAT_PARAMS, errors=(403,)),
+    Operation("POST", "/seats/{site}/{seat}/resume", resume_seat, "Resume a seat", "seats",
+              params=SEAT_PARAMS, errors=(403,)),
+    Operation("GET", "/orders", list_orders, "List and filter orders", "orders",
+              roles=ORDER_ROLES, errors=(403,), query={
+                  "status": {"type": "string", "enum": [str(s) for s in Status]},
+                  "platform": {"type": "string", "enum": PLATFORMS},
+                  "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+                  "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}),
+    Operation("POST", "/orders", submit_order, "Submit a request received online", "orders",
+              roles=ORDER_ROLES, ok=201, errors=(403,),
+              body=obj(["citizen_number", "region_code", "summary"],
+                       platform={"type": "string", "enum": PLATFORMS}, citizen_number=NUMBER,
+                       region_code=REGION, summary=text(4000, 1), category=CATEGORY,
+                       level=LEVEL)),
+    Operation("GET", "/orders/export", export_orders, "Export every order (JSONL or CSV)",
+              "orders", roles=("supervisor",), ok_media="application/x-ndjson",
+              query={"format": {"type": "string", "enum": ["jsonl", "csv"]}}),
+    Operation("GET", "/orders/{order_id}", get_order,
+              "One order with its audit trail and links", "orders", roles=ORDER_ROLES,
+              params=ORDER_PARAMS,
+              description="A 12345 agent sees a 110 order (and the reverse) only through "
+              "its link: status, outcome, link and feedback (`restricted: true`), and 403 "
+              "without a link. The citizen's number is whole only for supervisors and the "
+              "agent on the order's call."),
+    Operation("PATCH", "/orders/{order_id}", update_order,
+              "Change an order's summary, category or level", "orders", roles=ORDER_ROLES,
+              params=ORDER_PARAMS,
+              body={**obj([], summary=text(4000), category=CATEGORY, level=LEVEL),
+                    "minProperties": 1}),
+    Operation("POST", "/orders/{order_id}/status", change_status,
+              "Move an order along the status table", "orders", roles=ORDER_ROLES,
+              params=ORDER_PARAMS, errors=(409,),
+              body=obj(["status"], status={"type": "string", "enum": [str(s) for s in Status]},
+                       note=text(2000), outcome=text(2000), next_steps=text(2000),
+                       department=text(128, 1))),
+    Operation("POST", "/orders/{order_id}/visits", record_visit, "Record a return visit",
+              "orders", roles=ORDER_ROLES, params=ORDER_PARAMS, ok=201, errors=(409,),
+              body=obj(["resolved", "satisfied"], resolved={"type": "boolean"},
+                       satisfied={"type": "boolean"}, note=text(2000))),
+    Operation("POST", "/orders/{order_id}/forward", forward_order,
+              "Forward an order to the other platform as a linked order", "orders",
+              roles=ORDER_ROLES, params=ORDER_PARAMS, ok=201, errors=(409,),
+              body=obj([], note=text(2000))),
+    Operation("POST", "/suggestions", suggest, "Suggest the line for a text", "suggestions",
+              roles=ORDER_ROLES,
+              body=obj(["text"], text=text(4000), context=obj(
+                  [], site=SITE, ivr_choice={"type": ["string", "null"], "maxLength": 32},
+                  history={"type": "array", "maxItems": 50, "items": HISTORY_ITEM}))),
+    Operation("GET", "/overflow", get_overflow, "Overflow switch per site", "overflow"),
+    Operation("PUT", "/overflow", set_overflow, "Switch a site's overflow on or off",
+              "overflow", roles=BOARD_ROLES, errors=(404,),
+              body=obj(["site", "enabled"], site=SITE, enabled={"type": "boolean"})),
+    Operation("GET", "/reports/rates", rates, "Response, resolution and satisfaction rates",
+              "reports", roles=BOARD_ROLES, query={
+                  "by": {"type": "array", "maxItems": 4,
+                         "items": {"type": "string", "enum": list(GROUP_FIELDS)}},
+                  "period": PERIOD, "platform": {"type": "string", "enum": PLATFORMS},
+                  **SINCE_UNTIL}),
+    Operation("GET", "/reports/overdue", overdue, "Overdue orders under supervision",
+              "reports", roles=BOARD_ROLES),
+    Operation("GET", "/reports/hotspots", hotspots,
+              "Order counts by category, region and period", "reports", roles=BOARD_ROLES,
+              query={"period": PERIOD, "platform": {"type": "string", "enum": PLATFORMS},
+                     "top": {"type": "integer", "minimum": 1, "maximum": 1000},
+                     **SINCE_UNTIL}),
+    Operation("GET", "/events", events, "Live events (WebSocket)", "events", ok=101,
+              errors=(426,),
+              description="A WebSocket of JSON events for this user: `hello`, "
+              "`call_incoming` (pop-up, to the rung seat only), `call_state`, `key_refused`, "
+              "`suggestion`, `supervision`, `events_lost`. Authenticate with the "
+              "Authorization header or, for browsers, `?token=`."),
+]

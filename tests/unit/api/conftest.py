@@ -1,0 +1,213 @@
+"""The API against a real, migrated SQLite order database, the real routing suggester,
+and a fake call desk; mounted at /api/v1 as the controller mounts it.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.api import API_PREFIX, ApiDeps, EventHub, build_api
+from services.api.accounts import Accounts, ScryptCost, users_from_mapping
+from services.routing import RoutingService, Suggester
+from services.work_orders.db import make_engine, make_session_factory, upgrade
+from services.work_orders.levels import Calendar
+from services.work_orders.service import WorkOrderService
+
+CITIZEN = "13800138000"
+MASKED = "138****8000"
+START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)   # Monday 09:00 Beijing time
+CHEAP = ScryptCost(n=16, r=1, p=1)                  # tests need no slow hashes
+
+USERS = {
+    "agent1001": {"role": "agent_12345", "site": "12345", "seat": "1001"},
+    "agent1002": {"role": "agent_12345", "site": "12345", "seat": "1002"},
+    "agent2001": {"role": "agent_110", "site": "110", "seat": "2001"},
+    "agent3001": {"role": "agent_12345", "site": "remote", "seat": "3001"},
+    "sup12345": {"role": "supervisor", "site": "12345"},
+    "sup": {"role": "supervisor"},
+    "ops": {"role": "ops"},
+}
+
+
+def token(name: str) -> str:
+    return f"{name}:lab-token-{name}"
+
+
+def auth(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(name)}"}
+
+
+def make_accounts(clock=None) -> Accounts:
+    table = {name: {**raw, "token": f"lab-token-{name}", "password": f"lab-pw-{name}"}
+             for name, raw in USERS.items()}
+    users = users_from_mapping(table, lab=True, cost=CHEAP)
+    return Accounts(users, clock=clock) if clock else Accounts(users)
+
+
+class FakeClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class FakeDesk:
+    """The controller's side of `CallDesk`, in memory; records every key pressed."""
+
+    calls_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seat_states: dict[tuple[str, str], str] = field(default_factory=dict)
+    overflow_by_site: dict[str, bool] = field(default_factory=dict)
+    pressed: list[tuple[str, str]] = field(default_factory=list)
+    accept_keys: bool = True
+    fail_with: BaseException | None = None
+
+    def add_call(self, call_id: str, site: str = "12345", seat: str | None = "1001",
+                 **extra: Any) -> dict[str, Any]:
+        platform = "110" if site == "110" else "12345"
+        call = {"call_id": call_id, "site": site, "platform": platform,
+                "state": "connected" if seat else "waiting", "citizen_number": CITIZEN,
+                "order_id": None, "linked_order_id": None, "seat": seat, **extra}
+        self.calls_by_id[call_id] = call
+        return call
+
+    def _maybe_fail(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def calls(self) -> list[dict[str, Any]]:
+        self._maybe_fail()
+        return list(self.calls_by_id.values())
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        self._maybe_fail()
+        return self.calls_by_id.get(call_id)
+
+    async def press(self, call_id: str, key: str) -> bool:
+        self._maybe_fail()
+        if call_id not in self.calls_by_id or not self.accept_keys:
+            return False
+        self.pressed.append((call_id, key))
+        return True
+
+    def seats(self) -> list[dict[str, Any]]:
+        return [{"site": site, "seat": seat, "state": state, "registered": True}
+                for (site, seat), state in sorted(self.seat_states.items())]
+
+    async def _set(self, site: str, seat: str, state: str) -> dict[str, Any] | None:
+        if (site, seat) not in self.seat_states:
+            return None
+        self.seat_states[(site, seat)] = state
+        return {"site": site, "seat": seat, "state": state, "registered": True}
+
+    async def pause(self, site: str, seat: str) -> dict[str, Any] | None:
+        return await self._set(site, seat, "paused")
+
+    async def resume(self, site: str, seat: str) -> dict[str, Any] | None:
+        return await self._set(site, seat, "available")
+
+    def overflow(self) -> dict[str, bool]:
+        return dict(self.overflow_by_site)
+
+    async def set_overflow(self, site: str, enabled: bool) -> bool:
+        if site not in self.overflow_by_site:
+            return False
+        self.overflow_by_site[site] = enabled
+        return True
+
+
+def new_desk() -> FakeDesk:
+    desk = FakeDesk()
+    for site, first in (("12345", 1001), ("110", 2001), ("remote", 3001)):
+        for seat in range(first, first + 3):
+            desk.seat_states[(site, str(seat))] = "available"
+    desk.overflow_by_site = {"12345": False, "110": False, "remote": False}
+    return desk
+
+
+@pytest.fixture(scope="session")
+def suggester() -> Suggester:
+    return Suggester.load()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api-orders") / "orders.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def orders(sqlite_template: Path, tmp_path: Path, clock: FakeClock):
+    db = tmp_path / "orders.db"
+    shutil.copy(sqlite_template, db)
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    yield WorkOrderService(make_session_factory(engine), clock, Calendar())
+    await engine.dispose()
+
+
+@pytest.fixture
+def desk() -> FakeDesk:
+    return new_desk()
+
+
+@pytest.fixture
+def hub() -> EventHub:
+    return EventHub(queue_size=8)
+
+
+@pytest.fixture
+def deps(orders, suggester, desk, hub) -> ApiDeps:
+    return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
+                   accounts=make_accounts(), events=hub)
+
+
+def mount(deps: ApiDeps) -> web.Application:
+    """As telephony/app.py mounts it: a parent app with /healthz and the API under /api/v1."""
+    app = web.Application()
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ready": True})
+
+    app.router.add_get("/healthz", healthz)
+    app.add_subapp(API_PREFIX, build_api(deps))
+    return app
+
+
+@pytest.fixture
+async def client(deps: ApiDeps) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(mount(deps))) as test_client:
+        yield test_client
+
+
+async def open_order(orders: WorkOrderService, platform: str = "12345",
+                     call_id: str | None = "call-1", **fields: Any) -> str:
+    """An order as the controller's OrderOpened event makes it."""
+    from services.work_orders.events import OrderOpened
+    from services.work_orders.ids import new_order_id
+
+    now = orders._clock()
+    event = OrderOpened(order_id=new_order_id(platform, now), platform=platform,
+                        call_id=call_id, citizen_number=CITIZEN, region_code="410300",
+                        channel="phone", opened_at=now, suggestion=None,
+                        category=fields.pop("category", "housing"), level=None,
+                        summary=fields.pop("summary", "楼道灯坏了"), **fields)
+    assert await orders.apply(event)
+    return event.order_id

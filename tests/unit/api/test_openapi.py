@@ -1,0 +1,138 @@
+"""The OpenAPI document is true: every route is in it, everything in it is routed, and every
+route answers its documented success."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from services.api.core import ApiDeps
+from services.api.handlers import OPERATIONS
+from services.api.schema import problems
+from tests.unit.api.conftest import auth, mount, open_order
+
+BASE = "/api/v1"
+
+
+def routed(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path) of every route under the API prefix, sub-apps included."""
+    out: set[tuple[str, str]] = set()
+    for resource in app.router.resources():
+        if isinstance(resource, web.PrefixedSubAppResource):
+            out |= routed(resource._app)
+            continue
+        for route in resource:
+            if route.method != "HEAD":
+                out.add((route.method, resource.canonical))
+    return {(m, p) for m, p in out if p.startswith(BASE + "/")}
+
+
+def documented(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in document["paths"].items()
+            for method in item}
+
+
+async def _document(client) -> dict[str, Any]:
+    resp = await client.get(f"{BASE}/openapi.json", headers=auth("ops"))
+    assert resp.status == 200
+    return await resp.json()
+
+
+async def test_every_route_is_documented_and_every_documented_path_is_routed(client, deps):
+    document = await _document(client)
+    app = mount(deps)
+    assert routed(app) == documented(document)
+    assert len(documented(document)) == len(OPERATIONS)
+
+
+async def test_document_is_openapi_3_with_parameters_matching_the_path_templates(client):
+    document = await _document(client)
+    assert document["openapi"].startswith("3.1")
+    for path, item in document["paths"].items():
+        in_template = set(re.findall(r"{(\w+)}", path))
+        for method, op in item.items():
+            declared = {p["name"] for p in op.get("parameters", ()) if p["in"] == "path"}
+            assert declared == in_template, (method, path)
+            assert "500" in op["responses"]
+            if op["security"]:
+                assert "401" in op["responses"]
+            for status, response in op["responses"].items():
+                if status.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}
+
+
+def _path(op_path: str, **values: str) -> str:
+    return BASE + op_path.format(**values)
+
+
+@pytest.fixture
+async def world(deps: ApiDeps) -> dict[str, str]:
+    """One answered call, a 12345 order replied to, and two open orders."""
+    desk = deps.desk
+    desk.add_call("c1", site="12345", seat="1001")
+    orders = deps.orders
+    replied = await open_order(orders, "12345", call_id="c1")
+    await orders.assign(replied, "住建局", "t")
+    await orders.transition(replied, "in_progress", "t")
+    await orders.transition(replied, "replied", "t", outcome="done")
+    return {"replied": replied, "open": await open_order(orders, "12345"),
+            "to_reject": await open_order(orders, "12345")}
+
+
+def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
+    """operation id -> (user, path values filled, JSON body) for a request that succeeds."""
+    return {
+        "login": ("", "/session", {"user": "ops", "password": "lab-pw-ops"}),
+        "whoami": ("ops", "/session", None),
+        "logout": ("ops", "/session", None),
+        "openapi": ("ops", "/openapi.json", None),
+        "list_calls": ("agent1001", "/calls", None),
+        "get_call": ("agent1001", "/calls/c1", None),
+        "call_action": ("agent1001", "/calls/c1/actions/three_way", None),
+        "list_seats": ("ops", "/seats", None),
+        "pause_seat": ("agent1001", "/seats/12345/1001/pause", None),
+        "resume_seat": ("agent1001", "/seats/12345/1001/resume", None),
+        "list_orders": ("agent1001", "/orders?status=received", None),
+        "submit_order": ("agent1001", "/orders", {"citizen_number": "13900001111",
+                                                  "region_code": "410300", "summary": "网上"}),
+        "export_orders": ("sup", "/orders/export?format=csv", None),
+        "get_order": ("agent1001", f"/orders/{world['open']}", None),
+        "update_order": ("agent1001", f"/orders/{world['open']}", {"level": "2h"}),
+        "change_status": ("sup", f"/orders/{world['to_reject']}/status",
+                          {"status": "rejected", "note": "not ours"}),
+        "record_visit": ("agent1001", f"/orders/{world['replied']}/visits",
+                         {"resolved": True, "satisfied": True}),
+        "forward_order": ("agent1001", f"/orders/{world['open']}/forward", {}),
+        "suggest": ("agent1001", "/suggestions", {"text": "路灯不亮"}),
+        "get_overflow": ("agent1001", "/overflow", None),
+        "set_overflow": ("ops", "/overflow", {"site": "110", "enabled": True}),
+        "rates": ("ops", "/reports/rates?by=region", None),
+        "overdue": ("ops", "/reports/overdue", None),
+        "hotspots": ("ops", "/reports/hotspots?period=week", None),
+        "events": ("ops", "/events", None),
+    }
+
+
+async def test_every_route_answers_its_documented_success(client, world):
+    table = recipes(world)
+    assert set(table) == {op.operation_id for op in OPERATIONS}
+    for op in OPERATIONS:
+        await _expect_success(client, op, table[op.operation_id])
+
+
+async def _expect_success(client, op, recipe) -> None:
+    user, path, body = recipe
+    headers = auth(user) if user else {}
+    if op.operation_id == "events":
+        ws = await client.ws_connect(BASE + path, headers=headers)
+        assert (await ws.receive_json())["type"] == "hello"
+        await ws.close()
+        return
+    resp = await client.request(op.method, BASE + path, json=body, headers=headers)
+    assert resp.status == op.ok, (op.operation_id, resp.status, await resp.text())
+    assert resp.content_type == op.ok_media or op.operation_id == "export_orders"
+    if op.ok_schema is not None:
+        assert problems(op.ok_schema, await resp.json()) == []
