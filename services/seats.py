@@ -31,6 +31,7 @@ class Seat:
     state: SeatState = SeatState.OFFLINE
     idle_since: float = 0.0
     not_before: float = 0.0    # a seat that just failed rests until then
+    paused: bool = False       # the agent asked for no new calls (a call in progress goes on)
 
 
 class SeatMirror(Protocol):
@@ -72,7 +73,8 @@ class SeatBoard:
         if not registered:
             return self._put(replace(seat, registered=False, state=SeatState.OFFLINE))
         if seat.state is SeatState.OFFLINE:
-            seat = replace(seat, state=SeatState.AVAILABLE, idle_since=self._clock())
+            state = SeatState.PAUSED if seat.paused else SeatState.AVAILABLE
+            seat = replace(seat, state=state, idle_since=self._clock())
         return self._put(replace(seat, registered=True))
 
     def claim_longest_idle(self, site: str) -> Seat | None:
@@ -95,9 +97,26 @@ class SeatBoard:
             return None
         now = self._clock()
         state = SeatState.AVAILABLE if seat.registered else SeatState.OFFLINE
-        if seat.state is SeatState.PAUSED:
+        if seat.registered and seat.paused:
             state = SeatState.PAUSED
         return self._put(replace(seat, state=state, idle_since=now, not_before=now + rest_s))
+
+    def pause(self, site: str, seat_id: str) -> Seat | None:
+        """No new calls for this seat; a call it is on goes on."""
+        seat = self.get(site, seat_id)
+        if seat is None:
+            return None
+        state = SeatState.PAUSED if seat.state is SeatState.AVAILABLE else seat.state
+        return self._put(replace(seat, paused=True, state=state))
+
+    def resume(self, site: str, seat_id: str) -> Seat | None:
+        seat = self.get(site, seat_id)
+        if seat is None:
+            return None
+        if seat.state is SeatState.PAUSED:
+            return self._put(replace(seat, paused=False, state=SeatState.AVAILABLE,
+                                     idle_since=self._clock()))
+        return self._put(replace(seat, paused=False))
 
     def next_ready_at(self, site: str) -> float | None:
         """When a resting seat of `site` becomes ready, if any is resting."""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
@@ -24,6 +25,7 @@ from telephony.ari.switch import AriSwitch
 from telephony.calls.controller import CallController, CallObserver, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.model import Call
+from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
 
@@ -49,6 +51,9 @@ class Controller:
         self.links: dict[str, SiteLink] = {}
         self.calls: CallController | None = None
         self.journal = CallJournal()
+        self.registry = CollectorRegistry()
+        self.call_metrics = CallMetrics(self.registry)
+        self.registry.register(ControllerCollector(lambda: self.calls, self._outbox_state))
         self.routing = None            # RoutingService, once the model is loaded
         self.routing_settled = False   # loaded, or failed to (calls go on without)
         self.orders = None             # WorkOrderService, once the database answers
@@ -93,7 +98,8 @@ class Controller:
                 timeout_s=s.transfer_timeout_s,
                 blind=s.blind_transfer,
             ),
-            observer=Observers(self.journal, self.recorder, _RoutingCleanup(self)),
+            observer=Observers(self.journal, self.recorder, self.call_metrics,
+                               _RoutingCleanup(self)),
             suggest=self._suggest,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
         )
@@ -254,6 +260,10 @@ class Controller:
         )
         return SiteLink(site, ari, events, ami)
 
+    def _outbox_state(self) -> dict:
+        return {"pending": self.recorder.pending() if self.recorder else 0,
+                "spooling": bool(self.outbox and self.outbox.spooling)}
+
     def health(self) -> dict:
         sites = {
             name: {"ari": link.events.connected.is_set(), "ami": link.ami.logged_in.is_set()}
@@ -307,7 +317,12 @@ def build_web_app(controller: Controller) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(request.app[CONTROLLER].health())
 
+    async def metrics(request: web.Request) -> web.Response:
+        body = generate_latest(request.app[CONTROLLER].registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     if controller.settings.lab_mode:
         async def journal(request: web.Request) -> web.Response:
             entries = request.app[CONTROLLER].journal.entries(request.query.get("order"))

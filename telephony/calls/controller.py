@@ -473,6 +473,9 @@ class CallController:
                 self._overflowing(site)
                 self._dispatch(site)
 
+    def seat_resumed(self, site: str) -> None:
+        self._dispatch_all()
+
     def seat_registered(self, site: str, seat: str, registered: bool) -> None:
         before = self._board.get(site, seat)
         after = self._board.set_registered(site, seat, registered)

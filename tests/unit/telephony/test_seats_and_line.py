@@ -87,3 +87,23 @@ def test_waiting_line_is_first_come_first_served_and_reports_positions():
     assert line.position("b") == 1
     assert line.pop() == "b"
     assert line.pop() is None
+
+
+def test_paused_seat_gets_no_call_until_resumed():
+    clock = Clock()
+    b = board(clock)
+    b.set_registered("12345", "1001", True)
+    assert b.pause("12345", "1001").state is SeatState.PAUSED
+    assert b.claim_longest_idle("12345") is None
+    b.resume("12345", "1001")
+    assert b.claim_longest_idle("12345").id == "1001"
+
+
+def test_pausing_a_busy_seat_keeps_its_call_and_pauses_it_after():
+    clock = Clock()
+    b = board(clock)
+    b.set_registered("12345", "1001", True)
+    b.claim_longest_idle("12345")
+    assert b.pause("12345", "1001").state is SeatState.BUSY
+    assert b.release("12345", "1001").state is SeatState.PAUSED
+    assert b.claim_longest_idle("12345") is None

@@ -1,0 +1,99 @@
+"""The controller as the API sees it (`services.api.desk.CallDesk`): calls,
+seats and the overflow switch as plain dicts, and keys posted through the
+same state machine as a softphone's."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from services.seats import Seat, SeatBoard
+from telephony.calls.controller import CallController, CallObserver
+from telephony.calls.model import Call
+
+
+def call_view(call: Call) -> dict[str, Any]:
+    return {
+        "call_id": call.id, "site": call.site, "platform": call.platform,
+        "state": call.state.value, "citizen_number": call.citizen_number,
+        "order_id": call.order_id, "linked_order_id": call.linked_order_id,
+        "seat": call.agent_leg.seat if call.agent_leg else None,
+        "origin_site": call.origin_site, "via_trunk": call.via_trunk,
+        "transfer_mode": call.transfer_mode.value if call.transfer_mode else None,
+        "suggested_line": call.suggested_line, "emergency": call.emergency,
+        "case_taken_by": call.case_taken_by,
+    }
+
+
+def seat_view(seat: Seat) -> dict[str, Any]:
+    return {"site": seat.site, "seat": seat.id, "state": seat.state.value,
+            "registered": seat.registered, "paused": seat.paused}
+
+
+class ControllerDesk:
+    def __init__(self, calls: CallController, board: SeatBoard,
+                 force_overflow: Callable[[str, str, str, str], dict]):
+        self._calls = calls
+        self._board = board
+        self._force_overflow = force_overflow
+
+    def calls(self) -> list[dict[str, Any]]:
+        return [call_view(call) for call in self._calls.calls]
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        call = self._calls.call(call_id)
+        return call_view(call) if call else None
+
+    async def press(self, call_id: str, key: str) -> bool:
+        return self._calls.press(call_id, key)
+
+    def seats(self) -> list[dict[str, Any]]:
+        return [seat_view(seat) for seat in self._board.seats()]
+
+    async def pause(self, site: str, seat: str) -> dict[str, Any] | None:
+        changed = self._board.pause(site, seat)
+        return seat_view(changed) if changed else None
+
+    async def resume(self, site: str, seat: str) -> dict[str, Any] | None:
+        changed = self._board.resume(site, seat)
+        if changed is None:
+            return None
+        self._calls.seat_resumed(site)
+        return seat_view(changed)
+
+    def overflow(self) -> dict[str, bool]:
+        return {site: status["active"] for site, status in self._calls.overflow_status().items()}
+
+    def overflow_status(self) -> dict[str, dict]:
+        return self._calls.overflow_status()
+
+    async def set_overflow(self, site: str, enabled: bool, reason: str = "",
+                           actor: str = "api") -> bool:
+        if site not in self._calls.overflow_status():
+            return False
+        self._force_overflow(site, "on" if enabled else "off",
+                             reason or ("forced on" if enabled else "forced off"), actor)
+        return True
+
+
+class EventFeed(CallObserver):
+    """Call happenings -> the API's live event hub (pop-ups, state changes, refusals)."""
+
+    def __init__(self, publish: Callable[[dict], object], calls: Callable[[], CallController]):
+        self._publish = publish
+        self._calls = calls
+
+    def call_opened(self, call: Call) -> None:
+        self._publish({"type": "call_state", "site": call.site, "platform": call.platform,
+                       "call": call_view(call), "kind": "call_opened"})
+
+    def notice(self, call: Call, kind: str, detail: dict) -> None:
+        current = self._calls().call(call.id) or call
+        view = call_view(current)
+        if kind == "seat_answered":
+            self._publish({"type": "call_incoming", "site": call.site, "platform": call.platform,
+                           "seat": detail.get("seat"), "call": view})
+        if kind == "key_refused":
+            self._publish({"type": "key_refused", "site": call.site, "platform": call.platform,
+                           "seat": view["seat"], "call_id": call.id, **detail})
+        self._publish({"type": "call_state", "site": call.site, "platform": call.platform,
+                       "call": view, "kind": kind, "detail": detail})
