@@ -45,6 +45,45 @@ def obj(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
+def shape(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    """A response object: these keys at least (more may come later)."""
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def listing(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return shape([key], **{key: {"type": "array", "items": item}})
+
+
+STR, BOOL, INT = {"type": "string"}, {"type": "boolean"}, {"type": "integer"}
+OPT_STR = {"type": ["string", "null"]}
+USER_OUT = shape(["name", "role", "site", "seat"], name=STR, role=STR, site=OPT_STR,
+                 seat=OPT_STR)
+CALL_OUT = shape(["call_id", "site", "platform", "state", "citizen_number", "order_id", "seat"],
+                 call_id=STR, site=STR, platform=STR, state=STR, citizen_number=OPT_STR,
+                 order_id=OPT_STR, linked_order_id=OPT_STR, seat=OPT_STR)
+SEAT_OUT = shape(["site", "seat", "state"], site=STR, seat=STR, state=STR, registered=BOOL)
+ORDER_ROW = shape(["order_id", "platform", "status", "level", "citizen"], order_id=STR,
+                  platform=STR, status=STR, level=STR, category=OPT_STR, department=OPT_STR,
+                  opened_at=STR, deadline_at=STR, citizen=STR)
+ORDER_OUT = shape(["order_id", "platform", "status", "restricted"], order_id=STR, platform=STR,
+                  status=STR, restricted=BOOL, citizen_number=STR,
+                  history={"type": "array"}, links={"type": "array"},
+                  linked={"type": "array"}, feedback={"type": "array"})
+RATE_ROW = shape(["group", "orders", "response_rate", "resolution_rate", "satisfaction_rate"],
+                 group={"type": "object"}, orders=INT,
+                 response_rate={"type": ["number", "null"]},
+                 resolution_rate={"type": ["number", "null"]},
+                 satisfaction_rate={"type": ["number", "null"]})
+HOTSPOT_ROW = shape(["category", "region", "period", "orders"], category=STR, region=STR,
+                    period=STR, orders=INT)
+BOARD_ROW = shape(["order_id", "platform", "tier", "deadline_at", "overdue_by_s"],
+                  order_id=STR, platform=STR, tier=INT, deadline_at=STR,
+                  overdue_by_s={"type": "number"})
+SUGGESTION_OUT = shape(["target", "category", "emergency", "confidence", "uncertain",
+                        "reasons"], target=STR, category=OPT_STR, emergency=BOOL,
+                       confidence={"type": "number"}, uncertain=BOOL,
+                       reasons={"type": "array"}, alternatives={"type": "array"})
+
 AGENTS = ("agent_12345", "agent_110")
 ORDER_ROLES = (*AGENTS, "supervisor")
 BOARD_ROLES = ("supervisor", "ops")
@@ -379,35 +418,44 @@ HISTORY_ITEM = obj(
 OPERATIONS: list[Operation] = [
     Operation("POST", "/session", login, "Log in with a password; returns a session token",
               "session", authenticated=False, ok=201, errors=(401,),
+              ok_schema=shape(["token", "token_type", "expires_in", "user"], token=STR,
+                              token_type=STR, expires_in=INT, user=USER_OUT),
               body=obj(["user", "password"], user=text(64, 1), password=text(256, 1))),
-    Operation("GET", "/session", whoami, "Who the token belongs to", "session"),
-    Operation("DELETE", "/session", logout, "End this session token", "session"),
+    Operation("GET", "/session", whoami, "Who the token belongs to", "session",
+              ok_schema=shape(["user"], user=USER_OUT)),
+    Operation("DELETE", "/session", logout, "End this session token", "session",
+              ok_schema=shape(["logged_out"], logged_out=BOOL)),
     Operation("GET", "/openapi.json", openapi, "This document", "meta"),
     Operation("GET", "/calls", list_calls, "List live calls", "calls",
-              query={"site": SITE}),
+              query={"site": SITE}, ok_schema=listing("calls", CALL_OUT)),
     Operation("GET", "/calls/{call_id}", get_call, "One live call", "calls",
-              params=CALL_PARAMS, errors=(403,)),
+              params=CALL_PARAMS, errors=(403,), ok_schema=CALL_OUT),
     Operation("POST", "/calls/{call_id}/actions/{action}", call_action,
               "Press a feature key on a call", "calls", roles=(*AGENTS, "supervisor"),
               params={**CALL_PARAMS, "action": {"type": "string", "enum": list(ACTION_KEYS)}},
               ok=202, errors=(403, 409),
+              ok_schema=shape(["call_id", "action", "key", "accepted"], call_id=STR,
+                              action=STR, key=STR, accepted=BOOL),
               description="Posts the action's key (transfer *1, three_way *2, hand_over *3, "
               "keep *4, cancel *0, suggested_line *8) through the call's state machine, "
               "exactly as the agent's softphone would. 202 means the key was posted; if the "
               "call's state refuses it, a `key_refused` event follows on /events."),
-    Operation("GET", "/seats", list_seats, "List seats and their states", "seats"),
+    Operation("GET", "/seats", list_seats, "List seats and their states", "seats",
+              ok_schema=listing("seats", SEAT_OUT)),
     Operation("POST", "/seats/{site}/{seat}/pause", pause_seat, "Pause a seat", "seats",
-              params=SEAT_PARAMS, errors=(403,)),
+              params=SEAT_PARAMS, errors=(403,), ok_schema=SEAT_OUT),
     Operation("POST", "/seats/{site}/{seat}/resume", resume_seat, "Resume a seat", "seats",
-              params=SEAT_PARAMS, errors=(403,)),
+              params=SEAT_PARAMS, errors=(403,), ok_schema=SEAT_OUT),
     Operation("GET", "/orders", list_orders, "List and filter orders", "orders",
-              roles=ORDER_ROLES, errors=(403,), query={
+              roles=ORDER_ROLES, errors=(403,), ok_schema=listing("orders", ORDER_ROW), query={
                   "status": {"type": "string", "enum": [str(s) for s in Status]},
                   "platform": {"type": "string", "enum": PLATFORMS},
                   "limit": {"type": "integer", "minimum": 1, "maximum": 500},
                   "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}),
     Operation("POST", "/orders", submit_order, "Submit a request received online", "orders",
               roles=ORDER_ROLES, ok=201, errors=(403,),
+              ok_schema=shape(["order_id", "platform", "channel"], order_id=STR,
+                              platform=STR, channel=STR),
               body=obj(["citizen_number", "region_code", "summary"],
                        platform={"type": "string", "enum": PLATFORMS}, citizen_number=NUMBER,
                        region_code=REGION, summary=text(4000, 1), category=CATEGORY,
@@ -417,7 +465,7 @@ OPERATIONS: list[Operation] = [
               query={"format": {"type": "string", "enum": ["jsonl", "csv"]}}),
     Operation("GET", "/orders/{order_id}", get_order,
               "One order with its audit trail and links", "orders", roles=ORDER_ROLES,
-              params=ORDER_PARAMS,
+              params=ORDER_PARAMS, ok_schema=ORDER_OUT,
               description="A 12345 agent sees a 110 order (and the reverse) only through "
               "its link: status, outcome, link and feedback (`restricted: true`), and 403 "
               "without a link. The citizen's number is whole only for supervisors and the "
@@ -440,26 +488,32 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/orders/{order_id}/forward", forward_order,
               "Forward an order to the other platform as a linked order", "orders",
               roles=ORDER_ROLES, params=ORDER_PARAMS, ok=201, errors=(409,),
+              ok_schema=shape(["order_id", "linked_order_id"], order_id=STR,
+                              linked_order_id=STR),
               body=obj([], note=text(2000))),
     Operation("POST", "/suggestions", suggest, "Suggest the line for a text", "suggestions",
-              roles=ORDER_ROLES,
+              roles=ORDER_ROLES, ok_schema=SUGGESTION_OUT,
               body=obj(["text"], text=text(4000), context=obj(
                   [], site=SITE, ivr_choice={"type": ["string", "null"], "maxLength": 32},
                   history={"type": "array", "maxItems": 50, "items": HISTORY_ITEM}))),
-    Operation("GET", "/overflow", get_overflow, "Overflow switch per site", "overflow"),
+    Operation("GET", "/overflow", get_overflow, "Overflow switch per site", "overflow",
+              ok_schema=shape(["sites"], sites={"type": "object"})),
     Operation("PUT", "/overflow", set_overflow, "Switch a site's overflow on or off",
               "overflow", roles=BOARD_ROLES, errors=(404,),
+              ok_schema=shape(["site", "enabled"], site=STR, enabled=BOOL),
               body=obj(["site", "enabled"], site=SITE, enabled={"type": "boolean"})),
     Operation("GET", "/reports/rates", rates, "Response, resolution and satisfaction rates",
-              "reports", roles=BOARD_ROLES, query={
+              "reports", roles=BOARD_ROLES, ok_schema=listing("rows", RATE_ROW), query={
                   "by": {"type": "array", "maxItems": 4,
                          "items": {"type": "string", "enum": list(GROUP_FIELDS)}},
                   "period": PERIOD, "platform": {"type": "string", "enum": PLATFORMS},
                   **SINCE_UNTIL}),
     Operation("GET", "/reports/overdue", overdue, "Overdue orders under supervision",
-              "reports", roles=BOARD_ROLES),
+              "reports", roles=BOARD_ROLES, ok_schema=listing("items", BOARD_ROW)),
     Operation("GET", "/reports/hotspots", hotspots,
               "Order counts by category, region and period", "reports", roles=BOARD_ROLES,
+              ok_schema=shape(["period", "complete", "rows"], period=STR, complete=BOOL,
+                              rows={"type": "array", "items": HOTSPOT_ROW}),
               query={"period": PERIOD, "platform": {"type": "string", "enum": PLATFORMS},
                      "top": {"type": "integer", "minimum": 1, "maximum": 1000},
                      **SINCE_UNTIL}),

@@ -1,5 +1,6 @@
 """Property: whatever arrives, the API never answers 5xx, answers only statuses its OpenAPI
-document lists for the route, and every error is {error_id, message, details}.
+document lists for the route, every error is {error_id, message, details}, and every
+success matches the documented response schema.
 
 Requests are drawn from the document itself: each operation's path, query and body schemas
 give valid values, which are then kept, mutated or replaced by arbitrary JSON or bytes, and
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from services.api import ApiDeps, EventHub
 from services.api.handlers import OPERATIONS
+from services.api.schema import problems
 from services.routing import RoutingService
 from services.work_orders.db import make_engine, make_session_factory
 from services.work_orders.levels import Calendar
@@ -191,6 +193,8 @@ def test_no_request_makes_a_5xx_or_an_undocumented_status(harness: Harness, data
     if status >= 400:
         assert content_type == "application/json"
         assert set(json.loads(text)) == ERROR_KEYS
+    elif status == op.ok and op.ok_schema is not None and content_type == op.ok_media:
+        assert problems(op.ok_schema, json.loads(text)) == [], (op.operation_id, text)
     harness.statuses.setdefault(op.operation_id, set()).add(status)
 
 
