@@ -23,13 +23,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ApiDeps:
-    """Everything the API calls; built and passed in by the controller's wiring."""
+    """Everything the API calls; built and passed in by the controller's wiring.
 
-    orders: WorkOrderService
-    routing: RoutingService
+    `orders` and `routing` may be given as zero-argument callables for services that come
+    up after the HTTP server (the database answers, the model loads): until they return
+    a service, the endpoints that need them answer 503 `unavailable`.
+    """
+
+    orders: WorkOrderService | Callable[[], WorkOrderService | None]
+    routing: RoutingService | Callable[[], RoutingService | None]
     desk: CallDesk
     accounts: Accounts
     events: EventHub
+
+
+def _ready(value: Any, name: str) -> Any:
+    service = value() if callable(value) else value
+    if service is None:
+        raise ApiError(f"the {name} service is not ready yet; try again", error_id="unavailable",
+                       status=503, service=name)
+    return service
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,14 @@ class Ctx:
     params: Mapping[str, str]
     query: Mapping[str, Any]
     body: Any
+
+    @property
+    def orders(self) -> WorkOrderService:
+        return _ready(self.deps.orders, "work-order")
+
+    @property
+    def routing(self) -> RoutingService:
+        return _ready(self.deps.routing, "routing")
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,7 @@ async def list_orders(ctx: Ctx) -> dict[str, Any]:
             raise Forbidden(f"a {ctx.user.platform} agent lists only {ctx.user.platform} orders",
                             error_id="other_platform")
         platform = ctx.user.platform
-    orders = await ctx.deps.orders.list_orders(
+    orders = await ctx.orders.list_orders(
         status=ctx.query.get("status"), platform=platform,
         limit=ctx.query.get("limit", 100), offset=ctx.query.get("offset", 0))
     return {"orders": orders}
@@ -246,7 +246,7 @@ async def submit_order(ctx: Ctx) -> Reply:
     if ctx.user.is_agent and platform != ctx.user.platform:
         raise Forbidden(f"a {ctx.user.platform} agent submits only {ctx.user.platform} orders",
                         error_id="other_platform")
-    order_id = await ctx.deps.orders.submit_online(
+    order_id = await ctx.orders.submit_online(
         platform, citizen_number=body["citizen_number"], region_code=body["region_code"],
         summary=body["summary"], category=body.get("category"), level=body.get("level"))
     return Reply({"order_id": order_id, "platform": platform, "channel": "online"}, 201)
@@ -255,7 +255,7 @@ async def submit_order(ctx: Ctx) -> Reply:
 async def export_orders(ctx: Ctx) -> web.Response:
     fmt = ctx.query.get("format", "jsonl")
     stream = io.StringIO()
-    count = await ctx.deps.orders.export(stream, fmt)
+    count = await ctx.orders.export(stream, fmt)
     media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
     return web.Response(text=stream.getvalue(), content_type=media, headers={
         "X-Order-Count": str(count),
@@ -264,13 +264,13 @@ async def export_orders(ctx: Ctx) -> web.Response:
 
 async def get_order(ctx: Ctx) -> dict[str, Any]:
     order_id, user = ctx.params["order_id"], ctx.user
-    view = await ctx.deps.orders.view(order_id, user.role)
+    view = await ctx.orders.view(order_id, user.role)
     if view.get("restricted"):
         return view
     call = ctx.deps.desk.call(view["call_id"]) if view.get("call_id") else None
     if user.role == "supervisor" or _on_call(user, call):
         if "*" in (view.get("citizen_number") or ""):
-            view["citizen_number"] = (await ctx.deps.orders.record(order_id))["citizen_number"]
+            view["citizen_number"] = (await ctx.orders.record(order_id))["citizen_number"]
     else:
         view["citizen_number"] = _masked(view.get("citizen_number"))
     return view
@@ -279,7 +279,7 @@ async def get_order(ctx: Ctx) -> dict[str, Any]:
 async def update_order(ctx: Ctx) -> dict[str, Any]:
     order_id = ctx.params["order_id"]
     _check_may_write_order(ctx.user, order_id)
-    await ctx.deps.orders.update_details(order_id, _actor(ctx.user), **ctx.body)
+    await ctx.orders.update_details(order_id, _actor(ctx.user), **ctx.body)
     return {"order_id": order_id, "changed": sorted(ctx.body)}
 
 
@@ -287,7 +287,7 @@ async def change_status(ctx: Ctx) -> dict[str, Any]:
     order_id = ctx.params["order_id"]
     _check_may_write_order(ctx.user, order_id)
     body = ctx.body
-    await ctx.deps.orders.transition(
+    await ctx.orders.transition(
         order_id, body["status"], _actor(ctx.user), note=body.get("note", ""),
         outcome=body.get("outcome"), next_steps=body.get("next_steps"),
         department=body.get("department"))
@@ -298,7 +298,7 @@ async def record_visit(ctx: Ctx) -> Reply:
     order_id = ctx.params["order_id"]
     _check_may_write_order(ctx.user, order_id)
     body = ctx.body
-    await ctx.deps.orders.record_visit(order_id, _actor(ctx.user), resolved=body["resolved"],
+    await ctx.orders.record_visit(order_id, _actor(ctx.user), resolved=body["resolved"],
                                        satisfied=body["satisfied"], note=body.get("note", ""))
     return Reply({"order_id": order_id, "resolved": body["resolved"],
                   "satisfied": body["satisfied"]}, 201)
@@ -307,7 +307,7 @@ async def record_visit(ctx: Ctx) -> Reply:
 async def forward_order(ctx: Ctx) -> Reply:
     order_id = ctx.params["order_id"]
     _check_may_write_order(ctx.user, order_id)
-    linked = await ctx.deps.orders.forward_online(order_id, _actor(ctx.user),
+    linked = await ctx.orders.forward_online(order_id, _actor(ctx.user),
                                                   ctx.body.get("note", ""))
     return Reply({"order_id": order_id, "linked_order_id": linked}, 201)
 
@@ -318,7 +318,7 @@ async def suggest(ctx: Ctx) -> dict[str, Any]:
 
     raw = ctx.body.get("context")
     context = context_from_dict(raw) if raw is not None else None
-    return ctx.deps.routing.suggest(ctx.body["text"], context).to_dict()
+    return ctx.routing.suggest(ctx.body["text"], context).to_dict()
 
 
 async def get_overflow(ctx: Ctx) -> dict[str, Any]:
@@ -342,21 +342,21 @@ HOTSPOT_SCAN = 20_000
 
 async def rates(ctx: Ctx) -> dict[str, Any]:
     q = ctx.query
-    rows = await ctx.deps.orders.rates(by=q.get("by") or ["department"],
+    rows = await ctx.orders.rates(by=q.get("by") or ["department"],
                                        period=q.get("period", "month"), since=q.get("since"),
                                        until=q.get("until"), platform=q.get("platform"))
     return {"rows": [row.to_dict() for row in rows]}
 
 
 async def overdue(ctx: Ctx) -> dict[str, Any]:
-    items = await ctx.deps.orders.board()
+    items = await ctx.orders.board()
     return {"items": [{**asdict(i), "overdue_by_s": i.overdue_by.total_seconds()}
                       for i in items]}
 
 
 async def hotspots(ctx: Ctx) -> dict[str, Any]:
     """Orders counted by category, region and period: where complaints gather."""
-    q, service = ctx.query, ctx.deps.orders
+    q, service = ctx.query, ctx.orders
     period = q.get("period", "day")
     requests = await service.open311_requests(start=q.get("since"), end=q.get("until"),
                                               limit=HOTSPOT_SCAN)

@@ -102,3 +102,26 @@ async def test_backend_down_is_503(client, desk):
 async def test_the_controllers_own_routes_are_untouched(client):
     resp = await client.get("/healthz")
     assert resp.status == 200
+
+
+async def test_services_that_are_not_up_yet_answer_503_until_they_are(deps):
+    from dataclasses import replace
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tests.unit.api.conftest import mount
+
+    ready: list = [None, None]
+    lazy = replace(deps, orders=lambda: ready[0], routing=lambda: ready[1])
+    async with TestClient(TestServer(mount(lazy))) as client:
+        before = await client.get(f"{BASE}/orders", headers=auth("sup"))
+        assert before.status == 503
+        body = await before.json()
+        assert (body["error_id"], body["details"]["service"]) == ("unavailable", "work-order")
+        route = await client.post(f"{BASE}/suggestions", json={"text": "停电"},
+                                  headers=auth("agent1001"))
+        assert route.status == 503
+        ready[:] = [deps.orders, deps.routing]
+        assert (await client.get(f"{BASE}/orders", headers=auth("sup"))).status == 200
+        assert (await client.post(f"{BASE}/suggestions", json={"text": "停电"},
+                                  headers=auth("agent1001"))).status == 200
