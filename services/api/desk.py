@@ -51,6 +51,7 @@ class CallDesk(Protocol):
         """Per site: whether calls overflow to the site's `overflow_to` partner."""
         ...
 
-    async def set_overflow(self, site: str, enabled: bool) -> bool:
-        """Switch a site's overflow; False if the site is unknown or has no overflow partner."""
+    async def set_overflow(self, site: str, enabled: bool, *, actor: str = "api") -> bool:
+        """Switch a site's overflow (`actor` for its audit); False if the site is unknown or
+        has no overflow partner."""
         ...

@@ -330,7 +330,7 @@ async def set_overflow(ctx: Ctx) -> dict[str, Any]:
     site, enabled = ctx.body["site"], ctx.body["enabled"]
     if not ctx.user.covers_site(site):
         raise Forbidden("this site is not yours to switch", error_id="other_site")
-    if not await ctx.deps.desk.set_overflow(site, enabled):
+    if not await ctx.deps.desk.set_overflow(site, enabled, actor=_actor(ctx.user)):
         raise NotFound(f"site {site} is unknown or has no overflow partner",
                        error_id="site_not_found")
     return {"site": site, "enabled": enabled}

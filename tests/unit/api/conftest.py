@@ -71,6 +71,7 @@ class FakeDesk:
     seat_states: dict[tuple[str, str], str] = field(default_factory=dict)
     overflow_by_site: dict[str, bool] = field(default_factory=dict)
     pressed: list[tuple[str, str]] = field(default_factory=list)
+    overflow_actors: list[str] = field(default_factory=list)
     accept_keys: bool = True
     fail_with: BaseException | None = None
 
@@ -121,10 +122,11 @@ class FakeDesk:
     def overflow(self) -> dict[str, bool]:
         return dict(self.overflow_by_site)
 
-    async def set_overflow(self, site: str, enabled: bool) -> bool:
+    async def set_overflow(self, site: str, enabled: bool, *, actor: str = "api") -> bool:
         if site not in self.overflow_by_site:
             return False
         self.overflow_by_site[site] = enabled
+        self.overflow_actors.append(actor)
         return True
 
 

@@ -38,6 +38,7 @@ async def test_overflow_switch(client, desk):
                             headers=auth("ops"))
     assert resp.status == 200
     assert desk.overflow_by_site["12345"] is True
+    assert desk.overflow_actors == ["api:ops"]
     seen = await (await client.get(f"{BASE}/overflow", headers=auth("agent1001"))).json()
     assert seen == {"sites": {"12345": True}}
     agent = await client.put(f"{BASE}/overflow", json={"site": "12345", "enabled": False},
