@@ -25,6 +25,7 @@ from telephony.ari.switch import AriSwitch
 from telephony.calls.controller import CallController, CallObserver, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.model import Call
+from telephony.lab.prompts import faq_media
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
@@ -102,6 +103,9 @@ class Controller:
                                _RoutingCleanup(self)),
             suggest=self._suggest,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
+            surge_after_s={site.name: site.surge_after_s for site in s.sites
+                           if site.surge_after_s is not None},
+            faq_media=tuple(faq_media()),
         )
         for site in s.sites:
             self.links[site.name] = self._link(site, aris[site.name])

@@ -80,6 +80,10 @@ class OrderRecorder(CallObserver):
             return [SummaryUpdated(order_id=call.order_id, actor="system", at=now,
                                    summary=f"[回拨 callback] 候线放弃 abandoned after "
                                            f"{detail.get('waited_s', 0)}s waiting")]
+        if kind == "callback_requested":
+            return [SummaryUpdated(order_id=call.order_id, actor="citizen", at=now,
+                                   summary="[回拨 callback] 来电高峰，市民按2预约回拨 "
+                                           "(surge: the citizen asked to be called back)")]
         if kind == "transfer_failed":
             return [TransferFailed(order_id=call.order_id, reason=detail["reason"], at=now,
                                    target_platform=None if detail.get("mode") == "line" else other)]

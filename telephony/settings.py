@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.overflow import OverflowPolicy
@@ -53,6 +53,7 @@ class Site:
     rtp_start: int
     rtp_end: int
     overflow: OverflowPolicy | None = None
+    surge_after_s: float | None = None   # all seats busy this long: FAQ / callback menu
 
     @property
     def ari_url(self) -> str:
@@ -129,6 +130,7 @@ def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
             rtp_start=int(raw["rtp"]["start"]),
             rtp_end=int(raw["rtp"]["end"]),
             overflow=OverflowPolicy(**raw["overflow"]) if raw.get("overflow") else None,
+            surge_after_s=float(raw["surge"]["after_s"]) if raw.get("surge") else None,
         ))
     lines = {str(k): str(v) for k, v in data.get("lines", {}).items()}
     return tuple(sites), lines, defaults
@@ -141,6 +143,9 @@ def load_settings(
     env = os.environ if env is None else env
     topology = Path(env.get("HOTLINE_TOPOLOGY", topology or DEFAULT_TOPOLOGY))
     sites, lines, defaults = parse_topology(_load_toml(topology))
+    if env.get("HOTLINE_SURGE_AFTER_S"):   # drills and tests shorten the wait
+        sites = tuple(replace(site, surge_after_s=float(env["HOTLINE_SURGE_AFTER_S"]))
+                      if site.surge_after_s is not None else site for site in sites)
     for name in list(lines):
         override = env.get(f"HOTLINE_LINE_{name.upper()}")
         if override:

@@ -86,6 +86,13 @@ class AriClient:
         return await self.request("POST", f"/channels/{channel_id}/play",
                                   params={"media": media, "playbackId": playback_id})
 
+    async def stop_playback(self, playback_id: str) -> None:
+        try:
+            await self.request("DELETE", f"/playbacks/{playback_id}")
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
     async def get_variable(self, channel_id: str, name: str) -> str | None:
         try:
             reply = await self.request("GET", f"/channels/{channel_id}/variable",

@@ -63,7 +63,14 @@ class Dial:
     dialstatus: str
 
 
-AriEvent = StasisStart | StasisEnd | ChannelDestroyed | ChannelDtmfReceived | ChannelStateChange | Dial
+@dataclass(frozen=True)
+class PlaybackFinished:
+    playback_id: str
+    channel_id: str | None   # None when the target is not a channel
+
+
+AriEvent = (StasisStart | StasisEnd | ChannelDestroyed | ChannelDtmfReceived | ChannelStateChange
+            | Dial | PlaybackFinished)
 
 
 def _channel(raw: object) -> Channel:
@@ -103,6 +110,13 @@ def parse_event(raw: dict) -> AriEvent | None:
             return ChannelStateChange(_channel(raw.get("channel")))
         if kind == "Dial":
             return Dial(_channel(raw.get("peer")), str(raw.get("dialstatus", "")))
+        if kind == "PlaybackFinished":
+            playback = raw.get("playback")
+            if not isinstance(playback, dict) or not isinstance(playback.get("id"), str):
+                raise MalformedEvent("PlaybackFinished without a playback id")
+            target = str(playback.get("target_uri", ""))
+            channel = target.removeprefix("channel:") if target.startswith("channel:") else None
+            return PlaybackFinished(playback["id"], channel)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, MalformedEvent):
             raise

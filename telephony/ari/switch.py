@@ -60,8 +60,11 @@ class AriSwitch:
     async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
         await self._do(self._ari.add_to_bridge(bridge_id, channel_id))
 
-    async def play(self, channel_id: str, media: str) -> None:
-        await self._do(self._ari.play(channel_id, media))
+    async def play(self, channel_id: str, media: str, playback_id: str | None = None) -> None:
+        await self._do(self._ari.play(channel_id, media, playback_id))
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self._do(self._ari.stop_playback(playback_id))
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._do(self._ari.hangup(channel_id, reason))

@@ -20,6 +20,7 @@ from telephony.ari.events import (
     AriEvent,
     ChannelDestroyed,
     ChannelDtmfReceived,
+    PlaybackFinished,
     StasisEnd,
     StasisStart,
 )
@@ -32,6 +33,7 @@ from telephony.calls.model import (
     CallEvent,
     CallState,
     CitizenEntered,
+    CitizenKey,
     Command,
     DestroyBridge,
     Finished,
@@ -44,6 +46,8 @@ from telephony.calls.model import (
     LegRole,
     NoSeat,
     Notify,
+    Play,
+    PlaybackDone,
     ReleaseSeat,
     RingSeat,
     RingTarget,
@@ -51,7 +55,9 @@ from telephony.calls.model import (
     SeatFailed,
     SeatOffered,
     StartRingback,
+    StopPlayback,
     StopRingback,
+    SurgeOffered,
     TargetAnswered,
     TargetFailed,
     TellAgent,
@@ -129,7 +135,9 @@ class CallController:
                  observer: CallObserver | None = None,
                  suggest: Callable[[str, str, str | None], tuple[str | None, bool]] = (
                      lambda call_id, site, ivr_choice: (None, False)),
-                 overflow: Mapping[str, OverflowState] | None = None):
+                 overflow: Mapping[str, OverflowState] | None = None,
+                 surge_after_s: Mapping[str, float] | None = None,
+                 faq_media: tuple[str, ...] = ()):
         self._switches = switches
         self._board = board
         self._clock = clock
@@ -141,6 +149,9 @@ class CallController:
         self._suggest = suggest
         self._overflow = dict(overflow or {})
         self.counters = {site: SiteCounters() for site in switches}
+        self._surge_after_s = dict(surge_after_s or {})
+        self._surge_since: dict[str, float | None] = {}
+        self._faq_media = faq_media
         self._runners: dict[str, _Runner] = {}
         self._keys: dict[str, tuple[str, float]] = {}   # leg -> ("*", when)
         self._last_tone: dict[str, float] = {}
@@ -164,6 +175,8 @@ class CallController:
             self._post_for_channel(event.channel.id, LegHungUp(event.channel.id))
         elif isinstance(event, ChannelDtmfReceived):
             self._dtmf(event.channel.id, event.digit)
+        elif isinstance(event, PlaybackFinished) and event.channel_id:
+            self._post_for_channel(event.channel_id, PlaybackDone(event.playback_id))
         elif isinstance(event, ChannelDestroyed):
             self._keys.pop(event.channel.id, None)
             self._last_tone.pop(event.channel.id, None)
@@ -183,6 +196,10 @@ class CallController:
         """Assemble "*N" feature keys from single DTMF digits (RFC 2833 or SIP INFO alike)."""
         now = self._clock()
         log.debug("leg %s: DTMF %s", leg_id, digit)
+        runner = self._runners.get(self._legs.get(leg_id, ""))
+        if runner and runner.call.citizen_leg.id == leg_id:
+            self._post(runner.call.id, CitizenKey(digit))
+            return
         pending = self._keys.pop(leg_id, None)
         if digit == "*":
             self._keys[leg_id] = ("*", now)
@@ -299,7 +316,8 @@ class CallController:
                 counters.answered_in_target += 1
         if (call.state is CallState.ENDED and before.state in (CallState.WAITING,
                                                              CallState.RINGING_SEAT)
-                and isinstance(event, LegHungUp) and event.leg_id == call.citizen_leg.id):
+                and isinstance(event, LegHungUp) and event.leg_id == call.citizen_leg.id
+                and not call.callback_requested):
             counters.abandoned += 1
             # no abandoned citizen without a callback: the order says so
             self._observer.notice(call, "abandoned", {"waited_s": round(
@@ -335,6 +353,12 @@ class CallController:
                     if now - self._last_tone.get(leg_id, -TONE_INTERVAL_S) >= TONE_INTERVAL_S:
                         self._last_tone[leg_id] = now
                         await switch.play(leg_id, f"sound:{sound}")
+                case Play(leg_id, media, playback_id):
+                    expanded = [m for item in media
+                                for m in (self._faq_media if item == "faq" else (item,))]
+                    await switch.play(leg_id, ",".join(expanded), playback_id)
+                case StopPlayback(playback_id):
+                    await switch.stop_playback(playback_id)
                 case Notify(kind, detail):
                     log.info("call %s: %s %s", call.id, kind, detail)
                     self._observer.notice(call, kind, detail)
@@ -472,6 +496,30 @@ class CallController:
             for site in self._overflow:
                 self._overflowing(site)
                 self._dispatch(site)
+            for site in self._surge_after_s:
+                self._check_surge(site)
+
+    def _check_surge(self, site: str) -> None:
+        """Every seat, local and remote, busy past the threshold: offer the menu to waiters."""
+        load = self.load(site)
+        remote = self._overflow[site].policy.to if site in self._overflow else None
+        remote_free = remote is not None and any(
+            s.registered and s.state is SeatState.AVAILABLE for s in self._board.seats(remote))
+        if not load.waiting or load.local_available or remote_free:
+            self._surge_since[site] = None
+            return
+        since = self._surge_since.get(site)
+        now = self._clock()
+        if since is None:
+            self._surge_since[site] = now
+        elif now - since >= self._surge_after_s[site]:
+            for runner in list(self._runners.values()):
+                if runner.call.site == site and runner.call.state is CallState.WAITING:
+                    self._post(runner.call.id, SurgeOffered())
+
+    def surging(self, site: str) -> bool:
+        since = self._surge_since.get(site)
+        return since is not None and self._clock() - since >= self._surge_after_s.get(site, 0)
 
     def seat_resumed(self, site: str) -> None:
         self._dispatch_all()

@@ -17,6 +17,7 @@ from telephony.calls.model import (
     CallEvent,
     CallState,
     CitizenEntered,
+    CitizenKey,
     Command,
     DestroyBridge,
     Finished,
@@ -29,6 +30,8 @@ from telephony.calls.model import (
     LegRole,
     NoSeat,
     Notify,
+    Play,
+    PlaybackDone,
     ReleaseSeat,
     RingSeat,
     RingTarget,
@@ -37,7 +40,9 @@ from telephony.calls.model import (
     SeatOffered,
     StartRingback,
     Step,
+    StopPlayback,
     StopRingback,
+    SurgeOffered,
     TargetAnswered,
     TargetFailed,
     TellAgent,
@@ -110,6 +115,8 @@ def _seat_answered(call: Call, event: SeatAnswered) -> Step:
         commands.append(Answer(call.citizen_leg.id))
     else:
         commands.append(StopRingback(call.citizen_leg.id))
+    if call.surge_offered:   # a menu or an answer may still be playing
+        commands += [StopPlayback(f"{call.id}-menu"), StopPlayback(f"{call.id}-faq")]
     bridge_id = call.bridge_id or f"{call.id}-b"
     if call.bridge_id:   # back from a failed blind transfer: the bridge is still there
         commands.append(AddToBridge(bridge_id, leg.id))
@@ -290,6 +297,44 @@ def _end(call: Call, gone_leg: str) -> Step:
                         reserved_seat=None), tuple(commands))
 
 
+# ---- surge mode: while every seat is busy, a FAQ or a callback ------------------------
+SURGE_MENU = ("sound:hotline/surge-menu",)
+CALLBACK_OK = ("sound:hotline/callback-ok",)
+FAQ = ("faq",)   # the controller plays the editable knowledge file's answers here
+
+
+def _surge_offered(call: Call, _: SurgeOffered) -> Step:
+    if call.surge_offered or call.via_trunk:
+        return Step(call)
+    return Step(replace(call, surge_offered=True),
+                (StopRingback(call.citizen_leg.id),
+                 Play(call.citizen_leg.id, SURGE_MENU, f"{call.id}-menu"),
+                 Notify("surge_offered", {})))
+
+
+def _citizen_key(call: Call, event: CitizenKey) -> Step:
+    leg = call.citizen_leg.id
+    if not call.surge_offered or call.callback_requested:
+        return Step(call)
+    if event.digit == "1":   # 一问一答: the answers, then back to waiting
+        return Step(call, (StopRingback(leg), Play(leg, FAQ, f"{call.id}-faq"),
+                           Notify("faq_played", {})))
+    if event.digit == "2":   # a callback: the citizen may hang up, nothing is lost
+        return Step(replace(call, callback_requested=True),
+                    (LeaveWaitingLine(), StopRingback(leg),
+                     Play(leg, CALLBACK_OK, f"{call.id}-callback"),
+                     Notify("callback_requested", {})))
+    return Step(call)
+
+
+def _playback_done(call: Call, event: PlaybackDone) -> Step:
+    if event.playback_id == f"{call.id}-callback":
+        return Step(call, (HangupLeg(call.citizen_leg.id),))
+    if call.state is S.WAITING and not call.callback_requested:
+        return Step(call, (StartRingback(call.citizen_leg.id),))   # back to waiting music
+    return Step(call)
+
+
 def _stale_offer(call: Call, event: SeatOffered) -> Step:
     """A seat offered after the call moved on goes straight back."""
     return Step(call, (ReleaseSeat(event.seat),))
@@ -328,6 +373,14 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     **{(state, TargetFailed): _target_failed for state in (S.CONNECTED, S.THREE_WAY,
                                                             S.HANDED_OVER)},
     **{(state, TargetAnswered): _late_answer for state in (S.CONNECTED, S.HANDED_OVER)},
+    (S.WAITING, SurgeOffered): _surge_offered,
+    (S.WAITING, CitizenKey): _citizen_key,
+    **{(state, SurgeOffered): _ignore for state in _LIVE if state is not S.WAITING},
+    **{(state, CitizenKey): _ignore for state in _LIVE if state is not S.WAITING},
+    **{(state, PlaybackDone): _playback_done for state in _LIVE},
+    (S.ENDED, SurgeOffered): _ignore,
+    (S.ENDED, CitizenKey): _ignore,
+    (S.ENDED, PlaybackDone): _ignore,
     (S.ENDED, LegHungUp): _ignore,
     (S.ENDED, SeatFailed): _ignore,
     (S.ENDED, TargetFailed): _ignore,

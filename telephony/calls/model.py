@@ -54,6 +54,8 @@ class Call:
     blind_transfer: bool = False
     suggested_line: str | None = None  # *8 target, from the routing suggestion
     emergency: bool = False           # the suggestion says so: answered first
+    surge_offered: bool = False       # heard the surge menu: 1 FAQ, 2 callback
+    callback_requested: bool = False
     state: CallState = CallState.ARRIVED
     agent_leg: Leg | None = None      # the local seat leg that answered
     ringing_leg: Leg | None = None    # a local seat leg being rung
@@ -124,8 +126,25 @@ class LegHungUp:
     leg_id: str
 
 
+@dataclass(frozen=True)
+class SurgeOffered:
+    """Every seat, local and remote, has been busy too long: offer the FAQ or a callback."""
+
+
+@dataclass(frozen=True)
+class CitizenKey:
+    """A digit the citizen pressed (the surge menu's choices)."""
+    digit: str
+
+
+@dataclass(frozen=True)
+class PlaybackDone:
+    playback_id: str
+
+
 CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
-             | TargetAnswered | TargetFailed | LegHungUp)
+             | TargetAnswered | TargetFailed | LegHungUp | SurgeOffered | CitizenKey
+             | PlaybackDone)
 
 
 # ---- commands: what the controller must do -------------------------------------
@@ -221,6 +240,19 @@ class TellAgent:
 
 
 @dataclass(frozen=True)
+class Play:
+    """Prompts for the citizen; PlaybackDone(playback_id) follows."""
+    leg_id: str
+    media: tuple[str, ...]
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    playback_id: str
+
+
+@dataclass(frozen=True)
 class Notify:
     """Something the order record and live views must know."""
     kind: str
@@ -234,7 +266,7 @@ class Finished:
 
 Command = (Answer | StartRingback | StopRingback | IndicateRinging | WaitForSeat
            | LeaveWaitingLine | RingSeat | RingTarget | BridgeLegs | AddToBridge | HangupLeg
-           | DestroyBridge | ReleaseSeat | TellAgent | Notify | Finished)
+           | DestroyBridge | ReleaseSeat | TellAgent | Play | StopPlayback | Notify | Finished)
 
 
 @dataclass(frozen=True)

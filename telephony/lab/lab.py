@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from telephony.lab.processes import ProcessBook
+from telephony.lab.prompts import SOUND_DIR, render_prompts
 from telephony.lab.render import SiteDirs, render_site, write_site
 from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say
 from telephony.settings import Settings, Site
@@ -170,6 +171,7 @@ class Lab:
         t0 = time.monotonic()
         say(f"lab dir {self.lab_dir}")
         _ = self.runtime  # provision first, so its progress prints before anything starts
+        render_prompts(self.runtime.host_path(SOUND_DIR), say=say)
         self.start_redis()
         for site in self.settings.sites:
             self.start_site(site)

@@ -311,3 +311,62 @@ def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101) -> Path
             out.write(struct.pack("<IIII", 1_700_000_000 + sec, usec, len(frame), len(frame)))
             out.write(frame)
     return path
+
+
+# ---- a citizen who presses digits while waiting ---------------------------------------
+_CITIZEN_INFO = """  <send retrans="500">
+    <![CDATA[
+      INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$citizen]" <sip:[$citizen]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: <sip:[$citizen]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200" />
+"""
+
+_CITIZEN_BYE = """  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$citizen]" <sip:[$citizen]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true" />
+"""
+
+
+def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
+                     hang_up: bool = True, bye_timeout_ms: int = 30000) -> Path:
+    """The citizen.xml call, then steps ("pause", ms) / ("info", "12"), then our
+    BYE, or (hang_up=False) a wait for the far end's BYE."""
+    base = (SCENARIOS / "citizen.xml").read_text()
+    head = base[:base.index("  <pause />")]
+    body, cseq = [head], 2
+    for kind, arg in steps:
+        if kind == "pause":
+            body.append(f'  <pause milliseconds="{int(arg)}" />\n')
+        elif kind == "info":
+            for digit in str(arg):
+                body.append(_CITIZEN_INFO.format(cseq=cseq, digit=digit))
+                cseq += 1
+        else:
+            raise ValueError(f"unknown citizen step {kind!r}")
+    body.append(_CITIZEN_BYE.format(cseq=cseq) if hang_up else _BYE_IN.format(timeout=bye_timeout_ms))
+    body.append("</scenario>\n")
+    path.write_text("".join(body))
+    return path

@@ -25,6 +25,7 @@ def settings() -> Settings:
     os.environ["HOTLINE_MODE"] = "lab"
     # short enough to test the "no answer" path quickly; the default is 20 s
     os.environ.setdefault("HOTLINE_TRANSFER_TIMEOUT_S", "4")
+    os.environ.setdefault("HOTLINE_SURGE_AFTER_S", "3")
     return load_settings()
 
 

@@ -1,0 +1,76 @@
+"""Render the controller's prompts (dialplan/prompts.toml) to 8 kHz WAV files
+that Asterisk plays as `sound:hotline/<name>`.
+
+espeak-ng speaks Mandarin and sox resamples, both from Debian. Without them a
+short tone stands in, so the call flow still works, and the run says so.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import struct
+import subprocess
+import tempfile
+import tomllib
+import wave
+from pathlib import Path
+
+from telephony.settings import REPO_ROOT
+
+PROMPTS = REPO_ROOT / "dialplan" / "prompts.toml"
+SOUND_DIR = "/usr/share/asterisk/sounds/hotline"   # as Asterisk sees it; any language
+
+
+def prompt_texts(path: Path = PROMPTS) -> dict[str, str]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    texts = dict(data.get("prompts", {}))
+    for i, item in enumerate(data.get("faq", []), start=1):
+        texts[f"faq-{i}"] = f"{item['question']} {item['answer']}"
+    return texts
+
+
+def faq_media(path: Path = PROMPTS) -> list[str]:
+    """The FAQ as ARI media, in order."""
+    return [f"sound:hotline/{name}" for name in prompt_texts(path) if name.startswith("faq-")]
+
+
+def render_prompts(out_dir: Path, path: Path = PROMPTS, say=print) -> int:
+    """Write every prompt; skipped when nothing changed since the last render."""
+    texts = prompt_texts(path)
+    digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()
+    stamp = out_dir / ".rendered"
+    if stamp.exists() and stamp.read_text() == digest:
+        return 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    speak = shutil.which("espeak-ng") and shutil.which("sox")
+    if not speak:
+        say("prompts: espeak-ng or sox missing; tones stand in for speech")
+    for name, text in texts.items():
+        target = out_dir / f"{name}.wav"
+        if speak:
+            _speak(text, target)
+        else:
+            _tone(target)
+    stamp.write_text(digest)
+    say(f"prompts: {len(texts)} rendered into {out_dir}")
+    return len(texts)
+
+
+def _speak(text: str, target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run(["espeak-ng", "-v", "cmn", "-s", "150", "-w", str(raw), text],
+                       check=True, capture_output=True)
+        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target)],
+                       check=True, capture_output=True)
+
+
+def _tone(target: Path, seconds: float = 0.5) -> None:
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 450 * i / 8000)))
+                          for i in range(int(8000 * seconds)))
+        out.writeframes(frames)
