@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.api import API_PREFIX, Accounts, ApiDeps, EventHub, build_api, load_accounts
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
 from services.work_orders.ids import new_order_id
@@ -25,6 +26,7 @@ from telephony.ari.switch import AriSwitch
 from telephony.calls.controller import CallController, CallObserver, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.model import Call
+from telephony.desk import ControllerDesk, EventFeed
 from telephony.lab.prompts import faq_media
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.orders import OrderRecorder
@@ -52,6 +54,8 @@ class Controller:
         self.links: dict[str, SiteLink] = {}
         self.calls: CallController | None = None
         self.journal = CallJournal()
+        self.events = EventHub()
+        self.board: SeatBoard | None = None
         self.registry = CollectorRegistry()
         self.call_metrics = CallMetrics(self.registry)
         self.registry.register(ControllerCollector(lambda: self.calls, self._outbox_state))
@@ -81,6 +85,7 @@ class Controller:
             mirror = RedisSeatMirror(self.redis, self._spawn)
         board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                           clock=time.monotonic, mirror=mirror)
+        self.board = board
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(self.redis, s.data_dir / "outbox")
         self.recorder = OrderRecorder(
@@ -100,6 +105,7 @@ class Controller:
                 blind=s.blind_transfer,
             ),
             observer=Observers(self.journal, self.recorder, self.call_metrics,
+                               EventFeed(self.events.publish, lambda: self.calls),
                                _RoutingCleanup(self)),
             suggest=self._suggest,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
@@ -314,9 +320,19 @@ class _RoutingCleanup(CallObserver):
 CONTROLLER = web.AppKey("controller", Controller)
 
 
-def build_web_app(controller: Controller) -> web.Application:
+def build_web_app(controller: Controller, accounts: Accounts | None = None) -> web.Application:
+    """Health, metrics, the lab journal, and the API under /api/v1 (with accounts)."""
     app = web.Application()
     app[CONTROLLER] = controller
+    if accounts is not None:
+        assert controller.calls is not None and controller.board is not None
+        app.add_subapp(API_PREFIX, build_api(ApiDeps(
+            orders=lambda: controller.orders,
+            routing=lambda: controller.routing,
+            desk=ControllerDesk(controller.calls, controller.board, controller.force_overflow),
+            accounts=accounts,
+            events=controller.events,
+        )))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(request.app[CONTROLLER].health())
@@ -338,9 +354,11 @@ def build_web_app(controller: Controller) -> web.Application:
 
 
 async def run_controller(settings: Settings) -> None:
+    # a bad users file stops start-up before anything answers calls
+    accounts = load_accounts(lab_mode=settings.lab_mode)
     controller = Controller(settings)
     await controller.start()
-    runner = web.AppRunner(build_web_app(controller), access_log=None)
+    runner = web.AppRunner(build_web_app(controller, accounts), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.api_host, settings.api_port).start()
     log.info("controller up; health at http://%s:%d/healthz", settings.api_host, settings.api_port)

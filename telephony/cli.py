@@ -11,6 +11,7 @@ import sys
 # Modules exposing `register(subparsers)`; each adds its own subcommands.
 COMMAND_MODULES = [
     "telephony.lab.commands",
+    "telephony.ops_cli",
     "services.work_orders.cli",
     "services.routing.cli",
 ]

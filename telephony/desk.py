@@ -66,12 +66,12 @@ class ControllerDesk:
     def overflow_status(self) -> dict[str, dict]:
         return self._calls.overflow_status()
 
-    async def set_overflow(self, site: str, enabled: bool, reason: str = "",
-                           actor: str = "api") -> bool:
+    async def set_overflow(self, site: str, enabled: bool | None, *, actor: str = "api",
+                           reason: str = "") -> bool:
         if site not in self._calls.overflow_status():
             return False
-        self._force_overflow(site, "on" if enabled else "off",
-                             reason or ("forced on" if enabled else "forced off"), actor)
+        mode = {True: "on", False: "off", None: "auto"}[enabled]
+        self._force_overflow(site, mode, reason or f"switched {mode} through the API", actor)
         return True
 
 

@@ -48,10 +48,15 @@ class CallDesk(Protocol):
     async def resume(self, site: str, seat: str) -> dict[str, Any] | None: ...
 
     def overflow(self) -> dict[str, bool]:
-        """Per site: whether calls overflow to the site's `overflow_to` partner."""
+        """Per site: whether calls overflow to the site's remote partner now."""
         ...
 
-    async def set_overflow(self, site: str, enabled: bool, *, actor: str = "api") -> bool:
-        """Switch a site's overflow (`actor` for its audit); False if the site is unknown or
-        has no overflow partner."""
+    def overflow_status(self) -> dict[str, dict[str, Any]]:
+        """Per site: `to`, `active`, `why`, `forced` (True/False/None) and its `reason`."""
+        ...
+
+    async def set_overflow(self, site: str, enabled: bool | None, *, actor: str = "api",
+                           reason: str = "") -> bool:
+        """Force a site's overflow on/off, or None for automatic (`actor` and `reason` for
+        its audit); False if the site is unknown or has no overflow partner."""
         ...

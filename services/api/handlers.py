@@ -323,14 +323,19 @@ async def suggest(ctx: Ctx) -> dict[str, Any]:
 
 async def get_overflow(ctx: Ctx) -> dict[str, Any]:
     sites = ctx.deps.desk.overflow()
-    return {"sites": {site: on for site, on in sites.items() if ctx.user.covers_site(site)}}
+    status = ctx.deps.desk.overflow_status()
+    return {"sites": {site: on for site, on in sites.items() if ctx.user.covers_site(site)},
+            "status": {site: detail for site, detail in status.items()
+                       if ctx.user.covers_site(site)}}
 
 
 async def set_overflow(ctx: Ctx) -> dict[str, Any]:
+    """启动应急联动预案: force overflow on (true) or off (false), or back to automatic (null)."""
     site, enabled = ctx.body["site"], ctx.body["enabled"]
+    reason = ctx.body.get("reason") or ""
     if not ctx.user.covers_site(site):
         raise Forbidden("this site is not yours to switch", error_id="other_site")
-    if not await ctx.deps.desk.set_overflow(site, enabled, actor=_actor(ctx.user)):
+    if not await ctx.deps.desk.set_overflow(site, enabled, actor=_actor(ctx.user), reason=reason):
         raise NotFound(f"site {site} is unknown or has no overflow partner",
                        error_id="site_not_found")
     return {"site": site, "enabled": enabled}
@@ -496,12 +501,17 @@ OPERATIONS: list[Operation] = [
               body=obj(["text"], text=text(4000), context=obj(
                   [], site=SITE, ivr_choice={"type": ["string", "null"], "maxLength": 32},
                   history={"type": "array", "maxItems": 50, "items": HISTORY_ITEM}))),
-    Operation("GET", "/overflow", get_overflow, "Overflow switch per site", "overflow",
-              ok_schema=shape(["sites"], sites={"type": "object"})),
-    Operation("PUT", "/overflow", set_overflow, "Switch a site's overflow on or off",
+    Operation("GET", "/overflow", get_overflow, "Overflow per site: active, why, ops switch",
+              "overflow",
+              ok_schema=shape(["sites", "status"], sites={"type": "object"},
+                              status={"type": "object"})),
+    Operation("PUT", "/overflow", set_overflow,
+              "Force a site's overflow on or off (null: automatic), with a reason; audited",
               "overflow", roles=BOARD_ROLES, errors=(404,),
-              ok_schema=shape(["site", "enabled"], site=STR, enabled=BOOL),
-              body=obj(["site", "enabled"], site=SITE, enabled={"type": "boolean"})),
+              ok_schema=shape(["site", "enabled"], site=STR,
+                              enabled={"type": ["boolean", "null"]}),
+              body=obj(["site", "enabled"], site=SITE, enabled={"type": ["boolean", "null"]},
+                       reason=text(500))),
     Operation("GET", "/reports/rates", rates, "Response, resolution and satisfaction rates",
               "reports", roles=BOARD_ROLES, ok_schema=listing("rows", RATE_ROW), query={
                   "by": {"type": "array", "maxItems": 4,

@@ -433,9 +433,14 @@ class CallController:
         remote seats too while the site overflows."""
         line = self._waiting[site]
         while len(line):
-            seat = self._board.claim_longest_idle(site)
-            if seat is None and self._overflowing(site):
-                seat = self._board.claim_longest_idle(self._overflow[site].policy.to)
+            seat = None
+            state = self._overflow.get(site)
+            if state is not None and state.forced is True and self._overflowing(site):
+                # the emergency plan is on: remote seats first, local ones behind them
+                seat = self._board.claim_longest_idle(state.policy.to)
+            seat = seat or self._board.claim_longest_idle(site)
+            if seat is None and state is not None and self._overflowing(site):
+                seat = self._board.claim_longest_idle(state.policy.to)
             if seat is None:
                 self._wake_when_seat_rested(site)
                 return

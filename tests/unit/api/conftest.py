@@ -122,7 +122,11 @@ class FakeDesk:
     def overflow(self) -> dict[str, bool]:
         return dict(self.overflow_by_site)
 
-    async def set_overflow(self, site: str, enabled: bool, *, actor: str = "api") -> bool:
+    def overflow_status(self) -> dict[str, dict]:
+        return {site: {"active": bool(on), "forced": on} for site, on in self.overflow_by_site.items()}
+
+    async def set_overflow(self, site: str, enabled: bool | None, *, actor: str = "api",
+                           reason: str = "") -> bool:
         if site not in self.overflow_by_site:
             return False
         self.overflow_by_site[site] = enabled

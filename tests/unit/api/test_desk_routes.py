@@ -40,7 +40,11 @@ async def test_overflow_switch(client, desk):
     assert desk.overflow_by_site["12345"] is True
     assert desk.overflow_actors == ["api:ops"]
     seen = await (await client.get(f"{BASE}/overflow", headers=auth("agent1001"))).json()
-    assert seen == {"sites": {"12345": True}}
+    assert seen == {"sites": {"12345": True},
+                    "status": {"12345": {"active": True, "forced": True}}}
+    back = await client.put(f"{BASE}/overflow", headers=auth("ops"),
+                            json={"site": "12345", "enabled": None, "reason": "drill over"})
+    assert back.status == 200 and desk.overflow_by_site["12345"] is None
     agent = await client.put(f"{BASE}/overflow", json={"site": "12345", "enabled": False},
                              headers=auth("agent1001"))
     assert agent.status == 403
