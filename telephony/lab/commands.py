@@ -66,8 +66,10 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from telephony.lab.demo import run_demo
+    from telephony.lab.demo import run_demo, run_surge_demo
 
+    if args.surge:
+        return run_surge_demo(_lab_settings(), keep=args.keep)
     return run_demo(_lab_settings(), keep=args.keep)
 
 
@@ -84,4 +86,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     demo = sub.add_parser("demo", help="bring the lab up and place a simulated citizen call")
     demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    demo.add_argument("--surge", action="store_true",
+                      help="more citizens than local seats: overflow to remote seats")
     demo.set_defaults(func=cmd_demo)

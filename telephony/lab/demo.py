@@ -189,3 +189,85 @@ async def _orders(settings: Settings, order: str, linked: str) -> list[str]:
     return lines
 
 
+
+
+# ---- hotline demo --surge ------------------------------------------------------------------
+def run_surge_demo(settings: Settings, keep: bool = False) -> int:
+    lab = Lab(settings)
+    started_here = not any(lab.processes().values())
+    print("== hotline-link demo --surge: 6 citizens, 1 local seat at 12345, "
+          "2 remote seats; overflow trips ==", flush=True)
+    try:
+        lab.up()
+        return asyncio.run(_surge(settings, lab, Steps()))
+    except (LabError, RuntimeError, AssertionError, TimeoutError) as exc:
+        print(f"demo failed: {exc}", flush=True)
+        return 1
+    finally:
+        if started_here and not keep:
+            lab.down()
+
+
+async def _surge(settings: Settings, lab: Lab, step: Steps) -> int:
+    hotline = settings.site("12345")
+    creds = settings.credentials
+    work = Path(tempfile.mkdtemp(prefix="hotline-demo-"))
+    registered, uas = [], []
+    try:
+        for seat in ("1001", "3001", "3002"):
+            site = settings.site_of_seat(seat)
+            port = free_udp_port(SEAT_IP)
+            registrar = f"{site.address}:{site.sip_port}"
+            await register_seat(seat, creds.seat_password(seat), registrar, contact_ip=SEAT_IP,
+                                contact_port=port)
+            registered.append((seat, registrar, port))
+            uas.append(await start_sipp("seat_answer.xml", "", local_ip=SEAT_IP, local_port=port,
+                                        service=seat, calls=6, timeout_s=90,
+                                        name=f"surge-seat-{seat}", workdir=work))
+            step(f"seat {seat} on duty at site {site.name}")
+            await _until(lambda s=seat, n=site.name: _seat_available(lab, n, s),
+                         what=f"seat {seat} on duty")
+        citizens = await start_sipp("citizen.xml", f"{hotline.address}:{hotline.sip_port}",
+                                    local_ip=CITIZEN_IP, service="12345", calls=6,
+                                    variables={"citizen": CITIZEN},
+                                    extra=["-d", "4000", "-r", "20"], timeout_s=90,
+                                    name="surge-citizens", workdir=work)
+        step("6 citizens dial 12345 within 0.3 s; each hangs up 4 s after the hotline answers")
+        status = await _until(lambda: _overflow_on(lab), what="overflow")
+        step(f"overflow to {status['to']} ON: {status['why']}")
+        await citizens.proc.wait()
+        step(f"all citizens done (SIPp exit {citizens.proc.returncode})")
+        _counts(lab, step)
+        policy = settings.site("12345").overflow
+        step(f"waiting {policy.calm_s:.0f}s of calm before overflow stops (hysteresis)")
+        await _until(lambda: _async(not _overflow_status(lab)["active"]), policy.calm_s + 10,
+                     what="overflow to stop")
+        step(f"overflow off: {_overflow_status(lab)['why']}")
+        remote_calls = sum(len(ua.received("INVITE")) for ua in uas[1:])
+        ok = citizens.proc.returncode == 0 and remote_calls > 0
+    finally:
+        for ua in uas:
+            ua.stop()
+        for seat, registrar, port in registered:
+            await register_seat(seat, creds.seat_password(seat), registrar, contact_ip=SEAT_IP,
+                                contact_port=port, expires=0)
+    print("== demo --surge " + ("passed" if ok else "FAILED") + " ==", flush=True)
+    return 0 if ok else 1
+
+
+def _overflow_status(lab: Lab) -> dict:
+    return ((lab.health() or {}).get("overflow") or {}).get("12345", {})
+
+
+async def _overflow_on(lab: Lab) -> dict | None:
+    status = _overflow_status(lab)
+    return status if status.get("active") else None
+
+
+def _counts(lab: Lab, step: Steps) -> None:
+    load = (lab.health() or {}).get("load", {})
+    step(f"{'site':8} {'arrived':>8} {'answered':>9} {'in 15 s':>8} {'overflowed':>11} "
+         f"{'abandoned':>10} {'waiting':>8}")
+    for site, row in load.items():
+        step(f"{site:8} {row['arrived']:>8} {row['answered']:>9} {row['answered_in_target']:>8} "
+             f"{row['overflowed']:>11} {row['abandoned']:>10} {row['waiting']:>8}")
