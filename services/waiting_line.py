@@ -38,6 +38,10 @@ class WaitingLine:
         self._urgent.discard(call_id)
         return call_id
 
+    def calls(self) -> list[str]:
+        """Waiting calls, head first."""
+        return list(self._waiting)
+
     def position(self, call_id: str) -> int | None:
         for i, waiting in enumerate(self._waiting, start=1):
             if waiting == call_id:

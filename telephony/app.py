@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from services.api import API_PREFIX, Accounts, ApiDeps, EventHub, build_api, load_accounts
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
+from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import Outbox
 from telephony.ami.client import AmiClient
@@ -27,7 +28,7 @@ from telephony.calls.controller import CallController, CallObserver, TransferTar
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.model import Call
 from telephony.desk import ControllerDesk, EventFeed
-from telephony.lab.prompts import faq_media
+from telephony.lab.prompts import faq_media, position_settings
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
@@ -112,6 +113,7 @@ class Controller:
             surge_after_s={site.name: site.surge_after_s for site in s.sites
                            if site.surge_after_s is not None},
             faq_media=tuple(faq_media()),
+            positions=position_settings(),
         )
         for site in s.sites:
             self.links[site.name] = self._link(site, aris[site.name])
@@ -350,6 +352,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
 
         # lab only: what recent calls did, for the lab's tests and the demo
         app.router.add_get("/lab/journal", journal)
+    add_web_routes(app)
     return app
 
 

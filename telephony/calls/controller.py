@@ -48,6 +48,7 @@ from telephony.calls.model import (
     Notify,
     Play,
     PlaybackDone,
+    PositionAnnounce,
     ReleaseSeat,
     RingSeat,
     RingTarget,
@@ -137,7 +138,8 @@ class CallController:
                      lambda call_id, site, ivr_choice: (None, False)),
                  overflow: Mapping[str, OverflowState] | None = None,
                  surge_after_s: Mapping[str, float] | None = None,
-                 faq_media: tuple[str, ...] = ()):
+                 faq_media: tuple[str, ...] = (),
+                 positions: tuple[int, float] = (0, 30.0)):
         self._switches = switches
         self._board = board
         self._clock = clock
@@ -152,6 +154,8 @@ class CallController:
         self._surge_after_s = dict(surge_after_s or {})
         self._surge_since: dict[str, float | None] = {}
         self._faq_media = faq_media
+        self._max_position, self._announce_every_s = positions
+        self._announced: dict[str, float] = {}
         self._runners: dict[str, _Runner] = {}
         self._keys: dict[str, tuple[str, float]] = {}   # leg -> ("*", when)
         self._last_tone: dict[str, float] = {}
@@ -339,6 +343,7 @@ class CallController:
                     log.info("call %s: waiting for a seat at %s (position %d)",
                              call.id, call.site, position)
                     self._dispatch(call.site)
+                    self._announce(call.id, call.site)
                 case WaitForSeat(or_fail=reason):
                     seat = self._board.claim_longest_idle(call.site)
                     self._post(call.id, SeatOffered(seat.id) if seat else NoSeat(reason or "busy"))
@@ -418,6 +423,7 @@ class CallController:
 
     def _forget(self, call: Call) -> None:
         self._runners.pop(call.id, None)
+        self._announced.pop(call.id, None)
         for leg_id, call_id in list(self._legs.items()):
             if call_id == call.id:
                 del self._legs[leg_id]
@@ -503,6 +509,20 @@ class CallController:
                 self._dispatch(site)
             for site in self._surge_after_s:
                 self._check_surge(site)
+            now = self._clock()
+            for site, line in self._waiting.items():
+                for call_id in line.calls():
+                    if now - self._announced.get(call_id, now) >= self._announce_every_s:
+                        self._announce(call_id, site)
+
+    def _announce(self, call_id: str, site: str) -> None:
+        """A waiting caller hears their place (the last prompt stands for "or later")."""
+        position = self._waiting[site].position(call_id)
+        if position is None or not self._max_position:
+            self._announced.pop(call_id, None)
+            return
+        self._announced[call_id] = self._clock()
+        self._post(call_id, PositionAnnounce(min(position, self._max_position)))
 
     def _check_surge(self, site: str) -> None:
         """Every seat, local and remote, busy past the threshold: offer the menu to waiters."""

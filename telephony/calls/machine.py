@@ -32,6 +32,7 @@ from telephony.calls.model import (
     Notify,
     Play,
     PlaybackDone,
+    PositionAnnounce,
     ReleaseSeat,
     RingSeat,
     RingTarget,
@@ -115,8 +116,8 @@ def _seat_answered(call: Call, event: SeatAnswered) -> Step:
         commands.append(Answer(call.citizen_leg.id))
     else:
         commands.append(StopRingback(call.citizen_leg.id))
-    if call.surge_offered:   # a menu or an answer may still be playing
-        commands += [StopPlayback(f"{call.id}-menu"), StopPlayback(f"{call.id}-faq")]
+    if call.playing:   # a menu, an answer or the caller's position is still playing
+        commands.append(StopPlayback(call.playing))
     bridge_id = call.bridge_id or f"{call.id}-b"
     if call.bridge_id:   # back from a failed blind transfer: the bridge is still there
         commands.append(AddToBridge(bridge_id, leg.id))
@@ -126,7 +127,8 @@ def _seat_answered(call: Call, event: SeatAnswered) -> Step:
     # a hand-over is this platform's case once one of its seats answers
     taken_by = call.platform if call.via_trunk else call.case_taken_by
     return Step(replace(call, state=S.CONNECTED, agent_leg=leg, ringing_leg=None,
-                        bridge_id=bridge_id, reserved_seat=None, case_taken_by=taken_by),
+                        bridge_id=bridge_id, reserved_seat=None, case_taken_by=taken_by,
+                        playing=None),
                 tuple(commands))
 
 
@@ -306,7 +308,7 @@ FAQ = ("faq",)   # the controller plays the editable knowledge file's answers he
 def _surge_offered(call: Call, _: SurgeOffered) -> Step:
     if call.surge_offered or call.via_trunk:
         return Step(call)
-    return Step(replace(call, surge_offered=True),
+    return Step(replace(call, surge_offered=True, playing=f"{call.id}-menu"),
                 (StopRingback(call.citizen_leg.id),
                  Play(call.citizen_leg.id, SURGE_MENU, f"{call.id}-menu"),
                  Notify("surge_offered", {})))
@@ -317,19 +319,34 @@ def _citizen_key(call: Call, event: CitizenKey) -> Step:
     if not call.surge_offered or call.callback_requested:
         return Step(call)
     if event.digit == "1":   # 一问一答: the answers, then back to waiting
-        return Step(call, (StopRingback(leg), Play(leg, FAQ, f"{call.id}-faq"),
-                           Notify("faq_played", {})))
+        return Step(replace(call, playing=f"{call.id}-faq"),
+                    (StopRingback(leg), Play(leg, FAQ, f"{call.id}-faq"),
+                     Notify("faq_played", {})))
     if event.digit == "2":   # a callback: the citizen may hang up, nothing is lost
-        return Step(replace(call, callback_requested=True),
+        return Step(replace(call, callback_requested=True, playing=f"{call.id}-callback"),
                     (LeaveWaitingLine(), StopRingback(leg),
                      Play(leg, CALLBACK_OK, f"{call.id}-callback"),
                      Notify("callback_requested", {})))
     return Step(call)
 
 
+def _announce_position(call: Call, event: PositionAnnounce) -> Step:
+    """Music stops for the caller's place in the line, then resumes."""
+    if (call.via_trunk or call.surge_offered or call.callback_requested or call.playing
+            or event.position < 1):
+        return Step(call)
+    leg = call.citizen_leg.id
+    return Step(replace(call, playing=f"{call.id}-position"), (StopRingback(leg),
+                       Play(leg, (f"sound:hotline/position-{event.position}",),
+                            f"{call.id}-position")))
+
+
 def _playback_done(call: Call, event: PlaybackDone) -> Step:
     if event.playback_id == f"{call.id}-callback":
-        return Step(call, (HangupLeg(call.citizen_leg.id),))
+        return Step(replace(call, playing=None), (HangupLeg(call.citizen_leg.id),))
+    if event.playback_id != call.playing:
+        return Step(call)   # stopped, or superseded
+    call = replace(call, playing=None)
     if call.state is S.WAITING and not call.callback_requested:
         return Step(call, (StartRingback(call.citizen_leg.id),))   # back to waiting music
     return Step(call)
@@ -374,6 +391,9 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
                                                             S.HANDED_OVER)},
     **{(state, TargetAnswered): _late_answer for state in (S.CONNECTED, S.HANDED_OVER)},
     (S.WAITING, SurgeOffered): _surge_offered,
+    (S.WAITING, PositionAnnounce): _announce_position,
+    **{(state, PositionAnnounce): _ignore for state in (*_LIVE, S.ENDED)
+       if state is not S.WAITING},
     (S.WAITING, CitizenKey): _citizen_key,
     **{(state, SurgeOffered): _ignore for state in _LIVE if state is not S.WAITING},
     **{(state, CitizenKey): _ignore for state in _LIVE if state is not S.WAITING},

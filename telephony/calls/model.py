@@ -56,6 +56,7 @@ class Call:
     emergency: bool = False           # the suggestion says so: answered first
     surge_offered: bool = False       # heard the surge menu: 1 FAQ, 2 callback
     callback_requested: bool = False
+    playing: str | None = None        # the playback id of a prompt the citizen hears now
     state: CallState = CallState.ARRIVED
     agent_leg: Leg | None = None      # the local seat leg that answered
     ringing_leg: Leg | None = None    # a local seat leg being rung
@@ -138,13 +139,19 @@ class CitizenKey:
 
 
 @dataclass(frozen=True)
+class PositionAnnounce:
+    """Tell a waiting caller their place in the line."""
+    position: int
+
+
+@dataclass(frozen=True)
 class PlaybackDone:
     playback_id: str
 
 
 CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
              | TargetAnswered | TargetFailed | LegHungUp | SurgeOffered | CitizenKey
-             | PlaybackDone)
+             | PositionAnnounce | PlaybackDone)
 
 
 # ---- commands: what the controller must do -------------------------------------

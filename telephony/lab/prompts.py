@@ -27,7 +27,17 @@ def prompt_texts(path: Path = PROMPTS) -> dict[str, str]:
     texts = dict(data.get("prompts", {}))
     for i, item in enumerate(data.get("faq", []), start=1):
         texts[f"faq-{i}"] = f"{item['question']} {item['answer']}"
+    position = data.get("position")
+    if position:
+        for n in range(1, int(position["max"]) + 1):
+            texts[f"position-{n}"] = position["template"].format(n=n)
     return texts
+
+
+def position_settings(path: Path = PROMPTS) -> tuple[int, float]:
+    """(highest position with its own prompt, seconds between announcements)."""
+    position = tomllib.loads(path.read_text(encoding="utf-8")).get("position") or {}
+    return int(position.get("max", 0)), float(position.get("every_s", 30))
 
 
 def faq_media(path: Path = PROMPTS) -> list[str]:

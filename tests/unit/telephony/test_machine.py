@@ -295,3 +295,47 @@ def test_given_suggested_line_when_star8_then_line_rung_with_the_citizens_number
 def test_given_no_suggested_line_when_star8_then_refused():
     call, [cmds] = run(connected(), KeyPressed("c1-s1", "*8"))
     assert call.state is S.CONNECTED and TellAgent("c1-s1") in cmds
+
+
+# ---- waiting: position, surge menu, FAQ, callback -----------------------------------------
+from telephony.calls.model import (
+    CitizenKey,
+    Play,
+    PlaybackDone,
+    PositionAnnounce,
+    StopPlayback,
+    SurgeOffered,
+)
+
+
+def test_waiting_caller_hears_their_position_then_music_again():
+    call, cmds = run(new_call(), CitizenEntered(), PositionAnnounce(3))
+    assert actions(cmds[-1]) == (StopRingback("chan-citizen"),
+                                 Play("chan-citizen", ("sound:hotline/position-3",), "c1-position"))
+    call, cmds = run(call, PlaybackDone("c1-position"))
+    assert cmds[-1] == (StartRingback("chan-citizen"),) and call.playing is None
+
+
+def test_answer_during_an_announcement_stops_it():
+    call, cmds = run(new_call(), CitizenEntered(), PositionAnnounce(1), SeatOffered("1001"),
+                     SeatAnswered("c1-s1"))
+    assert StopPlayback("c1-position") in cmds[-1]
+    # the stopped playback's end changes nothing
+    assert run(call, PlaybackDone("c1-position"))[1] == [()]
+
+
+def test_surge_menu_then_1_plays_the_faq_and_2_books_a_callback_and_says_goodbye():
+    call, cmds = run(new_call(), CitizenEntered(), SurgeOffered())
+    assert Play("chan-citizen", ("sound:hotline/surge-menu",), "c1-menu") in cmds[-1]
+    call, cmds = run(call, PlaybackDone("c1-menu"), CitizenKey("1"))
+    assert Play("chan-citizen", ("faq",), "c1-faq") in cmds[-1]
+    call, cmds = run(call, PlaybackDone("c1-faq"), CitizenKey("2"))
+    assert LeaveWaitingLine() in cmds[-1] and call.callback_requested
+    assert ("callback_requested", {}) in notices(cmds[-1])
+    call, cmds = run(call, PlaybackDone("c1-callback"))
+    assert cmds[-1] == (HangupLeg("chan-citizen"),)
+
+
+def test_digits_before_the_surge_menu_are_ignored():
+    call, cmds = run(new_call(), CitizenEntered(), CitizenKey("2"))
+    assert cmds[-1] == () and not call.callback_requested
