@@ -27,6 +27,7 @@ from telephony.ari.switch import AriSwitch
 from telephony.calls.controller import CallController, CallObserver, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.model import Call
+from telephony.calls.store import RedisCallStore
 from telephony.desk import ControllerDesk, EventFeed
 from telephony.lab.prompts import faq_media, position_settings
 from telephony.metrics import CallMetrics, ControllerCollector
@@ -79,11 +80,13 @@ class Controller:
         s = self.settings
         self._session = aiohttp.ClientSession()
         mirror = None
+        self.call_store = None
         if s.redis_url:
             import redis.asyncio as aioredis
             self.redis = aioredis.from_url(s.redis_url, socket_timeout=1.0,
                                            socket_connect_timeout=1.0)
             mirror = RedisSeatMirror(self.redis, self._spawn)
+            self.call_store = RedisCallStore(self.redis, self._spawn)
         board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                           clock=time.monotonic, mirror=mirror)
         self.board = board
@@ -114,6 +117,7 @@ class Controller:
                            if site.surge_after_s is not None},
             faq_media=tuple(faq_media()),
             positions=position_settings(),
+            store=self.call_store,
         )
         for site in s.sites:
             self.links[site.name] = self._link(site, aris[site.name])
@@ -257,10 +261,29 @@ class Controller:
                 await calls.on_event(site.name, event)
 
         async def connected() -> None:
-            pass
+            """Square our calls with what Asterisk holds: end those whose legs vanished
+            while we could not hear, adopt those it kept while we were away."""
+            try:
+                alive = {channel["id"] for channel in await ari.channels()}
+            except Exception as exc:  # noqa: BLE001 - ARI away again: the next connect retries
+                log.warning("site %s: could not list channels: %r", site.name, exc)
+                return
+            calls.reconcile(site.name, alive)
+            if self.call_store is None:
+                return
+            try:
+                records = await self.call_store.load()
+            except Exception as exc:  # noqa: BLE001 - Redis away: nothing to adopt now
+                log.warning("site %s: could not look for calls to adopt: %r", site.name, exc)
+                return
+            adopted = calls.recover(site.name, records, alive)
+            if adopted:
+                log.warning("site %s: adopted %d live calls after a restart", site.name,
+                            len(adopted))
 
         async def disconnected() -> None:
-            calls.site_lost(site.name)
+            # calls stay: Asterisk may still hold them; the next connect squares up
+            pass
 
         events = AriEvents(self._session, ari, self.settings.app_name, handle,
                            on_connect=connected, on_disconnect=disconnected, site=site.name)

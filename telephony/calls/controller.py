@@ -139,7 +139,8 @@ class CallController:
                  overflow: Mapping[str, OverflowState] | None = None,
                  surge_after_s: Mapping[str, float] | None = None,
                  faq_media: tuple[str, ...] = (),
-                 positions: tuple[int, float] = (0, 30.0)):
+                 positions: tuple[int, float] = (0, 30.0),
+                 store=None):
         self._switches = switches
         self._board = board
         self._clock = clock
@@ -156,6 +157,7 @@ class CallController:
         self._faq_media = faq_media
         self._max_position, self._announce_every_s = positions
         self._announced: dict[str, float] = {}
+        self._store = store   # RedisCallStore, or None: calls then die with the process
         self._runners: dict[str, _Runner] = {}
         self._keys: dict[str, tuple[str, float]] = {}   # leg -> ("*", when)
         self._last_tone: dict[str, float] = {}
@@ -301,6 +303,11 @@ class CallController:
                 continue
             runner.call = result.call
             self._count(runner, before, event)
+            if self._store is not None and result.call != before:
+                if result.call.state is CallState.ENDED:
+                    self._store.forget(result.call.id)
+                else:
+                    self._store.save(result.call)
             if result.commands or result.call.state is not before.state:
                 log.info("call %s: %s -[%s]-> %s", before.id, before.state.value,
                          type(event).__name__, result.call.state.value)
@@ -562,12 +569,72 @@ class CallController:
         for seat in self._board.seats(site):
             self.seat_registered(site, seat.id, seat.id in registered)
 
+    # ---- a restarted controller ------------------------------------------------------------
+    def recover(self, site: str, records: list[Call], channel_ids: set[str]) -> list[str]:
+        """Adopt the calls of `site` that Asterisk kept up while we were away.
+
+        Stable calls go on as they were; a transfer or a seat that was ringing is
+        called off (the agent can press again); a citizen left alone goes back to
+        the waiting line. Nobody is hung up on.
+        """
+        adopted = []
+        for call in records:
+            if call.site != site or call.id in self._runners:
+                continue
+            if call.citizen_leg.id not in channel_ids:
+                if self._store is not None:
+                    self._store.forget(call.id)
+                continue
+            call, stale = _settle(call, channel_ids)
+            runner = _Runner(call, arrived=self._clock())
+            self._runners[call.id] = runner
+            for leg in call.live_legs:
+                self._legs[leg.id] = call.id
+            for leg in (*call.live_legs, Leg(call.reserved_seat or "", LegRole.AGENT,
+                                             call.reserved_seat)):
+                if leg.seat:
+                    self._board.mark_busy(self._board.site_of(leg.seat) or site, leg.seat)
+            runner.task = asyncio.create_task(self._run(runner), name=f"call-{call.id}")
+            switch = self._switches[site]
+            for leg_id in stale:
+                asyncio.ensure_future(self._quietly(switch.hangup(leg_id)))
+            if call.state is CallState.WAITING:
+                asyncio.ensure_future(self._quietly(switch.start_ringback(call.citizen_leg.id)))
+                self._waiting[site].join(call.id, urgent=call.emergency)
+            if self._store is not None:
+                self._store.save(call)
+            adopted.append(call.id)
+            log.info("call %s: adopted after restart in state %s (order %s)", call.id,
+                     call.state.value, call.order_id)
+        self._dispatch(site)
+        return adopted
+
+    @staticmethod
+    async def _quietly(coro) -> None:
+        try:
+            await coro
+        except SwitchError as exc:
+            log.warning("recovery: %s", exc)
+
     # ---- site lifecycle ----------------------------------------------------------------
-    def site_lost(self, site: str) -> None:
-        """The site's Asterisk went away: its channels are gone, so are its calls."""
+    def reconcile(self, site: str, alive: set[str]) -> None:
+        """After a (re)connection: legs that vanished while we could not hear are gone."""
         for runner in list(self._runners.values()):
-            if runner.call.site == site:
-                self._post(runner.call.id, LegHungUp(runner.call.citizen_leg.id))
+            call = runner.call
+            if call.site != site:
+                continue
+            if call.citizen_leg.id not in alive:
+                self._post(call.id, LegHungUp(call.citizen_leg.id))
+                continue
+            if call.ringing_leg and call.ringing_leg.id not in alive:
+                self._post(call.id, SeatFailed(call.ringing_leg.id, "unreachable"))
+            if call.target_leg and call.target_leg.id not in alive:
+                if call.state in _RINGING_TARGET:
+                    self._post(call.id, TargetFailed(call.target_leg.id, "unreachable"))
+                else:
+                    self._post(call.id, LegHungUp(call.target_leg.id))
+            if call.agent_leg and call.agent_leg.id not in alive:
+                self._post(call.id, LegHungUp(call.agent_leg.id))
 
     async def close(self) -> None:
         for timer in self._timers.values():
@@ -591,6 +658,39 @@ class CallController:
         for call in self.calls:
             counts[call.state.value] = counts.get(call.state.value, 0) + 1
         return counts
+
+
+def _settle(call: Call, alive: set[str]) -> tuple[Call, list[str]]:
+    """A stored call made consistent with the channels that still exist.
+
+    Returns the call and the legs to hang up (a ringing seat or target nobody
+    is waiting on any more).
+    """
+    S = CallState
+    stale: list[str] = []
+    if call.ringing_leg:
+        if call.ringing_leg.id in alive:
+            stale.append(call.ringing_leg.id)
+        call = replace(call, ringing_leg=None, state=S.WAITING if call.state is S.RINGING_SEAT
+                       else call.state)
+    if call.state in (S.TRANSFER_RINGING, S.THREE_WAY_RINGING, S.BLIND_RINGING):
+        if call.target_leg and call.target_leg.id in alive:
+            stale.append(call.target_leg.id)
+        call = replace(call, target_leg=None, transfer_mode=None,
+                       state=S.BLIND_RINGING if call.state is S.BLIND_RINGING else S.CONNECTED)
+        if call.state is S.BLIND_RINGING:
+            call = replace(call, state=S.WAITING)
+    if call.agent_leg and call.agent_leg.id not in alive:
+        call = replace(call, agent_leg=None)
+    if call.target_leg and call.target_leg.id not in alive:
+        call = replace(call, target_leg=None, transfer_mode=None)
+    if call.state is S.THREE_WAY and not call.target_leg:
+        call = replace(call, state=S.CONNECTED)
+    if call.state is S.THREE_WAY and not call.agent_leg:
+        call = replace(call, state=S.HANDED_OVER)
+    if call.state in (S.CONNECTED, S.HANDED_OVER) and not (call.agent_leg or call.target_leg):
+        call = replace(call, state=S.WAITING)   # alone in the bridge: back to the line
+    return call, stale
 
 
 __all__ = ["CallController", "CallObserver", "CallState", "TransferTargets", "failure_reason"]

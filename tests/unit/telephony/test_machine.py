@@ -339,3 +339,9 @@ def test_surge_menu_then_1_plays_the_faq_and_2_books_a_callback_and_says_goodbye
 def test_digits_before_the_surge_menu_are_ignored():
     call, cmds = run(new_call(), CitizenEntered(), CitizenKey("2"))
     assert cmds[-1] == () and not call.callback_requested
+
+
+def test_a_call_survives_the_round_trip_through_its_stored_form():
+    from telephony.calls.store import call_from_json, call_to_json
+    call = run(connected(), KeyPressed("c1-s1", "*2"), TargetAnswered("c1-t2"))[0]
+    assert call_from_json(call_to_json(call)) == call
