@@ -1,0 +1,242 @@
+/* The supervisor board: seats and queues per site, live calls, overflow, the three
+   rates, overdue orders and supervision notices, and a hotspot chart (SVG). */
+"use strict";
+
+(() => {
+  const { h, fill, api, pill, time, pct, CALL_STATES, SEAT_STATES } = Hotline;
+  const SVG = "http://www.w3.org/2000/svg";
+  const SITE_NAMES = { "12345": "12345 政务服务热线", "110": "110 报警服务台", remote: "异地 12345 remote seats" };
+  const PALETTE = ["#1f6feb", "#2da44e", "#bf8700", "#cf222e", "#8250df", "#1b7c83", "#e16f24",
+                   "#6e7781", "#bf3989", "#0550ae", "#4d2d00", "#116329"];
+
+  const recent = new Map();   // call_id -> {call, seen}: calls that ended lately stay visible
+  const notices = [];         // live supervision notices
+  let hotspotPeriod = "day";
+
+  async function health() {
+    // queue figures (waiting, longest wait) are not in /api/v1; the controller's own
+    // /healthz carries them per site
+    try {
+      const resp = await fetch("/healthz", { headers: { Accept: "application/json" } });
+      return resp.ok ? await resp.json() : {};
+    } catch { return {}; }
+  }
+
+  const settle = (p) => p.then((v) => v, (e) => ({ error: e }));
+
+  async function refresh() {
+    const [seats, calls, overflow, overdue, rates, hotspots, healthz] = await Promise.all([
+      settle(api("/seats")), settle(api("/calls")), settle(api("/overflow")),
+      settle(api("/reports/overdue")), settle(api("/reports/rates?by=platform")),
+      settle(api(`/reports/hotspots?period=${hotspotPeriod}&top=200`)), health(),
+    ]);
+    renderSites(seats, healthz);
+    renderCalls(calls);
+    renderOverflow(overflow);
+    renderRates(rates);
+    renderOverdue(overdue);
+    renderHotspots(hotspots);
+    fill("updated", `更新 updated ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`);
+  }
+
+  const failed = (id, res) => (res.error ? (fill(id, h("div", { class: "empty" }, res.error.message)), true) : false);
+
+  function renderSites(res, healthz) {
+    if (failed("sites", res)) return;
+    const bySite = new Map();
+    for (const s of res.seats) {
+      if (!bySite.has(s.site)) bySite.set(s.site, []);
+      bySite.get(s.site).push(s);
+    }
+    const load = healthz.load || {};
+    fill("sites", [...bySite].map(([site, seats]) => {
+      const l = load[site] || {};
+      const count = (st) => seats.filter((s) => s.state === st).length;
+      return h("div", { class: "site", id: `site-${site}` },
+        h("h3", {}, SITE_NAMES[site] || site),
+        h("div", { class: "seats" }, seats.map((s) => {
+          const state = s.paused ? "paused" : s.state;
+          return h("div", { class: `seat st-${state}`, id: `seat-${s.seat}`, dataset: { state },
+                            title: SEAT_STATES[state] || state },
+            h("b", {}, s.seat), SEAT_STATES[state] || state);
+        })),
+        h("div", { class: "figures" },
+          h("div", {}, h("b", { id: `waiting-${site}` }, l.waiting ?? "–"), "排队 waiting"),
+          h("div", {}, h("b", {}, l.longest_wait_s === undefined ? "–" : `${Math.round(l.longest_wait_s)}s`),
+            "最长等待 longest wait"),
+          h("div", {}, h("b", {}, `${count("available")}/${seats.filter((s) => s.registered).length}`),
+            "空闲/在岗 idle/on duty"),
+          h("div", {}, h("b", {}, count("busy")), "忙 busy"),
+          h("div", {}, h("b", {}, `${l.answered ?? "–"}/${l.arrived ?? "–"}`), "接通/呼入 answered/arrived"),
+          h("div", {}, h("b", {}, l.abandoned ?? "–"), "放弃 abandoned"),
+          h("div", {}, h("b", {}, l.overflowed ?? "–"), "溢出 overflowed")));
+    }));
+  }
+
+  function renderCalls(res) {
+    if (failed("calls", res)) return;
+    const now = Date.now();
+    const live = new Set(res.calls.map((c) => c.call_id));
+    for (const c of res.calls) recent.set(c.call_id, { call: c, seen: now });
+    for (const [id, entry] of recent) {
+      if (!live.has(id) && entry.call.state !== "ended") entry.call = { ...entry.call, state: "ended" };
+      if (now - entry.seen > 5 * 60 * 1000) recent.delete(id);
+    }
+    const rows = [...recent.values()].map((e) => e.call).reverse().slice(0, 12);
+    fill("calls", rows.length
+      ? h("table", { id: "calls-table" },
+          h("tr", {}, ["场地 Site", "状态 State", "坐席 Seat", "号码 Number", "工单 Order",
+                       "关联 Linked", "承接 Taken by"].map((t) => h("th", {}, t))),
+          rows.map((c) => h("tr", { dataset: { call: c.call_id, state: c.state } },
+            h("td", {}, c.site, c.via_trunk ? h("span", { class: "muted" }, ` ← ${c.origin_site}`) : ""),
+            h("td", {}, pill(c.state, CALL_STATES[c.state] || c.state)),
+            h("td", {}, c.seat || "–"), h("td", {}, c.citizen_number || "–"),
+            h("td", {}, c.order_id || "–"), h("td", {}, c.linked_order_id || "–"),
+            h("td", {}, c.case_taken_by || "–"))))
+      : h("div", { class: "empty" }, "暂无通话 no calls"));
+  }
+
+  function renderOverflow(res) {
+    if (failed("overflow", res)) return;
+    const sites = Object.entries(res.status || {});
+    fill("overflow", sites.length
+      ? sites.map(([site, s]) => h("div", { style: "margin-bottom:10px", id: `overflow-${site}` },
+          h("div", {}, h("b", {}, SITE_NAMES[site] || site), " → ", s.to || "–", "  ",
+            h("span", { class: s.active ? "overflow-on" : "muted" }, s.active ? "溢出中 ON" : "未溢出 off")),
+          h("div", { class: "muted", style: "font-size:12px" },
+            "原因 why: ", s.why || "–", " · 开关 switch: ",
+            s.forced === true ? "强制开 forced on" : s.forced === false ? "强制关 forced off" : "自动 auto",
+            s.reason ? ` (${s.reason})` : "")))
+      : h("div", { class: "empty" }, "无溢出策略 no overflow policy"));
+  }
+
+  function renderRates(res) {
+    if (failed("rates", res)) return;
+    if (!res.rows.length) { fill("rates", h("div", { class: "empty" }, "暂无工单 no orders yet")); return; }
+    fill("rates", res.rows.map((row) => h("div", { style: "margin-bottom:10px" },
+      h("div", { class: "muted" }, `${Object.values(row.group).join(" · ") || "全部 all"} · ${row.orders} 单 orders`),
+      h("div", { class: "rates" },
+        [["响应率", "response", row.response_rate], ["办结率", "resolution", row.resolution_rate],
+         ["满意率", "satisfaction", row.satisfaction_rate]].map(([zh, en, v]) =>
+          h("div", { class: "rate" },
+            h("div", { class: "value" }, pct(v)), h("div", { class: "muted" }, `${zh} ${en}`),
+            h("div", { class: "bar" }, h("i", { style: `width:${v === null ? 0 : Math.round(v * 100)}%` }))))))));
+  }
+
+  function renderOverdue(res) {
+    if (failed("overdue", res)) return;
+    const hours = (s) => (s >= 86400 ? `${(s / 86400).toFixed(1)} 天 d` : `${(s / 3600).toFixed(1)} 小时 h`);
+    fill("overdue", res.items.length
+      ? h("table", {},
+          h("tr", {}, ["工单 Order", "平台", "时限 Level", "截止 Deadline", "超期 Overdue by", "督办 Tier"]
+            .map((t) => h("th", {}, t))),
+          res.items.slice(0, 10).map((i) => h("tr", {},
+            h("td", {}, i.order_id), h("td", {}, i.platform), h("td", {}, i.level || "–"),
+            h("td", {}, time(i.deadline_at)), h("td", {}, pill("overdue", hours(i.overdue_by_s))),
+            h("td", {}, `第 ${i.tier} 级`))))
+      : h("div", { class: "empty" }, "无超期工单 nothing overdue"));
+    fill("notices", notices.slice(0, 6).map((n) =>
+      h("li", {}, h("span", { class: "muted" }, time(n.at), " 督办通知 "), n.text)));
+  }
+
+  // ---- the hotspot chart: per period, one stacked bar per region, stacked by category --------
+  function renderHotspots(res) {
+    const box = document.getElementById("hotspots");
+    if (res.error) { fill("hotspots", h("div", { class: "empty" }, res.error.message)); return; }
+    const periods = [...new Set(res.rows.map((r) => r.period))].sort().slice(-12);
+    const regions = [...new Set(res.rows.map((r) => r.region))].sort();
+    const totals = new Map();
+    for (const r of res.rows) totals.set(r.category, (totals.get(r.category) || 0) + r.orders);
+    const categories = [...totals].sort((a, b) => b[1] - a[1]).map(([c]) => c);
+    const colour = (c) => PALETTE[categories.indexOf(c) % PALETTE.length];
+    const controls = h("div", { style: "display:flex; gap:6px; margin-bottom:6px" },
+      ["day", "week", "month"].map((p) => h("button", {
+        class: p === hotspotPeriod ? "primary" : "", onclick: () => { hotspotPeriod = p; refresh(); },
+      }, { day: "日 day", week: "周 week", month: "月 month" }[p])));
+    if (!periods.length) {
+      box.replaceChildren(controls, h("div", { class: "empty" }, "暂无工单 no orders yet"));
+      return;
+    }
+    const stack = new Map();   // period|region -> [[category, n]]
+    for (const r of res.rows) {
+      if (!periods.includes(r.period)) continue;
+      const key = `${r.period}|${r.region}`;
+      if (!stack.has(key)) stack.set(key, []);
+      stack.get(key).push([r.category, r.orders]);
+    }
+    const height = 260, top = 16, bottom = 44, left = 40, right = 12;
+    const width = Math.max(box.clientWidth || 900, 480);
+    const plotH = height - top - bottom;
+    const groupW = (width - left - right) / periods.length;
+    const barW = Math.min(46, (groupW * 0.8) / regions.length);
+    const max = Math.max(1, ...[...stack.values()].map((cs) => cs.reduce((a, [, n]) => a + n, 0)));
+    const y = (n) => top + plotH - (n / max) * plotH;
+    const svg = document.createElementNS(SVG, "svg");
+    const el = (tag, attrs, text) => {
+      const e = document.createElementNS(SVG, tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      if (text !== undefined) e.textContent = text;
+      svg.append(e);
+      return e;
+    };
+    svg.setAttribute("class", "chart");
+    svg.setAttribute("id", "hotspot-chart");
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "hotspots by category and region over time");
+    const step = Math.max(1, Math.ceil(max / 5));
+    for (let n = 0; n <= max; n += step) {
+      el("line", { x1: left, x2: width - right, y1: y(n), y2: y(n), stroke: "#eef1f4" });
+      el("text", { x: left - 6, y: y(n) + 4, "text-anchor": "end" }, n);
+    }
+    periods.forEach((period, i) => {
+      const x0 = left + i * groupW + (groupW - barW * regions.length) / 2;
+      regions.forEach((region, j) => {
+        let acc = 0;
+        const x = x0 + j * barW;
+        for (const [category, n] of (stack.get(`${period}|${region}`) || []).sort(
+          (a, b) => categories.indexOf(a[0]) - categories.indexOf(b[0]))) {
+          const r = el("rect", { x: x + 2, y: y(acc + n), width: barW - 4, height: Math.max(1, y(acc) - y(acc + n)),
+                                 fill: colour(category), rx: 2 });
+          const tip = document.createElementNS(SVG, "title");
+          tip.textContent = `${period} · ${region} · ${category}: ${n}`;
+          r.append(tip);
+          acc += n;
+        }
+        if (acc) el("text", { x: x + barW / 2, y: y(acc) - 3, "text-anchor": "middle" }, acc);
+        el("text", { x: x + barW / 2, y: top + plotH + 14, "text-anchor": "middle" }, region);
+      });
+      el("text", { x: left + i * groupW + groupW / 2, y: top + plotH + 32, "text-anchor": "middle",
+                   style: "fill:#1d2733" }, period);
+    });
+    el("line", { x1: left, x2: width - right, y1: top + plotH, y2: top + plotH, stroke: "#8c959f" });
+    const legend = h("div", { class: "legend" },
+      h("span", { class: "muted" }, "类别 category: "),
+      categories.map((c) => h("span", {}, h("i", { style: `background:${colour(c)}` }), c)),
+      h("span", { class: "muted" }, " · 柱下为行政区划代码 region code under each bar"),
+      res.complete ? null : h("span", { class: "muted" }, " · 仅统计最近工单 partial"));
+    box.replaceChildren(controls, svg, legend);
+  }
+
+  // ---- events: refresh soon after anything changes ----------------------------------------
+  let soon = null;
+  function onEvent(ev) {
+    if (ev.type === "supervision") {
+      notices.unshift({ at: new Date().toISOString(), text: ev.order_id ? `${ev.order_id} ${ev.note || ""}` : JSON.stringify(ev) });
+    }
+    if (ev.type === "call_state" && ev.call) recent.set(ev.call.call_id, { call: ev.call, seen: Date.now() });
+    clearTimeout(soon);
+    soon = setTimeout(() => refresh().catch(() => {}), 250);
+  }
+
+  function start(user) {
+    const status = Hotline.header(user);
+    refresh().catch(() => {});
+    Hotline.events(onEvent, status);
+    setInterval(() => refresh().catch(() => {}), 5000);
+  }
+
+  Hotline.boot({ title: "督办登录 · Supervisor log-in", roles: ["supervisor", "ops"], start });
+})();

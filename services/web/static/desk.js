@@ -1,0 +1,336 @@
+/* The agent desktop: the pop-up for the call at my seat, its suggestion, the six
+   feature keys as buttons, the order form, linked orders and their feedback. */
+"use strict";
+
+(() => {
+  const { h, fill, api, pill, time, CALL_STATES, SEAT_STATES } = Hotline;
+
+  // services/work_orders/categories.py (the API takes the code)
+  const CATEGORIES = [
+    ["", "未分类 uncategorised"], ["emergency", "突发事件 emergency"],
+    ["instability", "不稳定因素 instability"], ["life_property_risk", "生命财产安全风险 life/property risk"],
+    ["water", "供水 water"], ["power", "供电 power"], ["gas", "供气 gas"], ["heat", "供热 heating"],
+    ["health", "卫生医疗 health"], ["market", "市场监管 market"], ["labour", "劳动保障 labour"],
+    ["housing", "住房建设 housing"], ["environment", "生态环境 environment"],
+    ["traffic", "交通运输 traffic"], ["dispute", "其他纠纷 dispute"], ["other", "其他 other"],
+    ["complex", "复杂疑难 complex"],
+  ];
+  const LEVELS = [["2h", "2 小时 · urgent"], ["24h", "24 小时 · utilities"],
+                  ["7d", "7 天 · general"], ["15d", "15 天 · complex"]];
+  const TARGETS = {
+    "12345": "12345 政务服务", "110": "110 报警", "119": "119 火警", "120": "120 急救",
+    "122": "122 交通事故", "12313": "12313", "12395": "12395", "12348": "12348",
+    power: "供电 power", water_gas_heat: "水气热 water/gas/heat", telecom: "通信 telecom",
+    locksmith: "开锁 locksmith",
+  };
+
+  let me = null;          // the logged-in user
+  let call = null;        // the call at my seat (the API's view)
+  let order = null;       // its order, as GET /orders/{id} gives it
+  let suggestion = null;  // the order's suggestion, or a fresher one for the edited summary
+  let editedSuggestion = false;
+
+  const mine = () => (me.role === "agent_110" || me.site === "110" ? "110" : "12345");
+  const other = () => (mine() === "110" ? "12345" : "110");
+
+  function keyButtons() {
+    const to = other();
+    return [
+      ["transfer", "*1", `一键转 ${to}`, `Hand over to ${to}`, "primary"],
+      ["three_way", "*2", "三方通话", `Three-way with ${to}`],
+      ["suggested_line", "*8", "转建议线路", "Transfer to suggested line"],
+      ["hand_over", "*3", "移交对方", "Hand over (in three-way)"],
+      ["keep", "*4", "本方保留", "Keep the case"],
+      ["cancel", "*0", "取消邀请", "Cancel transfer", "danger"],
+    ];
+  }
+
+  // which actions make sense in which call state (the machine still has the last word)
+  const ENABLED = {
+    connected: ["transfer", "three_way", "suggested_line"],
+    transfer_ringing: ["cancel"], three_way_ringing: ["cancel"],
+    three_way: ["hand_over", "keep", "cancel"],
+  };
+
+  function log(text) {
+    const list = document.getElementById("log");
+    list.prepend(h("li", {}, `${new Date().toLocaleTimeString("zh-CN", { hour12: false })} ${text}`));
+    while (list.children.length > 12) list.lastChild.remove();
+  }
+
+  function notice(text, good) {
+    fill("action-notice", text ? h("div", { class: `notice ${good ? "good" : "bad"}` }, text) : null);
+  }
+
+  // ---- the pop-up ---------------------------------------------------------------------------
+  function renderCall() {
+    const popup = document.getElementById("popup");
+    popup.classList.toggle("idle", !call);
+    fill("call-state", call ? pill(call.state, CALL_STATES[call.state] || call.state) : null);
+    if (!call) {
+      fill("call-body", h("div", { class: "empty" }, "等待来电 · waiting for a call to your seat"));
+    } else {
+      fill("call-body",
+        h("div", { class: "caller" },
+          h("span", { class: "number", id: "caller-number" }, call.citizen_number || "–"),
+          call.emergency ? pill("waiting", "紧急 emergency") : null,
+          call.via_trunk ? pill("paused", `来自 ${call.origin_site} via trunk`) : null),
+        h("dl", { class: "facts" },
+          h("dt", {}, "工单 Order"), h("dd", { id: "call-order" }, call.order_id || "–"),
+          h("dt", {}, "关联 Linked"), h("dd", {}, call.linked_order_id || "–"),
+          h("dt", {}, "首接 Origin"), h("dd", {}, call.origin_site || call.site),
+          h("dt", {}, "承接 Taken by"), h("dd", { id: "call-taken" }, call.case_taken_by || "–")));
+    }
+    renderKeys();
+    renderSuggestion();
+  }
+
+  function renderKeys() {
+    const allowed = (call && ENABLED[call.state]) || [];
+    fill("keys", keyButtons().map(([action, key, zh, en, cls]) =>
+      h("button", {
+        id: `act-${action}`, class: cls, dataset: { action },
+        disabled: !allowed.includes(action) || (action === "suggested_line" && !suggestedLine()),
+        title: `${en} (${key})`, onclick: () => act(action, en),
+      }, h("b", {}, zh), h("span", {}, h("kbd", {}, key), " ", en))));
+  }
+
+  function suggestedLine() {
+    if (call && call.suggested_line) return call.suggested_line;
+    const target = suggestion && suggestion.target;
+    return target && target !== mine() && target !== other() ? target : null;
+  }
+
+  function renderSuggestion() {
+    if (!suggestion) { fill("suggestion"); return; }
+    const s = suggestion;
+    const box = fill("suggestion");
+    box.className = `suggestion${s.emergency ? " emergency" : ""}`;
+    box.append(
+      h("div", { class: "muted", id: editedSuggestion ? "suggestion-edited" : null }, editedSuggestion ? "按摘要重新建议 Suggestion for the edited summary"
+                                                    : "路由建议 Routing suggestion"),
+      h("div", { class: "target", id: "suggestion-target" },
+        TARGETS[s.target] || s.target,
+        s.category ? ` · ${s.category}` : "",
+        h("span", { class: "muted", style: "font-size:12px; font-weight:400; margin-left:8px" },
+          `置信度 confidence ${(s.confidence * 100).toFixed(0)}%${s.uncertain ? " · 不确定 uncertain" : ""}`),
+        s.emergency ? pill("waiting", "紧急 emergency") : null),
+      h("ul", { id: "suggestion-reasons" }, (s.reasons || []).map((r) =>
+        h("li", {}, r.text || r.kind, r.ref ? h("span", { class: "ref" }, r.ref) : null))),
+      s.alternatives && s.alternatives.length
+        ? h("div", { class: "muted", style: "font-size:12px; margin-top:4px" }, "备选 Alternatives: ",
+            s.alternatives.map((a) => `${TARGETS[a.target] || a.target} ${(a.confidence * 100).toFixed(0)}%`).join(" · "))
+        : null);
+  }
+
+  async function act(action, label) {
+    if (!call) return;
+    notice("");
+    try {
+      await api(`/calls/${encodeURIComponent(call.call_id)}/actions/${action}`, { method: "POST" });
+      notice(`已发送 ${label} · sent, waiting for the call`, true);
+      log(`action ${action} posted`);
+    } catch (e) {
+      notice(`未执行 ${label}: ${e.message}`);
+    }
+  }
+
+  // ---- the order ----------------------------------------------------------------------------
+  const form = () => document.getElementById("order-form");
+
+  function renderOrder() {
+    const f = form();
+    const disabled = !order || order.restricted;
+    for (const el of f.elements) el.disabled = disabled;
+    fill("order-id", order ? order.order_id : "");
+    if (!order) return;
+    const active = document.activeElement;
+    if (active !== f.summary) f.summary.value = order.summary || "";
+    if (active !== f.category) f.category.value = order.category || "";
+    if (active !== f.level) f.level.value = order.level || "7d";
+    fill("f-deadline", h("span", { id: "deadline" }, time(order.deadline_at)),
+         order.overdue ? pill("overdue", "已超期 overdue") : null);
+    fill("f-status", pill(order.status, order.status));
+    renderLinks();
+  }
+
+  async function renderLinks() {
+    const linked = (order && order.linked) || [];
+    if (!linked.length) fill("linked", h("div", { class: "empty" }, "无 none"));
+    else {
+      fill("linked", h("table", { id: "linked-table" },
+        h("tr", {}, h("th", {}, "工单 Order"), h("th", {}, "平台 Platform"), h("th", {}, "关系 Link"),
+          h("th", {}, "状态 Status"), h("th", {}, "结果 Outcome")),
+        linked.map((l) => h("tr", {},
+          h("td", {}, l.order_id), h("td", {}, l.platform), h("td", {}, l.kind || "–"),
+          h("td", {}, pill(l.status, l.status)), h("td", {}, l.outcome || "–")))));
+    }
+    const feedback = ((order && order.history) || []).filter((e) => e.kind === "feedback");
+    fill("feedback",
+      h("h2", { style: "margin-top:12px" }, "对方反馈 ", h("small", {}, "Feedback from the other platform")),
+      feedback.length
+        ? h("ul", { class: "plain", id: "feedback-list" }, feedback.map((e) =>
+            h("li", {}, h("span", { class: "muted" }, time(e.at), " "), e.note || "",
+              e.data && e.data.outcome ? ` · ${e.data.outcome}` : "")))
+        : h("div", { class: "empty" }, "暂无反馈 none yet"));
+  }
+
+  function maskLikeApi(number) {
+    if (!number || number.includes("*")) return number;
+    const d = number.replace(/\D/g, "");
+    return d.length >= 11 ? `${d.slice(0, 3)}${"*".repeat(d.length - 7)}${d.slice(-4)}` : null;
+  }
+
+  async function renderHistory() {
+    const masked = call && maskLikeApi(call.citizen_number);
+    if (!masked) { fill("history", h("div", { class: "empty" }, "无 none")); return; }
+    try {
+      const { orders } = await api(`/orders?limit=200`);
+      const earlier = orders.filter((o) => o.citizen === masked && o.order_id !== call.order_id);
+      fill("history", earlier.length
+        ? h("table", {},
+            h("tr", {}, h("th", {}, "时间 Opened"), h("th", {}, "工单 Order"), h("th", {}, "类别 Category"),
+              h("th", {}, "状态 Status")),
+            earlier.slice(0, 8).map((o) => h("tr", {}, h("td", {}, time(o.opened_at)),
+              h("td", {}, o.order_id), h("td", {}, o.category || "–"), h("td", {}, pill(o.status, o.status)))))
+        : h("div", { class: "empty" }, "首次来电 no earlier orders from this number"));
+    } catch (e) {
+      fill("history", h("div", { class: "empty" }, e.message));
+    }
+  }
+
+  async function loadOrder() {
+    if (!call || !call.order_id) { order = null; renderOrder(); return; }
+    try {
+      order = await api(`/orders/${encodeURIComponent(call.order_id)}`);
+      if (!editedSuggestion && order.suggestion) suggestion = order.suggestion;
+      renderOrder();
+      renderSuggestion();
+      renderKeys();
+    } catch (e) {
+      // the order is written through the outbox a moment after the call opens
+      if (e.status !== 404) log(`order: ${e.message}`);
+    }
+  }
+
+  let suggestTimer = null;
+  function summaryEdited() {
+    clearTimeout(suggestTimer);
+    const text = form().summary.value.trim();
+    if (!text) return;
+    suggestTimer = setTimeout(async () => {
+      try {
+        suggestion = await api("/suggestions", { method: "POST",
+                                                  body: { text, context: { site: me.site || undefined } } });
+        editedSuggestion = true;
+        renderSuggestion();
+        renderKeys();
+      } catch (e) { log(`suggestion: ${e.message}`); }
+    }, 600);
+  }
+
+  async function saveOrder(ev) {
+    ev.preventDefault();
+    if (!order) return;
+    const f = form();
+    const body = {};
+    if (f.summary.value !== (order.summary || "")) body.summary = f.summary.value;
+    if (f.category.value && f.category.value !== (order.category || "")) body.category = f.category.value;
+    if (f.level.value !== order.level) body.level = f.level.value;
+    if (!Object.keys(body).length) { fill("f-notice", "无改动 nothing changed"); return; }
+    try {
+      await api(`/orders/${encodeURIComponent(order.order_id)}`, { method: "PATCH", body });
+      fill("f-notice", `已保存 saved: ${Object.keys(body).join(", ")}`);
+      await loadOrder();
+    } catch (e) {
+      fill("f-notice", `保存失败 not saved: ${e.message}`);
+    }
+  }
+
+  // ---- my seat ------------------------------------------------------------------------------
+  async function refreshSeat() {
+    if (!me.seat) { fill("seat-state", pill("offline", "无坐席 no seat")); return; }
+    const { seats } = await api("/seats");
+    const mine = seats.find((s) => s.seat === me.seat && s.site === me.site);
+    const state = mine ? (mine.paused ? "paused" : mine.state) : "offline";
+    fill("seat-state", pill(state, SEAT_STATES[state] || state));
+  }
+
+  async function seatChange(verb) {
+    try {
+      await api(`/seats/${encodeURIComponent(me.site)}/${encodeURIComponent(me.seat)}/${verb}`, { method: "POST" });
+      await refreshSeat();
+    } catch (e) { log(`${verb}: ${e.message}`); }
+  }
+
+  // ---- calls and events ---------------------------------------------------------------------
+  function setCall(view) {
+    const fresh = !call || call.call_id !== view.call_id;
+    call = view;
+    if (fresh) {
+      order = null; suggestion = null; editedSuggestion = false;
+      notice("");
+      renderOrder();
+      renderHistory();
+    }
+    renderCall();
+    loadOrder();
+  }
+
+  async function refreshCall() {
+    if (call && call.state !== "ended") {
+      try { setCall(await api(`/calls/${encodeURIComponent(call.call_id)}`)); }
+      catch (e) { if (e.status === 404) setCall({ ...call, state: "ended" }); }
+    } else if (!call) {
+      const { calls } = await api("/calls");
+      const mine = calls.find((c) => c.seat === me.seat && c.state !== "ended");
+      if (mine) setCall(mine);
+    } else {
+      loadOrder();   // ended: the linked order's feedback may still arrive
+    }
+  }
+
+  function onEvent(ev) {
+    const c = ev.call;
+    if (ev.type === "call_incoming") {
+      log(`来电 incoming call ${c.call_id}`);
+      setCall(c);
+    } else if (ev.type === "call_state" && c) {
+      if (call && c.call_id === call.call_id) {
+        // after a hand-over the call no longer names my seat: keep my view of the number
+        setCall({ ...c, citizen_number: c.citizen_number || call.citizen_number });
+        log(`${ev.kind || "state"} → ${c.state}`);
+      } else if (c.seat && c.seat === me.seat) {
+        setCall(c);
+      }
+      if (ev.kind === "seat_answered" || ev.kind === "call_ended") refreshSeat();
+    } else if (ev.type === "key_refused" && call && ev.call_id === call.call_id) {
+      notice(`按键被拒绝 key refused: ${ev.key || ""} ${ev.reason || ""}`);
+      log(`key refused ${ev.key || ""}`);
+    } else if (ev.type === "suggestion" && call && ev.call_id === call.call_id && ev.suggestion) {
+      if (!editedSuggestion) { suggestion = ev.suggestion; renderSuggestion(); renderKeys(); }
+    } else if (ev.type === "events_lost") {
+      refreshCall();
+    }
+  }
+
+  function start(user) {
+    me = user;
+    const status = Hotline.header(user);
+    const f = form();
+    f.category.append(...CATEGORIES.map(([code, name]) => h("option", { value: code }, name)));
+    f.level.append(...LEVELS.map(([code, name]) => h("option", { value: code }, name)));
+    f.addEventListener("submit", saveOrder);
+    f.summary.addEventListener("input", summaryEdited);
+    document.getElementById("seat-pause").onclick = () => seatChange("pause");
+    document.getElementById("seat-resume").onclick = () => seatChange("resume");
+    renderCall();
+    renderOrder();
+    refreshSeat().catch(() => {});
+    refreshCall().catch(() => {});
+    Hotline.events(onEvent, status);
+    setInterval(() => { refreshSeat().catch(() => {}); refreshCall().catch(() => {}); }, 3000);
+  }
+
+  Hotline.boot({ title: "坐席登录 · Agent log-in", roles: ["agent_12345", "agent_110", "supervisor"], start });
+})();
