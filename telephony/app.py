@@ -168,6 +168,24 @@ class Controller:
         line = suggestion.target if suggestion.target in TRANSFERABLE_LINES else None
         return line, suggestion.emergency or urgent_choice
 
+    def resuggest(self, call: Call, summary: str, actor: str) -> dict | None:
+        """The agent's summary changed: suggest again, tell the call, the desk and the order."""
+        from services.routing import TRANSFERABLE_LINES
+
+        if self.routing is None or self.calls is None or self.recorder is None:
+            return None
+        update = self.routing.on_summary_changed(call.id, summary)
+        suggestion = update.suggestion
+        line = suggestion.target if suggestion.target in TRANSFERABLE_LINES else None
+        self.calls.suggestion_changed(call.id, line, suggestion.emergency)
+        category = suggestion.category if suggestion.target == call.platform else None
+        self.recorder.summary(call, summary, category, actor)
+        view = {"call_id": call.id, "changed": update.changed, "suggestion": suggestion.to_dict()}
+        if update.changed:
+            self.events.publish({"type": "suggestion", "site": call.site,
+                                 "platform": call.platform, **view})
+        return view
+
     def force_overflow(self, site: str, mode: str, reason: str, actor: str) -> dict:
         """The ops switch; every change is appended to an audit file and the journal."""
         if mode not in ("on", "off", "auto"):
@@ -354,7 +372,8 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
         app.add_subapp(API_PREFIX, build_api(ApiDeps(
             orders=lambda: controller.orders,
             routing=lambda: controller.routing,
-            desk=ControllerDesk(controller.calls, controller.board, controller.force_overflow),
+            desk=ControllerDesk(controller.calls, controller.board, controller.force_overflow,
+                                controller.resuggest),
             accounts=accounts,
             events=controller.events,
         )))

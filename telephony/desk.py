@@ -31,10 +31,12 @@ def seat_view(seat: Seat) -> dict[str, Any]:
 
 class ControllerDesk:
     def __init__(self, calls: CallController, board: SeatBoard,
-                 force_overflow: Callable[[str, str, str, str], dict]):
+                 force_overflow: Callable[[str, str, str, str], dict],
+                 resuggest: Callable[[Call, str, str], dict | None] = lambda c, s, a: None):
         self._calls = calls
         self._board = board
         self._force_overflow = force_overflow
+        self._resuggest = resuggest
 
     def calls(self) -> list[dict[str, Any]]:
         return [call_view(call) for call in self._calls.calls]
@@ -45,6 +47,14 @@ class ControllerDesk:
 
     async def press(self, call_id: str, key: str) -> bool:
         return self._calls.press(call_id, key)
+
+    async def summary_changed(self, call_id: str, summary: str, *,
+                              actor: str = "api") -> dict[str, Any] | None:
+        """The agent's summary: a fresh suggestion (None if the call is gone)."""
+        call = self._calls.call(call_id)
+        if call is None:
+            return None
+        return self._resuggest(call, summary, actor)
 
     def seats(self) -> list[dict[str, Any]]:
         return [seat_view(seat) for seat in self._board.seats()]

@@ -89,6 +89,12 @@ class OrderRecorder(CallObserver):
                                    target_platform=None if detail.get("mode") == "line" else other)]
         return []
 
+    def summary(self, call: Call, summary: str, category: str | None, actor: str) -> None:
+        """The agent wrote (or rewrote) the call's summary."""
+        self._queue.put_nowait(SummaryUpdated(order_id=call.order_id, actor=actor,
+                                              at=self._clock(), summary=summary,
+                                              category=category))
+
     # ---- the one publishing task ---------------------------------------------
     async def run(self) -> None:
         while True:

@@ -39,6 +39,12 @@ class CallDesk(Protocol):
         the event stream as `key_refused`."""
         ...
 
+    async def summary_changed(self, call_id: str, summary: str, *,
+                              actor: str = "api") -> dict[str, Any] | None:
+        """The agent's summary of the call: re-suggest the line and record it on the order.
+        Returns {"call_id", "changed", "suggestion"}; None if the call is gone."""
+        ...
+
     def seats(self) -> list[dict[str, Any]]: ...
 
     async def pause(self, site: str, seat: str) -> dict[str, Any] | None:

@@ -147,6 +147,18 @@ def _check_may_write_order(user: User, order_id: str) -> None:
                         error_id="other_platform", order_id=order_id)
 
 
+async def call_summary(ctx: Ctx) -> dict[str, Any]:
+    """The agent's summary of the call: a new suggestion, recorded on the call's order."""
+    call = _known_call(ctx)
+    _check_may_act(ctx.user, call)
+    result = await ctx.deps.desk.summary_changed(call["call_id"], ctx.body["summary"],
+                                                 actor=_actor(ctx.user))
+    if result is None:
+        raise ApiError("routing suggestions are not ready yet", error_id="unavailable",
+                       status=503)
+    return result
+
+
 # ---- session --------------------------------------------------------------------------------
 async def login(ctx: Ctx) -> Reply:
     result = await ctx.deps.accounts.login(ctx.body["user"], ctx.body["password"])
@@ -445,6 +457,12 @@ OPERATIONS: list[Operation] = [
               "keep *4, cancel *0, suggested_line *8) through the call's state machine, "
               "exactly as the agent's softphone would. 202 means the key was posted; if the "
               "call's state refuses it, a `key_refused` event follows on /events."),
+    Operation("PUT", "/calls/{call_id}/summary", call_summary,
+              "The agent's summary of a call: re-suggests the line, records it on the order",
+              "calls", roles=(*AGENTS, "supervisor"), params=CALL_PARAMS,
+              errors=(403, 409), body=obj(["summary"], summary=text(4000)),
+              ok_schema=shape(["call_id", "changed", "suggestion"], call_id=STR,
+                              changed=BOOL, suggestion={"type": "object"})),
     Operation("GET", "/seats", list_seats, "List seats and their states", "seats",
               ok_schema=listing("seats", SEAT_OUT)),
     Operation("POST", "/seats/{site}/{seat}/pause", pause_seat, "Pause a seat", "seats",

@@ -58,6 +58,7 @@ from telephony.calls.model import (
     StartRingback,
     StopPlayback,
     StopRingback,
+    SuggestionChanged,
     SurgeOffered,
     TargetAnswered,
     TargetFailed,
@@ -274,6 +275,9 @@ class CallController:
         if runner is None or runner.call.agent_leg is None:
             return False
         return self._post(call_id, KeyPressed(runner.call.agent_leg.id, key))
+
+    def suggestion_changed(self, call_id: str, line: str | None, emergency: bool) -> bool:
+        return self._post(call_id, SuggestionChanged(line, emergency))
 
     def call(self, call_id: str) -> Call | None:
         runner = self._runners.get(call_id)

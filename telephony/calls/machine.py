@@ -43,6 +43,7 @@ from telephony.calls.model import (
     Step,
     StopPlayback,
     StopRingback,
+    SuggestionChanged,
     SurgeOffered,
     TargetAnswered,
     TargetFailed,
@@ -341,6 +342,10 @@ def _announce_position(call: Call, event: PositionAnnounce) -> Step:
                             f"{call.id}-position")))
 
 
+def _suggestion_changed(call: Call, event: SuggestionChanged) -> Step:
+    return Step(replace(call, suggested_line=event.line, emergency=event.emergency))
+
+
 def _playback_done(call: Call, event: PlaybackDone) -> Step:
     if event.playback_id == f"{call.id}-callback":
         return Step(replace(call, playing=None), (HangupLeg(call.citizen_leg.id),))
@@ -392,6 +397,8 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     **{(state, TargetAnswered): _late_answer for state in (S.CONNECTED, S.HANDED_OVER)},
     (S.WAITING, SurgeOffered): _surge_offered,
     (S.WAITING, PositionAnnounce): _announce_position,
+    **{(state, SuggestionChanged): _suggestion_changed for state in _LIVE},
+    (S.ENDED, SuggestionChanged): _ignore,
     **{(state, PositionAnnounce): _ignore for state in (*_LIVE, S.ENDED)
        if state is not S.WAITING},
     (S.WAITING, CitizenKey): _citizen_key,

@@ -139,6 +139,13 @@ class CitizenKey:
 
 
 @dataclass(frozen=True)
+class SuggestionChanged:
+    """The agent's summary changed the routing suggestion: *8's line, emergency."""
+    line: str | None
+    emergency: bool
+
+
+@dataclass(frozen=True)
 class PositionAnnounce:
     """Tell a waiting caller their place in the line."""
     position: int
@@ -151,7 +158,7 @@ class PlaybackDone:
 
 CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
              | TargetAnswered | TargetFailed | LegHungUp | SurgeOffered | CitizenKey
-             | PositionAnnounce | PlaybackDone)
+             | PositionAnnounce | PlaybackDone | SuggestionChanged)
 
 
 # ---- commands: what the controller must do -------------------------------------

@@ -72,6 +72,7 @@ class FakeDesk:
     overflow_by_site: dict[str, bool] = field(default_factory=dict)
     pressed: list[tuple[str, str]] = field(default_factory=list)
     overflow_actors: list[str] = field(default_factory=list)
+    summaries: list[tuple[str, str, str]] = field(default_factory=list)
     accept_keys: bool = True
     fail_with: BaseException | None = None
 
@@ -121,6 +122,14 @@ class FakeDesk:
 
     def overflow(self) -> dict[str, bool]:
         return dict(self.overflow_by_site)
+
+    async def summary_changed(self, call_id: str, summary: str, *,
+                              actor: str = "api") -> dict | None:
+        if call_id not in {c["call_id"] for c in self.calls()}:
+            return None
+        self.summaries.append((call_id, summary, actor))
+        return {"call_id": call_id, "changed": True,
+                "suggestion": {"target": "110", "emergency": "打" in summary}}
 
     def overflow_status(self) -> dict[str, dict]:
         return {site: {"active": bool(on), "forced": on} for site, on in self.overflow_by_site.items()}

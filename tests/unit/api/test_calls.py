@@ -111,3 +111,18 @@ async def test_unanswered_call_or_refused_post_is_409(client, desk):
     resp = await client.post(f"{BASE}/calls/c1/actions/transfer", headers=auth("agent1001"))
     assert resp.status == 409
     assert (await resp.json())["error_id"] == "call_not_answered"
+
+
+async def test_agent_summary_resuggests_and_only_the_answering_agent_may_write_it(client, desk):
+    desk.add_call("c1", site="12345", seat="1001")
+    resp = await client.put(f"{BASE}/calls/c1/summary", headers=auth("agent1001"),
+                            json={"summary": "邻居打架动刀了"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["changed"] is True and body["suggestion"]["target"] == "110"
+    assert desk.summaries == [("c1", "邻居打架动刀了", "api:agent1001")]
+    other = await client.put(f"{BASE}/calls/c1/summary", headers=auth("agent1002"),
+                             json={"summary": "x"})
+    assert other.status == 403
+    empty = await client.put(f"{BASE}/calls/c1/summary", headers=auth("agent1001"), json={})
+    assert empty.status == 422

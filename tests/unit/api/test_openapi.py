@@ -92,6 +92,7 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "list_calls": ("agent1001", "/calls", None),
         "get_call": ("agent1001", "/calls/c1", None),
         "call_action": ("agent1001", "/calls/c1/actions/three_way", None),
+        "call_summary": ("agent1001", "/calls/c1/summary", {"summary": "邻居打架动刀了"}),
         "list_seats": ("ops", "/seats", None),
         "pause_seat": ("agent1001", "/seats/12345/1001/pause", None),
         "resume_seat": ("agent1001", "/seats/12345/1001/resume", None),
