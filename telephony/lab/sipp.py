@@ -156,6 +156,18 @@ async def start_sipp(scenario: str, target: str, *, local_ip: str, service: str,
     return SippRun(name, proc, message_log, screen_log, workdir, (local_ip, port))
 
 
+async def unregister_all(seat: str, password: str, registrar: str, *, local_ip: str) -> None:
+    """Remove every contact of a seat (REGISTER Contact: *, Expires: 0)."""
+    run = await start_sipp(
+        "seat_unregister_all.xml", registrar, local_ip=local_ip, service=seat,
+        variables={"expires": "0"}, extra=["-au", seat, "-ap", password], timeout_s=10,
+        name=f"unregister-{seat}")
+    code = await run.wait(15)
+    if code != 0:
+        raise RuntimeError(f"seat {seat} could not be unregistered (sipp exit {code}): "
+                           f"{run.output()}")
+
+
 async def register_seat(seat: str, password: str, registrar: str, *, contact_ip: str,
                         contact_port: int, expires: int = 3600) -> SippRun:
     """Register a seat's contact and wait for the 200 OK."""

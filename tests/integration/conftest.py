@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from telephony.lab.lab import Lab
-from telephony.lab.sipp import SippRun, free_udp_port, register_seat, start_sipp
+from telephony.lab.sipp import SippRun, free_udp_port, register_seat, start_sipp, unregister_all
 from telephony.settings import Settings, Site, load_settings
 
 SEAT_IP = "127.0.2.1"
@@ -99,6 +99,13 @@ async def seats(lab: Lab, settings: Settings):
     """Register seats as SIPp softphones; unregister them when the test ends."""
     registered: list[tuple[str, Site, int]] = []
     answering: list[SippRun] = []
+    # a clean slate: seats left on duty by an earlier run would take this test's calls
+    for site_name, states in ((lab.health() or {}).get("seats") or {}).items():
+        for seat, state in states.items():
+            if state != "offline":
+                site = settings.site(site_name)
+                await unregister_all(seat, settings.credentials.seat_password(seat),
+                                     f"{site.address}:{site.sip_port}", local_ip=SEAT_IP)
 
     async def on_duty(seat: str, scenario: str | Path = "seat_answer.xml",
                       calls: int = 1) -> SippRun:

@@ -214,3 +214,45 @@ async def test_when_the_target_site_is_down_the_citizen_stays_with_the_agent(
         await wait_until(lambda: (lab.health() or {}).get("ready"), 30, what="110 back")
     await assert_site_clean(probes["12345"])
     await asyncio.sleep(0)
+
+
+async def test_summary_suggests_a_line_and_star8_rings_it_with_the_citizens_number(
+        settings, seats, probes, tmp_path):
+    """The agent types the summary; the suggestion names the power company; *8 rings it."""
+    from telephony.lab.sipp import start_sipp
+
+    line = await start_sipp("seat_answer.xml", "", local_ip="127.0.4.7", local_port=5060,
+                            service="power", timeout_s=60, name="line-power")
+    try:
+        agent_ua = await seats("1002", agent_scenario(tmp_path / "agent.xml",
+                                                      [("pause", 2500), ("info", "*8")]))
+        citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=7000)
+        await wait_until(lambda: agent_ua.received("INVITE"), 10, what="agent answers")
+        call_id = await wait_until(lambda: next(
+            (c["call_id"] for c in api("GET", "/calls", "agent1002")["calls"]
+             if c["seat"] == "1002" and c["state"] == "connected"), None), 10, what="call listed")
+        reply = api("PUT", f"/calls/{call_id}/summary", "agent1002",
+                    {"summary": "家里停电了，整个小区都没电"})
+        assert reply["suggestion"]["target"] == "power"
+
+        assert await line.wait(30) == 0, line.output()
+        invite = line.received("INVITE")[0]
+        assert f"sip:{CITIZEN}@" in invite.header("From")
+        assert f"sip:{CITIZEN}@" in invite.header("P-Asserted-Identity")
+        assert invite.header("X-Work-Order") == agent_ua.received("INVITE")[0].header("X-Work-Order")
+        assert await agent_ua.wait(30) == 0, agent_ua.output()
+        assert await citizen.wait(30) == 0, citizen.output()
+    finally:
+        line.stop()
+    await assert_site_clean(probes["12345"])
+
+
+def api(method: str, path: str, user: str, body: dict | None = None) -> dict:
+    from telephony.settings import lab_accounts
+    token = lab_accounts()["api"]["users"][user]["token"]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:8080/api/v1{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {user}:{token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())
