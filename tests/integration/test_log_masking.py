@@ -1,7 +1,7 @@
 """Citizens' numbers are masked in every log of a lab run: the controller's log,
 each site's Asterisk logs (messages.log, queue_log ... under the sid root) and
-Asterisk's own output. Run after the other integration tests (it sorts last in
-this directory); it places calls itself so it cannot pass on empty logs."""
+Asterisk's own output. In the full suite it also reads what every test before it
+logged; it places calls itself so it cannot pass on empty logs."""
 from __future__ import annotations
 
 import re
