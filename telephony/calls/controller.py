@@ -586,8 +586,7 @@ class CallController:
             if call.site != site or call.id in self._runners:
                 continue
             if call.citizen_leg.id not in channel_ids:
-                if self._store is not None:
-                    self._store.forget(call.id)
+                self._finish_orphan(call, channel_ids)
                 continue
             call, stale = _settle(call, channel_ids)
             runner = _Runner(call, arrived=self._clock())
@@ -612,6 +611,23 @@ class CallController:
                      call.state.value, call.order_id)
         self._dispatch(site)
         return adopted
+
+    def _finish_orphan(self, call: Call, alive: set[str]) -> None:
+        """The citizen left while we were away: end what is left of the call."""
+        switch = self._switches[call.site]
+        for leg in call.live_legs:
+            if leg.id in alive:
+                asyncio.ensure_future(self._quietly(switch.hangup(leg.id)))
+        if call.bridge_id:
+            asyncio.ensure_future(self._quietly(switch.destroy_bridge(call.bridge_id)))
+        if self._store is not None:
+            self._store.forget(call.id)
+        log.info("call %s: ended while the controller was away (order %s)", call.id,
+                 call.order_id)
+        self._observer.notice(call, "call_ended", {
+            "state": call.state.value,
+            "taken_by": call.case_taken_by or (machine.other_platform(call.platform)
+                                               if call.via_trunk else call.platform)})
 
     @staticmethod
     async def _quietly(coro) -> None:

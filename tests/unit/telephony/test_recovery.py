@@ -1,0 +1,82 @@
+"""A restarted controller squares stored calls with the channels Asterisk kept."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from services.seats import SeatBoard
+from telephony.calls.controller import CallController, CallObserver, TransferTargets, _settle
+from telephony.calls.model import Call, CallState, Leg, LegRole, TransferMode
+
+S = CallState
+
+
+class FakeSwitch:
+    def __init__(self):
+        self.done: list[tuple] = []
+
+    def __getattr__(self, name):
+        async def record(*args, **kwargs):
+            self.done.append((name, *args))
+        return record
+
+
+class Notes(CallObserver):
+    def __init__(self):
+        self.seen = []
+
+    def notice(self, call, kind, detail):
+        self.seen.append((call.id, kind, detail))
+
+
+def stored(**kw) -> Call:
+    call = Call(id="c1", site="12345", platform="12345", citizen_number="13800138000",
+                citizen_leg=Leg("cit", LegRole.CITIZEN), order_id="WO-1", linked_order_id="PO-1",
+                origin_site="12345", state=S.CONNECTED,
+                agent_leg=Leg("c1-s1", LegRole.AGENT, "1001"), bridge_id="c1-b")
+    return replace(call, **kw)
+
+
+def controller(switch, notes=None):
+    board = SeatBoard([("12345", "1001"), ("12345", "1002")], clock=lambda: 0.0)
+    return CallController({"12345": switch}, board, clock=lambda: 0.0, ring_timeout_s=20,
+                          new_order_id=lambda p: "WO-X", site_platform={"12345": "12345"},
+                          targets=TransferTargets(handover={}, site_up=lambda s: True),
+                          observer=notes), board
+
+
+def test_a_connected_call_with_both_legs_alive_stays_connected():
+    call, stale = _settle(stored(), {"cit", "c1-s1"})
+    assert call.state is S.CONNECTED and stale == []
+
+
+def test_a_ringing_transfer_is_called_off_and_its_leg_hung_up():
+    call, stale = _settle(stored(state=S.TRANSFER_RINGING, target_leg=Leg("c1-t2", LegRole.TARGET),
+                                 transfer_mode=TransferMode.HANDOVER), {"cit", "c1-s1", "c1-t2"})
+    assert call.state is S.CONNECTED and call.target_leg is None and stale == ["c1-t2"]
+
+
+def test_a_citizen_left_alone_goes_back_to_the_waiting_line():
+    call, _ = _settle(stored(), {"cit"})
+    assert call.state is S.WAITING and call.agent_leg is None
+
+
+async def test_recover_adopts_live_calls_and_marks_their_seats_busy():
+    switch = FakeSwitch()
+    calls, board = controller(switch)
+    board.set_registered("12345", "1001", True)
+    assert calls.recover("12345", [stored()], {"cit", "c1-s1"}) == ["c1"]
+    assert calls.call("c1").state is S.CONNECTED
+    assert board.get("12345", "1001").state.value == "busy"
+    assert calls.press("c1", "*1")   # the agent's keys work again
+    await calls.close()
+
+
+async def test_a_call_whose_citizen_left_while_away_is_ended_not_left_dangling():
+    switch, notes = FakeSwitch(), Notes()
+    calls, _ = controller(switch, notes)
+    assert calls.recover("12345", [stored()], {"c1-s1"}) == []
+    await asyncio.sleep(0)
+    assert ("hangup", "c1-s1") in switch.done and ("destroy_bridge", "c1-b") in switch.done
+    assert notes.seen[-1][1] == "call_ended"
+    await calls.close()
