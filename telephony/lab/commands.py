@@ -73,6 +73,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_lab_settings(), keep=args.keep)
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    """Run the failure drills against the lab and print what each measured."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from telephony.settings import REPO_ROOT
+
+    drills = REPO_ROOT / "tests" / "integration" / "test_drills.py"
+    if not drills.exists():
+        print("hotline drill: the drills live in the source tree (tests/integration)",
+              file=sys.stderr)
+        return 2
+    report = Path(tempfile.mkstemp(prefix="hotline-drill-", suffix=".jsonl")[1])
+    env = {**os.environ, "HOTLINE_MODE": "lab", "HOTLINE_DRILL_REPORT": str(report),
+           "HOTLINE_DRILL_FULL": "1" if args.full else "0"}
+    code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "drill", str(drills)],
+                          cwd=REPO_ROOT, env=env, check=False).returncode
+    rows = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
+    print(f"\n{'drill':32} {'calls':>6} {'dropped':>8} {'orders lost':>12} {'recovery':>9}  note")
+    for row in rows:
+        recovery = "-" if row["recovery_s"] is None else f"{row['recovery_s']:.2f}s"
+        print(f"{row['drill']:32} {row['calls']:>6} {row['dropped']:>8} {row['orders_lost']:>12} "
+              f"{recovery:>9}  {row['note']}")
+    if code:
+        print(f"\nsome drills FAILED (pytest exit {code}); see above", file=sys.stderr)
+    return code
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser("lab", help="the multi-site Asterisk lab on this machine")
     lab.add_argument("action", choices=["up", "down", "status", "install", "render"])
@@ -83,6 +112,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ctl = sub.add_parser("controller", help="run the call controller in the foreground")
     ctl.add_argument("--log-level", default=os.environ.get("HOTLINE_LOG_LEVEL", "INFO"))
     ctl.set_defaults(func=cmd_controller)
+
+    drill = sub.add_parser("drill", help="failure drills against the lab, with a table")
+    drill.add_argument("--full", action="store_true",
+                       help="full-length drills (e.g. a 30 s Redis outage); CI runs a reduced set")
+    drill.set_defaults(func=cmd_drill)
 
     demo = sub.add_parser("demo", help="bring the lab up and place a simulated citizen call")
     demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")

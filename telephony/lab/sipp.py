@@ -258,7 +258,8 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     """Write a SIPp UAS scenario: answer, then each step, then wait for BYE.
 
     Steps: ("pause", ms), ("info", "*1") sends each digit as SIP INFO,
-    ("rfc2833", "*1") plays the digits as RTP telephone-events (RFC 2833/4733).
+    ("rfc2833", "*1") plays the digits as RTP telephone-events (RFC 2833/4733),
+    ("storm", digits) plays them as fast as 200 keys a second.
     """
     # SIPp refuses variables set but never used: capture the dialog only for INFO
     sends_info = any(kind == "info" for kind, _ in steps)
@@ -270,9 +271,12 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
             for digit in str(arg):
                 body.append(_INFO.format(cseq=cseq, digit=digit))
                 cseq += 1
-        elif kind == "rfc2833":
-            pcap = write_rfc2833_pcap(path.with_name(f"{path.stem}-{arg}.pcap".replace("*", "star")),
-                                      str(arg))
+        elif kind in ("rfc2833", "storm"):
+            # a storm: 200 keys a second, each a short burst of telephone-events
+            fast = {"packets_per_digit": 2, "packet_s": 0.0025, "gap_s": 0.0} \
+                if kind == "storm" else {}
+            name = f"{path.stem}-{kind}-{abs(hash(str(arg))) % 10**8}.pcap"
+            pcap = write_rfc2833_pcap(path.with_name(name), str(arg), **fast)
             body.append(f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>\n')
         else:
             raise ValueError(f"unknown agent step {kind!r}")
@@ -282,7 +286,9 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     return path
 
 
-def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101) -> Path:
+def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101,
+                       packets_per_digit: int = 8, packet_s: float = 0.02,
+                       gap_s: float = 0.2) -> Path:
     """A pcap of RTP telephone-events (RFC 4733) for `digits`, for SIPp's play_pcap_audio.
 
     SIPp's own play_dtmf sends payload type 96 whatever the SDP says, and
@@ -300,8 +306,8 @@ def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101) -> Path
         seq, ts, t = seq + 1, ts + 160, t + 0.02
     for digit in digits:
         event = events[digit]
-        for i in range(8):           # 7 progress packets, then the end packet 3 times
-            end = i == 7
+        for i in range(packets_per_digit):   # progress packets, then the end packet 3 times
+            end = i == packets_per_digit - 1
             duration = 160 * (i + 1)
             payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
             marker = 0x80 if i == 0 else 0
@@ -309,9 +315,9 @@ def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101) -> Path
                 rtp = struct.pack("!BBHII", 0x80, marker | payload_type, seq & 0xFFFF, ts, 0x1234)
                 packets.append((t, rtp + payload))
                 seq += 1
-            t += 0.02
+            t += packet_s
         ts += 160 * 10
-        t += 0.2
+        t += gap_s
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for when, rtp in packets:
