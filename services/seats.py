@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
+from services.latest_writer import LatestWriter
+
 log = logging.getLogger(__name__)
 
 
@@ -129,40 +131,20 @@ class SeatBoard:
 class RedisSeatMirror:
     """Copies seat changes to Redis hashes `hotline:seat:<site>:<seat>`.
 
-    Writes are fire-and-forget through `schedule`: a slow or dead Redis never
-    holds a call. While Redis is away changes pile up as the latest state per
-    seat, and are written when it answers again.
+    Writes are fire-and-forget (`schedule` runs them): a slow or dead Redis
+    never holds a call. While Redis is away the latest state of each seat waits
+    and is written when it answers again.
     """
 
     def __init__(self, redis, schedule: Callable[[object], object]):
         self._redis = redis
-        self._schedule = schedule
-        self._pending: dict[tuple[str, str], Seat] = {}
-        self._flushing = False
+        self._writer: LatestWriter[Seat] = LatestWriter(self._write, schedule, "seat mirror")
 
     def seat_changed(self, seat: Seat) -> None:
-        self._pending[(seat.site, seat.id)] = seat
-        if not self._flushing:
-            self._flushing = True
-            self._schedule(self._flush())
+        self._writer.put(f"hotline:seat:{seat.site}:{seat.id}", seat)
 
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                key, seat = next(iter(self._pending.items()))
-                await self._redis.hset(f"hotline:seat:{seat.site}:{seat.id}", mapping={
-                    "site": seat.site, "seat": seat.id, "state": seat.state.value,
-                    "registered": int(seat.registered), "idle_since": seat.idle_since,
-                })
-                if self._pending.get(key) == seat:
-                    del self._pending[key]
-        except Exception as exc:  # noqa: BLE001 - Redis away: keep pending, retry on next change
-            log.warning("seat mirror: redis write failed (%r); %d seats pending",
-                        exc, len(self._pending))
-        finally:
-            self._flushing = False
-
-    def retry(self) -> None:
-        if self._pending and not self._flushing:
-            self._flushing = True
-            self._schedule(self._flush())
+    async def _write(self, key: str, seat: Seat) -> None:
+        await self._redis.hset(key, mapping={
+            "site": seat.site, "seat": seat.id, "state": seat.state.value,
+            "registered": int(seat.registered), "idle_since": seat.idle_since,
+        })

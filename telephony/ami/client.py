@@ -29,7 +29,7 @@ class AmiClient:
         self._manager = Manager(
             host=host, port=port, username=user, secret=secret, ping_delay=5, ping_interval=5,
             reconnect_timeout=1, on_login=self._logged_in, on_disconnect=self._disconnected,
-            events="on",
+            events="system",   # ContactStatus is all we use: no call events to parse
         )
         self._manager.register_event("ContactStatus", self._contact_status)
 

@@ -233,16 +233,13 @@ class CallController:
         number = channel.caller_number if channel.caller_number.isdigit() else ""
         platform = self._site_platform[site]
         via_trunk = event.args[0] == "trunk"
-        headers: dict[str, str | None] = {}
-        # a hand-over keeps the orders and origin the first platform set; a
-        # citizen may bring the choice made in the gateway's IVR
+        # the dialplan passes what the call brings as Stasis arguments: for a
+        # hand-over the orders and origin the first platform set, for a citizen
+        # the gateway IVR's choice (no ARI round trip while events wait)
+        extra = [arg or None for arg in event.args[2:]]
         names = ("X-Work-Order", "X-Linked-Order", "X-Origin-Site") if via_trunk else (
             "X-IVR-Choice",)
-        for name in names:
-            try:
-                headers[name] = await self._switches[site].header(channel.id, name)
-            except SwitchError:
-                headers[name] = None
+        headers: dict[str, str | None] = dict(zip(names, extra + [None] * len(names)))
         call_id = uuid.uuid4().hex[:12]
         call = Call(
             id=call_id, site=site, platform=platform, citizen_number=number,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
+from services.latest_writer import LatestWriter
 from telephony.calls.model import Call, CallState, Leg, LegRole, TransferMode
 
 log = logging.getLogger(__name__)
@@ -37,42 +38,20 @@ def call_from_json(text: str | bytes) -> Call:
 class RedisCallStore:
     def __init__(self, redis, schedule: Callable[[object], object]):
         self._redis = redis
-        self._schedule = schedule
-        self._pending: dict[str, Call | None] = {}
-        self._flushing = False
+        self._writer: LatestWriter[Call | None] = LatestWriter(self._write, schedule,
+                                                               "call store")
 
     def save(self, call: Call) -> None:
-        self._queue(call.id, call)
+        self._writer.put(call.id, call)
 
     def forget(self, call_id: str) -> None:
-        self._queue(call_id, None)
+        self._writer.put(call_id, None)
 
-    def _queue(self, call_id: str, call: Call | None) -> None:
-        self._pending[call_id] = call
-        if not self._flushing:
-            self._flushing = True
-            self._schedule(self._flush())
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                call_id, call = next(iter(self._pending.items()))
-                if call is None:
-                    await self._redis.hdel(KEY, call_id)
-                else:
-                    await self._redis.hset(KEY, call_id, call_to_json(call))
-                if self._pending.get(call_id) is call:
-                    del self._pending[call_id]
-        except Exception as exc:  # noqa: BLE001 - Redis away: keep the latest, retry later
-            log.warning("call store: redis write failed (%r); %d calls pending", exc,
-                        len(self._pending))
-        finally:
-            self._flushing = False
-
-    def retry(self) -> None:
-        if self._pending and not self._flushing:
-            self._flushing = True
-            self._schedule(self._flush())
+    async def _write(self, call_id: str, call: Call | None) -> None:
+        if call is None:
+            await self._redis.hdel(KEY, call_id)
+        else:
+            await self._redis.hset(KEY, call_id, call_to_json(call))
 
     async def load(self) -> list[Call]:
         raw = await self._redis.hgetall(KEY)

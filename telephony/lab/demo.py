@@ -32,13 +32,18 @@ class Steps:
 
 
 def run_demo(settings: Settings, keep: bool = False) -> int:
+    return _in_lab(settings, keep, "a citizen calls 12345; agent 1001 presses *1; "
+                   "seat 2001 at 110 takes the call", _demo)
+
+
+def _in_lab(settings: Settings, keep: bool, title: str, scenario) -> int:
+    """Bring the lab up, run one demo scenario, and stop what this run started."""
     lab = Lab(settings)
     started_here = not any(lab.processes().values())
-    print("== hotline-link demo: a citizen calls 12345; agent 1001 presses *1; "
-          "seat 2001 at 110 takes the call ==", flush=True)
+    print(f"== hotline-link demo: {title} ==", flush=True)
     try:
         lab.up()
-        return asyncio.run(_demo(settings, lab, Steps()))
+        return asyncio.run(scenario(settings, lab, Steps()))
     except (LabError, RuntimeError, AssertionError, TimeoutError) as exc:
         print(f"demo failed: {exc}", flush=True)
         return 1
@@ -193,19 +198,8 @@ async def _orders(settings: Settings, order: str, linked: str) -> list[str]:
 
 # ---- hotline demo --surge ------------------------------------------------------------------
 def run_surge_demo(settings: Settings, keep: bool = False) -> int:
-    lab = Lab(settings)
-    started_here = not any(lab.processes().values())
-    print("== hotline-link demo --surge: 6 citizens, 1 local seat at 12345, "
-          "2 remote seats; overflow trips ==", flush=True)
-    try:
-        lab.up()
-        return asyncio.run(_surge(settings, lab, Steps()))
-    except (LabError, RuntimeError, AssertionError, TimeoutError) as exc:
-        print(f"demo failed: {exc}", flush=True)
-        return 1
-    finally:
-        if started_here and not keep:
-            lab.down()
+    return _in_lab(settings, keep, "--surge: 6 citizens, 1 local seat at 12345, 2 remote seats; "
+                   "overflow trips", _surge)
 
 
 async def _surge(settings: Settings, lab: Lab, step: Steps) -> int:

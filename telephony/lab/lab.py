@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from telephony.lab.processes import ProcessBook
 from telephony.lab.prompts import SOUND_DIR, render_prompts
 from telephony.lab.render import SiteDirs, render_site, write_site
-from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say
+from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say, write_hosts
 from telephony.settings import Settings, Site
 
 LAB_DIR = Path(os.environ.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
@@ -171,6 +171,8 @@ class Lab:
         t0 = time.monotonic()
         say(f"lab dir {self.lab_dir}")
         _ = self.runtime  # provision first, so its progress prints before anything starts
+        if self.runtime.chrooted:
+            write_hosts(self.runtime.root)
         render_prompts(self.runtime.host_path(SOUND_DIR), say=say)
         self.start_redis()
         for site in self.settings.sites:

@@ -125,11 +125,25 @@ def build_sid_root(root: Path) -> AsteriskRuntime:
     _run(["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends",
           *ASTERISK_PACKAGES], env=env)
     _run(["chroot", str(root), "apt-get", "clean"], env=env)
-    # Without /etc/hosts Asterisk logs failed DNS lookups for root servers.
-    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    write_hosts(root)
     (root / READY_MARKER).write_text(" ".join(ASTERISK_PACKAGES) + "\n")
     say("sid root ready")
     return AsteriskRuntime(root=root, binary="/usr/sbin/asterisk")
+
+
+def write_hosts(root: Path) -> None:
+    """Name this machine and the root server Asterisk looks up inside the sid root.
+
+    Without them every lookup goes to the machine's resolver while Asterisk
+    sets up calls; a burst of them stalls its SIP threads for seconds.
+    """
+    import socket
+
+    hosts = root / "etc/hosts"
+    text = (f"127.0.0.1 localhost {socket.gethostname()}\n"
+            "127.0.0.1 A.ROOT-SERVERS.NET\n")
+    if not hosts.exists() or hosts.read_text() != text:
+        hosts.write_text(text)
 
 
 def _unmount_proc(root: Path) -> None:

@@ -66,7 +66,7 @@ def test_rendered_site_binds_its_own_address_and_carries_numbers_across_trunks(l
         assert option in trunk
     assert "match = 127.0.1.0/24" in files["pjsip.conf"]
     assert "password = lab-1001" in files["pjsip.conf"]
-    assert "Stasis(hotline,citizen,12345)" in files["extensions.conf"]
+    assert "Stasis(hotline,citizen,12345," in files["extensions.conf"]
     assert "[line-119](hl-endpoint)" in files["pjsip.conf"]
     assert "astetcdir => /tmp/x/12345/etc" in files["asterisk.conf"]
 

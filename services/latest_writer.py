@@ -1,0 +1,53 @@
+"""Write the latest state of each key in the background, never holding the
+caller, and keep retrying while the store is away: state converges once it is
+back. Seats and live calls are mirrored to Redis this way."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+V = TypeVar("V")
+
+
+class LatestWriter(Generic[V]):
+    def __init__(self, write: Callable[[str, V], Awaitable[None]],
+                 schedule: Callable[[Awaitable[None]], object], what: str,
+                 backoff: tuple[float, float] = (0.5, 5.0)):
+        self._write = write
+        self._schedule = schedule
+        self._what = what
+        self._backoff = backoff
+        self._pending: dict[str, V] = {}
+        self._flushing = False
+
+    def put(self, key: str, value: V) -> None:
+        self._pending[key] = value
+        if not self._flushing:
+            self._flushing = True
+            self._schedule(self._flush())
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def _flush(self) -> None:
+        delay = self._backoff[0]
+        try:
+            while self._pending:
+                key, value = next(iter(self._pending.items()))
+                try:
+                    await self._write(key, value)
+                except Exception as exc:  # noqa: BLE001 - the store is away: wait, retry
+                    log.warning("%s: write failed (%r); %d pending, retry in %.1fs",
+                                self._what, exc, len(self._pending), delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._backoff[1])
+                    continue
+                delay = self._backoff[0]
+                if self._pending.get(key) is value:
+                    del self._pending[key]
+        finally:
+            self._flushing = False
