@@ -94,7 +94,8 @@ class Controller:
         self.outbox = Outbox(self.redis, s.data_dir / "outbox")
         self.recorder = OrderRecorder(
             self.outbox.publish, {site.name: site.region_code for site in s.sites},
-            suggestion_of=self._suggestion_dict)
+            suggestion_of=self._suggestion_dict,
+            published=self.call_metrics.order_event_published)
         aris = {site.name: AriClient(self._session, site.ari_url, s.credentials.ari_user,
                                      s.credentials.ari_password) for site in s.sites}
         switches = {name: AriSwitch(ari, s.app_name) for name, ari in aris.items()}
@@ -168,6 +169,15 @@ class Controller:
         line = suggestion.target if suggestion.target in TRANSFERABLE_LINES else None
         return line, suggestion.emergency or urgent_choice
 
+    async def _supervision_notices(self, notices) -> None:
+        """督办 notices go live to the board (supervisors) and the platform's agents."""
+        for notice in notices:
+            self.events.publish({
+                "type": "supervision", "platform": notice.platform,
+                "order_id": notice.order_id, "tier": notice.tier, "level": notice.level,
+                "due_at": notice.due_at.isoformat(), "issued_at": notice.issued_at.isoformat(),
+                "department": notice.department, "region_code": notice.region_code})
+
     def resuggest(self, call: Call, summary: str, actor: str) -> dict | None:
         """The agent's summary changed: suggest again, tell the call, the desk and the order."""
         from services.routing import TRANSFERABLE_LINES
@@ -232,7 +242,8 @@ class Controller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         log.info("order database ready")
-        scheduler = SupervisionScheduler(self.orders, interval=60)
+        scheduler = SupervisionScheduler(self.orders, interval=60,
+                                         on_notices=self._supervision_notices)
         self._tasks.append(asyncio.create_task(scheduler.run(), name="orders-supervision"))
         if self.settings.redis_url:
             import redis.asyncio as aioredis

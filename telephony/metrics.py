@@ -35,6 +35,11 @@ class CallMetrics(CallObserver):
             ["site"], registry=registry, buckets=(1, 5, 10, 15, 20, 30, 60, 120, 300))
         self.keys_refused = Counter("hotline_keys_refused", "Feature keys refused in their state",
                                     ["site"], registry=registry)
+        self.order_events = Counter("hotline_order_events", "Order events handed to the outbox",
+                                    ["kind"], registry=registry)
+
+    def order_event_published(self, event) -> None:
+        self.order_events.labels(event.kind).inc()
 
     def call_opened(self, call: Call) -> None:
         self._arrived[call.id] = self._clock()

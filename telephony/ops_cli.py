@@ -1,5 +1,6 @@
-"""`hotline overflow on|off|auto|status --site 12345 --reason "..."`: the ops
-switch (启动应急联动预案), through the controller's API like any other client."""
+"""`hotline overflow on|off|auto|status --site 12345 --reason "..."` (the ops
+switch, 启动应急联动预案) and `hotline seat pause|resume`, through the
+controller's API like any other client."""
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,29 @@ def cmd_overflow(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seat(args: argparse.Namespace) -> int:
+    """Pause or resume a seat through the API (an agent's token pauses only their own seat)."""
+    try:
+        settings = load_settings()
+        base = f"http://{settings.api_host}:{settings.api_port}/api/v1/seats"
+        token = _token(settings.lab_mode)
+        seat = _request(f"{base}/{args.site}/{args.seat}/{args.action}", token, "POST", {})
+    except SettingsError as exc:
+        print(f"hotline seat: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(seat, ensure_ascii=False))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     overflow = sub.add_parser("overflow", help="the overflow ops switch (启动应急联动预案)")
     overflow.add_argument("action", choices=["on", "off", "auto", "status"])
     overflow.add_argument("--site", default="12345")
     overflow.add_argument("--reason", default="", help="why (required to switch; audited)")
     overflow.set_defaults(func=cmd_overflow)
+
+    seat = sub.add_parser("seat", help="pause or resume a seat (no new calls while paused)")
+    seat.add_argument("action", choices=["pause", "resume"])
+    seat.add_argument("--site", required=True)
+    seat.add_argument("--seat", required=True)
+    seat.set_defaults(func=cmd_seat)

@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 class OrderRecorder(CallObserver):
     def __init__(self, publish: Callable[[OrderEvent], object], region_of: Mapping[str, str],
                  suggestion_of: Callable[[str], dict | None] = lambda call_id: None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 published: Callable[[OrderEvent], None] = lambda event: None):
         self._publish = publish
+        self._published = published
         self._region_of = region_of
         self._suggestion_of = suggestion_of
         self._clock = clock
@@ -102,6 +104,7 @@ class OrderRecorder(CallObserver):
             while True:   # in order: the next event waits until this one is safe
                 try:
                     await self._publish(event)
+                    self._published(event)
                     break
                 except Exception:  # the outbox spools on failure; this is a last resort
                     log.exception("order event %s could not be published; retrying", event.kind)

@@ -132,3 +132,19 @@ async def test_ops_switch_forces_overflow_on_and_off(lab, settings, seats):
         hotline("overflow", "auto", "--site", "12345", "--reason", "test cleanup")
         local.stop()
         remote.stop()
+
+
+async def test_a_paused_seat_gets_no_call_until_resumed(lab, settings, seats):
+    seat = await seats("1007")
+    assert '"state": "paused"' in hotline("seat", "pause", "--site", "12345", "--seat", "1007")
+    try:
+        citizen = await citizen_call(settings, "12345", "13800000021", hold_ms=6000)
+        await wait_until(lambda: health(lab).get("load", {}).get("12345", {}).get("waiting") == 1,
+                         10, what="the caller waits")
+        assert not seat.received("INVITE")
+        assert '"state": "available"' in hotline("seat", "resume", "--site", "12345",
+                                                 "--seat", "1007")
+        await wait_until(lambda: seat.received("INVITE"), 10, what="the resumed seat rings")
+        assert await citizen.wait(30) == 0, citizen.output()
+    finally:
+        hotline("seat", "resume", "--site", "12345", "--seat", "1007")
