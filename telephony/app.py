@@ -9,6 +9,7 @@ import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -33,6 +34,10 @@ from telephony.lab.prompts import faq_media, position_settings
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
+
+if TYPE_CHECKING:   # heavy imports, loaded in the background at start
+    from services.routing import RoutingService
+    from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger("hotline.app")
 
@@ -61,12 +66,12 @@ class Controller:
         self.registry = CollectorRegistry()
         self.call_metrics = CallMetrics(self.registry)
         self.registry.register(ControllerCollector(lambda: self.calls, self._outbox_state))
-        self.routing = None            # RoutingService, once the model is loaded
+        self.routing: RoutingService | None = None   # once the model is loaded
         self.routing_settled = False   # loaded, or failed to (calls go on without)
-        self.orders = None             # WorkOrderService, once the database answers
+        self.orders: WorkOrderService | None = None  # once the database answers
         self.outbox: Outbox | None = None
         self.recorder: OrderRecorder | None = None
-        self.redis = None
+        self.redis: Any = None
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -257,6 +262,7 @@ class Controller:
             finally:
                 await reader.aclose()
         else:
+            assert self.outbox is not None
             while True:   # no Redis: the spool is the outbox
                 try:
                     await apply_spool(self.outbox.spool, self.orders)

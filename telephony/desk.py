@@ -88,7 +88,8 @@ class ControllerDesk:
 class EventFeed(CallObserver):
     """Call happenings -> the API's live event hub (pop-ups, state changes, refusals)."""
 
-    def __init__(self, publish: Callable[[dict], object], calls: Callable[[], CallController]):
+    def __init__(self, publish: Callable[[dict], object],
+                 calls: Callable[[], CallController | None]):
         self._publish = publish
         self._calls = calls
 
@@ -97,7 +98,8 @@ class EventFeed(CallObserver):
                        "call": call_view(call), "kind": "call_opened"})
 
     def notice(self, call: Call, kind: str, detail: dict) -> None:
-        current = self._calls().call(call.id) or call
+        controller = self._calls()
+        current = (controller.call(call.id) if controller else None) or call
         view = call_view(current)
         if kind == "seat_answered":
             self._publish({"type": "call_incoming", "site": call.site, "platform": call.platform,

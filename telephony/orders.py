@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from services.work_orders.events import (
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class OrderRecorder(CallObserver):
-    def __init__(self, publish: Callable[[OrderEvent], object], region_of: Mapping[str, str],
+    def __init__(self, publish: Callable[[OrderEvent], Awaitable[object]],
+                 region_of: Mapping[str, str],
                  suggestion_of: Callable[[str], dict | None] = lambda call_id: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  published: Callable[[OrderEvent], None] = lambda event: None):

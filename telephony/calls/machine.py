@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from telephony.calls.model import (
     AddToBridge,
@@ -371,7 +372,8 @@ def _ignore(call: Call, _: CallEvent) -> Step:
     return Step(call)
 
 
-Handler = Callable[[Call, CallEvent], Step]
+# each handler takes the one event type its key names; the table pairs them
+Handler = Callable[[Call, Any], Step]
 _RINGING = (S.TRANSFER_RINGING, S.BLIND_RINGING, S.THREE_WAY_RINGING)
 _LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER)
 

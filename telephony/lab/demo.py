@@ -118,6 +118,7 @@ async def _demo(settings: Settings, lab: Lab, step: Steps) -> int:
             left = [len(await a.channels()) + len(await a.bridges()) for a in ari.values()]
             step(f"left on sites 12345 and 110: {left[0]} and {left[1]} channels+bridges")
             linked = target.header("X-Work-Order")
+            assert order and linked, "the seats got no order headers"
             for line in await _orders(settings, order, linked):
                 step(line)
         finally:
@@ -233,6 +234,7 @@ async def _surge(settings: Settings, lab: Lab, step: Steps) -> int:
         step(f"all citizens done (SIPp exit {citizens.proc.returncode})")
         _counts(lab, step)
         policy = settings.site("12345").overflow
+        assert policy is not None, "site 12345 has no overflow policy in dialplan/sites.toml"
         step(f"waiting {policy.calm_s:.0f}s of calm before overflow stops (hysteresis)")
         await _until(lambda: _async(not _overflow_status(lab)["active"]), policy.calm_s + 10,
                      what="overflow to stop")

@@ -11,6 +11,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from telephony.settings import REPO_ROOT
 
@@ -273,8 +274,8 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
                 cseq += 1
         elif kind in ("rfc2833", "storm"):
             # a storm: 200 keys a second, each a short burst of telephone-events
-            fast = {"packets_per_digit": 2, "packet_s": 0.0025, "gap_s": 0.0} \
-                if kind == "storm" else {}
+            fast: dict[str, Any] = {"packets_per_digit": 2, "packet_s": 0.0025,
+                                    "gap_s": 0.0} if kind == "storm" else {}
             name = f"{path.stem}-{kind}-{abs(hash(str(arg))) % 10**8}.pcap"
             pcap = write_rfc2833_pcap(path.with_name(name), str(arg), **fast)
             body.append(f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>\n')
