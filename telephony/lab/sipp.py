@@ -221,13 +221,13 @@ _ANSWER = """  <recv request="INVITE" crlf="true">{dialog_vars}</recv>
 
 _INFO = """  <send retrans="500">
     <![CDATA[
-      INFO [$remote_contact] SIP/2.0
+      INFO {uri} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$inv_to];tag=[pid]SIPpTagA[call_number]
-      To: [$inv_from]
+      From: {from_}
+      To: {to}
       Call-ID: [call_id]
       CSeq: {cseq} INFO
-      Contact: <sip:[local_ip]:[local_port]>
+      Contact: {contact}
       Max-Forwards: 70
       Content-Type: application/dtmf-relay
       Content-Length: [len]
@@ -238,6 +238,16 @@ _INFO = """  <send retrans="500">
   </send>
   <recv response="200" />
 """
+
+# one DTMF digit as SIP INFO, from the callee's side (a seat) or the caller's (a citizen)
+_AGENT_DIALOG = {"uri": "[$remote_contact]", "from_": "[$inv_to];tag=[pid]SIPpTagA[call_number]",
+                 "to": "[$inv_from]", "contact": "<sip:[local_ip]:[local_port]>"}
+_CITIZEN_DIALOG = {
+    "uri": "sip:[service]@[remote_ip]:[remote_port]",
+    "from_": '"[$citizen]" <sip:[$citizen]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]',
+    "to": "<sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]",
+    "contact": "<sip:[$citizen]@[local_ip]:[local_port]>"}
+
 
 _BYE_IN = """  <recv request="BYE" timeout="{timeout}" />
   <send>
@@ -270,7 +280,7 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
             body.append(f'  <pause milliseconds="{int(arg)}" />\n')
         elif kind == "info":
             for digit in str(arg):
-                body.append(_INFO.format(cseq=cseq, digit=digit))
+                body.append(_INFO.format(cseq=cseq, digit=digit, **_AGENT_DIALOG))
                 cseq += 1
         elif kind in ("rfc2833", "storm"):
             # a storm: 200 keys a second, each a short burst of telephone-events
@@ -333,26 +343,6 @@ def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101,
 
 
 # ---- a citizen who presses digits while waiting ---------------------------------------
-_CITIZEN_INFO = """  <send retrans="500">
-    <![CDATA[
-      INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "[$citizen]" <sip:[$citizen]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} INFO
-      Contact: <sip:[$citizen]@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal={digit}
-      Duration=160
-    ]]>
-  </send>
-  <recv response="200" />
-"""
-
 _CITIZEN_BYE = """  <send retrans="500">
     <![CDATA[
       BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -381,7 +371,7 @@ def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
             body.append(f'  <pause milliseconds="{int(arg)}" />\n')
         elif kind == "info":
             for digit in str(arg):
-                body.append(_CITIZEN_INFO.format(cseq=cseq, digit=digit))
+                body.append(_INFO.format(cseq=cseq, digit=digit, **_CITIZEN_DIALOG))
                 cseq += 1
         else:
             raise ValueError(f"unknown citizen step {kind!r}")
