@@ -449,12 +449,15 @@ class CallController:
         while len(line):
             seat = None
             state = self._overflow.get(site)
-            if state is not None and state.forced is True and self._overflowing(site):
+            # remote seats only while their site answers: else callers queue here
+            remote = (state.policy.to if state is not None and self._overflowing(site)
+                      and self._targets.site_up(state.policy.to) else None)
+            if remote and state is not None and state.forced is True:
                 # the emergency plan is on: remote seats first, local ones behind them
-                seat = self._board.claim_longest_idle(state.policy.to)
+                seat = self._board.claim_longest_idle(remote)
             seat = seat or self._board.claim_longest_idle(site)
-            if seat is None and state is not None and self._overflowing(site):
-                seat = self._board.claim_longest_idle(state.policy.to)
+            if seat is None and remote:
+                seat = self._board.claim_longest_idle(remote)
             if seat is None:
                 self._wake_when_seat_rested(site)
                 return
