@@ -61,8 +61,18 @@ def cmd_controller(args: argparse.Namespace) -> int:
         print(f"hotline controller: {exc}", file=sys.stderr)
         return 2
     configure_logging(args.log_level)
-    asyncio.run(run_controller(settings))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(run_controller(settings))
     return 0
+
+
+def _loop_factory():
+    """uvloop where installed (Linux): the controller's one loop carries every call."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
