@@ -183,3 +183,8 @@ async def orders(settings):
 
     yield record
     await engine.dispose()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The log audit reads the logs of the whole run: it goes last."""
+    items.sort(key=lambda item: "test_log_masking" in item.nodeid)
