@@ -91,7 +91,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
     from telephony.settings import REPO_ROOT
 
-    drills = REPO_ROOT / "tests" / "integration" / "test_drills.py"
+    drills = REPO_ROOT / "tests" / "integration"
     if not drills.exists():
         print("hotline drill: the drills live in the source tree (tests/integration)",
               file=sys.stderr)

@@ -185,6 +185,30 @@ async def orders(settings):
     await engine.dispose()
 
 
+def report(drill: str, calls: int, dropped: int, orders_lost: int, recovery_s: float | None,
+           note: str = "") -> None:
+    """A drill's row for `hotline drill`'s table (HOTLINE_DRILL_REPORT names the file)."""
+    import json
+    row = {"drill": drill, "calls": calls, "dropped": dropped, "orders_lost": orders_lost,
+           "recovery_s": None if recovery_s is None else round(recovery_s, 2), "note": note}
+    print(json.dumps(row, ensure_ascii=False))
+    path = os.environ.get("HOTLINE_DRILL_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def hotline_cli(*args: str) -> str:
+    """The real `hotline` command, as an operator runs it in the lab."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "telephony.cli", *args], capture_output=True,
+                         text=True, env={**os.environ, "HOTLINE_MODE": "lab"}, timeout=30,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def pytest_collection_modifyitems(config, items):
     """The log audit reads the logs of the whole run: it goes last."""
     items.sort(key=lambda item: "test_log_masking" in item.nodeid)

@@ -6,7 +6,6 @@ The suite runs a reduced set; `hotline drill --full` runs them at full length
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -20,6 +19,8 @@ from tests.integration.conftest import (
     SEAT_IP,
     assert_site_clean,
     citizen_call,
+    hotline_cli,
+    report,
     wait_until,
 )
 
@@ -27,17 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
 CITIZEN = "13987654321"
 FULL = os.environ.get("HOTLINE_DRILL_FULL") == "1"
-
-
-def report(drill: str, calls: int, dropped: int, orders_lost: int, recovery_s: float | None,
-           note: str = "") -> None:
-    row = {"drill": drill, "calls": calls, "dropped": dropped, "orders_lost": orders_lost,
-           "recovery_s": None if recovery_s is None else round(recovery_s, 2), "note": note}
-    print(json.dumps(row, ensure_ascii=False))
-    path = os.environ.get("HOTLINE_DRILL_REPORT")
-    if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 async def test_controller_killed_mid_call_the_call_stays_up_and_star1_still_transfers(
@@ -134,3 +124,64 @@ async def test_bad_input_gets_clear_answers_and_nothing_crashes(lab, settings, s
     assert health.get("ready"), "controller still healthy"
     report("bad input", 40 + 3 + 1, 0, 0, None,
            "404 flood, bad caller numbers answered, 200-key storm survived")
+
+
+async def test_site_110_restarts_hand_overs_return_during_the_outage_and_work_after(
+        lab, settings, seats, probes, tmp_path):
+    site = settings.site("110")
+
+    def ari_up():
+        return ((lab.health() or {}).get("sites", {}).get("110") or {}).get("ari")
+
+    lab.stop_site(site)
+    try:
+        await wait_until(lambda: ari_up() is False, 10, what="controller sees 110 down")
+        agent = await seats("1008", agent_scenario(tmp_path / "outage.xml",
+                                                   [("pause", 800), ("info", "*1")]))
+        citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=3000)
+        assert await citizen.wait(30) == 0, citizen.output()   # stayed with the agent
+        assert await agent.wait(30) == 0, agent.output()
+    finally:
+        t0 = time.monotonic()
+        lab.start_site(site, fresh=False)
+    await wait_until(lambda: ari_up() and (lab.health() or {}).get("ready"), 30,
+                     what="controller reconnected to 110")
+    reconnect = time.monotonic() - t0
+    agent = await seats("1007", agent_scenario(tmp_path / "after.xml",
+                                               [("pause", 800), ("info", "*1")]))
+    target = await seats("2007")
+    citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=4000)
+    assert await target.wait(30) == 0, target.output()
+    assert f"sip:{CITIZEN}@" in target.received("INVITE")[0].header("P-Asserted-Identity")
+    assert await citizen.wait(30) == 0, citizen.output()
+    await assert_site_clean(probes["12345"])
+    report("Asterisk 110 restart", 2, 0, 0, reconnect,
+           "hand-over during the outage returned to the agent; after it, transferred")
+
+
+async def test_remote_site_lost_during_overflow_callers_queue_locally(
+        lab, settings, seats, probes):
+    """No firewall here: losing the 12345-remote trunk is drilled by stopping the far site."""
+    local = await seats("1003", calls=3)
+    remote_site = settings.site("remote")
+    await seats("3005", calls=3)
+    try:
+        assert "forced on" in hotline_cli("overflow", "on", "--site", "12345",
+                                          "--reason", "drill: trunk loss")
+        lab.stop_site(remote_site)
+        t0 = time.monotonic()
+        await wait_until(lambda: not ((lab.health() or {}).get("sites", {}).get("remote")
+                                      or {}).get("ari"), 10, what="controller sees remote down")
+        citizens = await citizen_call(settings, "12345", "13600000031", hold_ms=2000, calls=2,
+                                      rate=10)
+        assert await citizens.wait(60) == 0, citizens.output()   # served locally, in turn
+        assert len(local.received("INVITE")) == 2
+        recovery = time.monotonic() - t0
+    finally:
+        hotline_cli("overflow", "auto", "--site", "12345", "--reason", "drill over")
+        lab.start_site(remote_site, fresh=False)
+        await wait_until(lambda: (lab.health() or {}).get("ready"), 30, what="remote back")
+    await assert_site_clean(probes["12345"])
+    report("trunk loss during overflow", 2, 0, 0, recovery,
+           "remote site stopped: callers queued locally, none dropped")
+

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-from tests.integration.conftest import citizen_call, wait_until
+from tests.integration.conftest import citizen_call, hotline_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -90,27 +87,18 @@ async def test_a_caller_who_gives_up_waiting_gets_a_callback_order(lab, settings
     seat.stop()
 
 
-def hotline(*args: str) -> str:
-    """The real `hotline` command, as an operator runs it."""
-    out = subprocess.run([sys.executable, "-m", "telephony.cli", *args], capture_output=True,
-                         text=True, env={**os.environ, "HOTLINE_MODE": "lab"}, timeout=30,
-                         check=False)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
-
-
 async def test_ops_switch_forces_overflow_on_and_off(lab, settings, seats):
     local = await seats("1009", calls=4)
     remote = await seats("3003", calls=4)
     try:
-        assert "ACTIVE (forced on: 启动应急联动预案" in hotline(
+        assert "ACTIVE (forced on: 启动应急联动预案" in hotline_cli(
             "overflow", "on", "--site", "12345", "--reason", "启动应急联动预案 drill")
         # forced on: a new call goes to the remote seat although a local one is free
         first = await citizen_call(settings, "12345", "13800000011", hold_ms=1500)
         assert await first.wait(30) == 0, first.output()
         assert remote.received("INVITE") and not local.received("INVITE")
 
-        assert "inactive (forced off" in hotline(
+        assert "inactive (forced off" in hotline_cli(
             "overflow", "off", "--site", "12345", "--reason", "remote site needed elsewhere")
         # forced off: 5 callers, 1 local seat, past max_queue: nobody goes remote
         crowd = await citizen_call(settings, "12345", "13800000012", hold_ms=12000, calls=5,
@@ -120,7 +108,7 @@ async def test_ops_switch_forces_overflow_on_and_off(lab, settings, seats):
         await asyncio.sleep(1.0)
         assert not overflow(lab)["active"]
         assert len(remote.received("INVITE")) == 1
-        assert "automatic" in hotline("overflow", "auto", "--site", "12345",
+        assert "automatic" in hotline_cli("overflow", "auto", "--site", "12345",
                                       "--reason", "back to thresholds")
         await wait_until(lambda: len(remote.received("INVITE")) >= 2, 10,
                          what="overflow resumes under automatic thresholds")
@@ -129,22 +117,22 @@ async def test_ops_switch_forces_overflow_on_and_off(lab, settings, seats):
         assert [json.loads(line)["mode"] for line in audit[-3:]] == ["on", "off", "auto"]
         assert all(json.loads(line)["actor"] == "api:ops" for line in audit[-3:])
     finally:
-        hotline("overflow", "auto", "--site", "12345", "--reason", "test cleanup")
+        hotline_cli("overflow", "auto", "--site", "12345", "--reason", "test cleanup")
         local.stop()
         remote.stop()
 
 
 async def test_a_paused_seat_gets_no_call_until_resumed(lab, settings, seats):
     seat = await seats("1007")
-    assert '"state": "paused"' in hotline("seat", "pause", "--site", "12345", "--seat", "1007")
+    assert '"state": "paused"' in hotline_cli("seat", "pause", "--site", "12345", "--seat", "1007")
     try:
         citizen = await citizen_call(settings, "12345", "13800000021", hold_ms=6000)
         await wait_until(lambda: health(lab).get("load", {}).get("12345", {}).get("waiting") == 1,
                          10, what="the caller waits")
         assert not seat.received("INVITE")
-        assert '"state": "available"' in hotline("seat", "resume", "--site", "12345",
+        assert '"state": "available"' in hotline_cli("seat", "resume", "--site", "12345",
                                                  "--seat", "1007")
         await wait_until(lambda: seat.received("INVITE"), 10, what="the resumed seat rings")
         assert await citizen.wait(30) == 0, citizen.output()
     finally:
-        hotline("seat", "resume", "--site", "12345", "--seat", "1007")
+        hotline_cli("seat", "resume", "--site", "12345", "--seat", "1007")
