@@ -133,27 +133,28 @@ async def test_site_110_restarts_hand_overs_return_during_the_outage_and_work_af
     def ari_up():
         return ((lab.health() or {}).get("sites", {}).get("110") or {}).get("ari")
 
+    # one softphone for both calls: it presses *1 on each
+    agent = await seats("1008", agent_scenario(tmp_path / "agent.xml",
+                                               [("pause", 800), ("info", "*1")]), calls=2)
+    target = await seats("2007")
     lab.stop_site(site)
     try:
         await wait_until(lambda: ari_up() is False, 10, what="controller sees 110 down")
-        agent = await seats("1008", agent_scenario(tmp_path / "outage.xml",
-                                                   [("pause", 800), ("info", "*1")]))
         citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=3000)
         assert await citizen.wait(30) == 0, citizen.output()   # stayed with the agent
-        assert await agent.wait(30) == 0, agent.output()
+        await wait_until(lambda: len(agent.received("BYE")) == 1, 10,
+                         what="the first call ended with the agent, not elsewhere")
     finally:
         t0 = time.monotonic()
         lab.start_site(site, fresh=False)
     await wait_until(lambda: ari_up() and (lab.health() or {}).get("ready"), 30,
                      what="controller reconnected to 110")
     reconnect = time.monotonic() - t0
-    agent = await seats("1007", agent_scenario(tmp_path / "after.xml",
-                                               [("pause", 800), ("info", "*1")]))
-    target = await seats("2007")
     citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=4000)
     assert await target.wait(30) == 0, target.output()
     assert f"sip:{CITIZEN}@" in target.received("INVITE")[0].header("P-Asserted-Identity")
     assert await citizen.wait(30) == 0, citizen.output()
+    assert await agent.wait(30) == 0, agent.output()
     await assert_site_clean(probes["12345"])
     report("Asterisk 110 restart", 2, 0, 0, reconnect,
            "hand-over during the outage returned to the agent; after it, transferred")
