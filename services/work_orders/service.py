@@ -1002,43 +1002,12 @@ class WorkOrderService:
         self, session: AsyncSession, orders: Sequence[Order]
     ) -> list[dict[str, Any]]:
         ids = [o.order_id for o in orders]
-        history: dict[str, list[AuditEntry]] = {}
-        links: dict[str, list[OrderLink]] = {}
-        visits: dict[str, list[ReturnVisit]] = {}
-        notices: dict[str, list[SupervisionNotice]] = {}
-        for chunk in _chunks(ids):
-            for entry in (
-                await session.scalars(
-                    select(AuditEntry)
-                    .where(AuditEntry.order_id.in_(chunk))
-                    .order_by(AuditEntry.seq)
-                )
-            ).all():
-                history.setdefault(entry.order_id, []).append(entry)
-            for link in (
-                await session.scalars(
-                    select(OrderLink)
-                    .where(OrderLink.source_order_id.in_(chunk))
-                    .order_by(OrderLink.id)
-                )
-            ).all():
-                links.setdefault(link.source_order_id, []).append(link)
-            for visit in (
-                await session.scalars(
-                    select(ReturnVisit)
-                    .where(ReturnVisit.order_id.in_(chunk))
-                    .order_by(ReturnVisit.visited_at, ReturnVisit.id)
-                )
-            ).all():
-                visits.setdefault(visit.order_id, []).append(visit)
-            for notice in (
-                await session.scalars(
-                    select(SupervisionNotice)
-                    .where(SupervisionNotice.order_id.in_(chunk))
-                    .order_by(SupervisionNotice.tier)
-                )
-            ).all():
-                notices.setdefault(notice.order_id, []).append(notice)
+        history = await _grouped(session, ids, AuditEntry.order_id, AuditEntry.seq)
+        links = await _grouped(session, ids, OrderLink.source_order_id, OrderLink.id)
+        visits = await _grouped(session, ids, ReturnVisit.order_id, ReturnVisit.visited_at,
+                                ReturnVisit.id)
+        notices = await _grouped(session, ids, SupervisionNotice.order_id,
+                                 SupervisionNotice.tier)
         return [
             order_to_record(
                 o,
@@ -1088,3 +1057,15 @@ class WorkOrderService:
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+async def _grouped(session: AsyncSession, ids: list[str], key: Any, *order_by: Any
+                   ) -> dict[str, list[Any]]:
+    """Rows whose `key` column is one of `ids`, grouped by it, in `order_by` order."""
+    entity = key.class_
+    grouped: dict[str, list[Any]] = {}
+    for chunk in _chunks(ids):
+        rows = await session.scalars(select(entity).where(key.in_(chunk)).order_by(*order_by))
+        for row in rows.all():
+            grouped.setdefault(getattr(row, key.key), []).append(row)
+    return grouped
