@@ -45,25 +45,44 @@ class SeatBoard:
                  mirror: SeatMirror | None = None):
         self._clock = clock
         self._mirror = mirror
-        self._seats: dict[tuple[str, str], Seat] = {
-            (site, seat): Seat(site=site, id=seat) for site, seat in seats
-        }
+        self._seats: dict[tuple[str, str], Seat] = {}
+        # indexes: calls ask these on every arrival, and a site may have hundreds of seats
+        self._by_site: dict[str, dict[str, Seat]] = {}
+        self._site_of: dict[str, str] = {}
+        self._available: dict[str, dict[str, Seat]] = {}
+        self._on_duty: dict[str, set[str]] = {}
+        for site, seat_id in seats:
+            seat = Seat(site=site, id=seat_id)
+            self._seats[(site, seat_id)] = seat
+            self._by_site.setdefault(site, {})[seat_id] = seat
+            self._site_of.setdefault(seat_id, site)
+            self._available.setdefault(site, {})
+            self._on_duty.setdefault(site, set())
 
     def site_of(self, seat: str) -> str | None:
-        for site, seat_id in self._seats:
-            if seat_id == seat:
-                return site
-        return None
+        return self._site_of.get(seat)
 
     def get(self, site: str, seat: str) -> Seat | None:
         return self._seats.get((site, seat))
 
     def seats(self, site: str | None = None) -> list[Seat]:
-        return [s for s in self._seats.values() if site is None or s.site == site]
+        if site is None:
+            return list(self._seats.values())
+        return list(self._by_site.get(site, {}).values())
 
     def _put(self, seat: Seat) -> Seat:
         old = self._seats.get((seat.site, seat.id))
         self._seats[(seat.site, seat.id)] = seat
+        self._by_site[seat.site][seat.id] = seat
+        available = self._available[seat.site]
+        if seat.registered and seat.state is SeatState.AVAILABLE:
+            available[seat.id] = seat
+        else:
+            available.pop(seat.id, None)
+        if seat.registered:
+            self._on_duty[seat.site].add(seat.id)
+        else:
+            self._on_duty[seat.site].discard(seat.id)
         if old != seat and self._mirror is not None:
             self._mirror.seat_changed(seat)
         return seat
@@ -81,8 +100,7 @@ class SeatBoard:
 
     def claim_longest_idle(self, site: str) -> Seat | None:
         now = self._clock()
-        ready = [s for s in self.seats(site)
-                 if s.registered and s.state is SeatState.AVAILABLE and s.not_before <= now]
+        ready = [s for s in self._available.get(site, {}).values() if s.not_before <= now]
         if not ready:
             return None
         seat = min(ready, key=lambda s: (s.idle_since, s.id))
@@ -92,6 +110,14 @@ class SeatBoard:
         seat = self.get(site, seat_id)
         if seat is not None:
             self._put(replace(seat, state=SeatState.BUSY))
+
+    def available(self, site: str) -> int:
+        """Seats of `site` registered and free (resting ones included)."""
+        return len(self._available.get(site, {}))
+
+    def on_duty(self, site: str) -> int:
+        """Seats of `site` whose softphones are registered."""
+        return len(self._on_duty.get(site, ()))
 
     def release(self, site: str, seat_id: str, rest_s: float = 0.0) -> Seat | None:
         seat = self.get(site, seat_id)
@@ -123,8 +149,8 @@ class SeatBoard:
     def next_ready_at(self, site: str) -> float | None:
         """When a resting seat of `site` becomes ready, if any is resting."""
         now = self._clock()
-        resting = [s.not_before for s in self.seats(site)
-                   if s.registered and s.state is SeatState.AVAILABLE and s.not_before > now]
+        resting = [s.not_before for s in self._available.get(site, {}).values()
+                   if s.not_before > now]
         return min(resting) if resting else None
 
 

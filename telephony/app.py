@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -21,9 +22,10 @@ from services.seats import RedisSeatMirror, SeatBoard
 from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import Outbox
+from services.work_orders.worker import OrderWorker
 from telephony.ami.client import AmiClient
 from telephony.ari.client import AriClient, AriEvents
-from telephony.ari.events import MalformedEvent, parse_event
+from telephony.ari.events import CONTROLLER_EVENTS, MalformedEvent, parse_event
 from telephony.ari.switch import AriSwitch
 from telephony.calls.controller import CallController, CallObserver, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
@@ -71,6 +73,7 @@ class Controller:
         self.orders: WorkOrderService | None = None  # once the database answers
         self.outbox: Outbox | None = None
         self.recorder: OrderRecorder | None = None
+        self.order_worker: OrderWorker | None = None
         self.redis: Any = None
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -102,7 +105,9 @@ class Controller:
             suggestion_of=self._suggestion_dict,
             published=self.call_metrics.order_event_published)
         aris = {site.name: AriClient(self._session, site.ari_url, s.credentials.ari_user,
-                                     s.credentials.ari_password) for site in s.sites}
+                                     s.credentials.ari_password,
+                                     timed=self.call_metrics.ari_request.labels(site.name).observe)
+                for site in s.sites}
         switches = {name: AriSwitch(ari, s.app_name) for name, ari in aris.items()}
         self.calls = CallController(
             switches, board, clock=time.monotonic, ring_timeout_s=s.ring_timeout_s,
@@ -151,6 +156,7 @@ class Controller:
             return
         self.routing = RoutingService(suggester)
         self.routing_settled = True
+        settle_heap()
         log.info("routing suggester loaded in %.2fs", time.monotonic() - t0)
 
     def _suggest(self, call_id: str, site: str, ivr_choice: str | None) -> tuple[str | None, bool]:
@@ -250,7 +256,12 @@ class Controller:
         scheduler = SupervisionScheduler(self.orders, interval=60,
                                          on_notices=self._supervision_notices)
         self._tasks.append(asyncio.create_task(scheduler.run(), name="orders-supervision"))
-        if self.settings.redis_url:
+        if self.settings.redis_url and self.settings.orders_consumer == "process":
+            # off the call loop, on the other core; restarted if it dies
+            self.order_worker = OrderWorker(
+                {**os.environ, "HOTLINE_DB_URL": url, "HOTLINE_REDIS_URL": self.settings.redis_url})
+            await self.order_worker.run()
+        elif self.settings.redis_url and self.settings.orders_consumer == "inline":
             import redis.asyncio as aioredis
 
             # its own connection: a blocking stream read outlasts the short
@@ -261,7 +272,7 @@ class Controller:
                 await OutboxConsumer(reader, self.orders).run()
             finally:
                 await reader.aclose()
-        else:
+        elif not self.settings.redis_url:
             assert self.outbox is not None
             while True:   # no Redis: the spool is the outbox
                 try:
@@ -269,6 +280,7 @@ class Controller:
                 except Exception as exc:  # noqa: BLE001 - retried; the spool keeps every event
                     log.warning("applying the order spool failed (%r); retrying", exc)
                 await asyncio.sleep(1.0)
+        # "external": ops run `hotline orders consume` themselves
 
     def _handover_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each site's *1/*2 target: the other platform's service number over the trunk."""
@@ -320,8 +332,13 @@ class Controller:
             # calls stay: Asterisk may still hold them; the next connect squares up
             pass
 
+        lags = {stage: self.call_metrics.ari_event_lag.labels(site.name, stage)
+                for stage in ("socket", "queue")}
         events = AriEvents(self._session, ari, self.settings.app_name, handle,
-                           on_connect=connected, on_disconnect=disconnected, site=site.name)
+                           on_connect=connected, on_disconnect=disconnected, site=site.name,
+                           over_websocket=self.settings.ari_requests == "websocket",
+                           lag=lambda stage, seconds: lags[stage].observe(seconds),
+                           only=CONTROLLER_EVENTS)
         creds = self.settings.credentials
         ami = AmiClient(
             site.name, site.address, site.ami_port, creds.ami_user, creds.ami_secret,
@@ -334,15 +351,23 @@ class Controller:
         return {"pending": self.recorder.pending() if self.recorder else 0,
                 "spooling": bool(self.outbox and self.outbox.spooling)}
 
+    def _consumer_state(self) -> dict:
+        mode = self.settings.orders_consumer if self.settings.redis_url else "spool"
+        worker = self.order_worker
+        return {"mode": mode, "pid": worker.pid if worker else None,
+                "restarts": worker.restarts if worker else 0}
+
     def health(self) -> dict:
         sites = {
-            name: {"ari": link.events.connected.is_set(), "ami": link.ami.logged_in.is_set()}
+            name: {"ari": link.events.connected.is_set(), "ami": link.ami.logged_in.is_set(),
+                   "ari_requests": "websocket" if link.ari.over_websocket else "http"}
             for name, link in self.links.items()
         }
         ready = (bool(sites) and all(v["ari"] and v["ami"] for v in sites.values())
                  and self.routing_settled)
         return {"ready": ready, "sites": sites,
                 "orders": {"database": self.orders is not None,
+                           "consumer": self._consumer_state(),
                            "spooling": bool(self.outbox and self.outbox.spooling),
                            "pending": self.recorder.pending() if self.recorder else 0},
                 "routing": self.routing is not None,
@@ -415,11 +440,19 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
     return app
 
 
+def settle_heap() -> None:
+    """Move what start-up built (the routing model above all) out of the collector's
+    view: a full collection scanned it all and held every call for 100 ms or more."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run_controller(settings: Settings) -> None:
     # a bad users file stops start-up before anything answers calls
     accounts = load_accounts(lab_mode=settings.lab_mode)
     controller = Controller(settings)
     await controller.start()
+    settle_heap()
     runner = web.AppRunner(build_web_app(controller, accounts), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.api_host, settings.api_port).start()

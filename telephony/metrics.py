@@ -35,6 +35,14 @@ class CallMetrics(CallObserver):
             ["site"], registry=registry, buckets=(1, 5, 10, 15, 20, 30, 60, 120, 300))
         self.keys_refused = Counter("hotline_keys_refused", "Feature keys refused in their state",
                                     ["site"], registry=registry)
+        self.ari_event_lag = Histogram(
+            "hotline_ari_event_lag_seconds",
+            "ARI events: Asterisk's timestamp to our read (socket), read to handled (queue)",
+            ["site", "stage"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.ari_request = Histogram(
+            "hotline_ari_request_seconds", "ARI requests: round trip", ["site"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.order_events = Counter("hotline_order_events", "Order events handed to the outbox",
                                     ["kind"], registry=registry)
 

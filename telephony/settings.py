@@ -81,6 +81,11 @@ class Settings:
     log_dir: Path | None = None
     data_dir: Path = Path("/var/lib/hotline-link")
     db_url: str | None = None      # None: SQLite in data_dir
+    # the order-event consumer: "process" (the controller runs it as a child), "inline"
+    # (on the controller's loop) or "external" (run by ops as `hotline orders consume`)
+    orders_consumer: str = "process"
+    # ARI requests on the events WebSocket (falls back to HTTP where Asterisk lacks it)
+    ari_requests: str = "websocket"
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -169,7 +174,16 @@ def load_settings(
             Path(env.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab")) / "data" if lab_mode
             else "/var/lib/hotline-link")),
         db_url=env.get("HOTLINE_DB_URL") or None,
+        orders_consumer=_choice(env, "HOTLINE_ORDERS_CONSUMER", ("process", "inline", "external")),
+        ari_requests=_choice(env, "HOTLINE_ARI_REQUESTS", ("websocket", "http")),
     )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or allowed[0]
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def _transfer_mode(value: str) -> bool:

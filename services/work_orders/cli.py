@@ -69,6 +69,18 @@ def register(subparsers: Any) -> None:
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the tables")
     migrate.set_defaults(func=_migrate)
 
+    consume = sub.add_parser(
+        "consume", parents=[common],
+        help="apply the order events from the Redis outbox stream (the controller starts this)")
+    consume.add_argument("--redis", help="Redis URL (default: $HOTLINE_REDIS_URL)")
+    consume.add_argument("--consumer", default="work-orders-1",
+                         help="consumer name in the stream's group (one per process)")
+    consume.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # exit with this pid
+    consume.add_argument("--nice", type=int, default=0,
+                         help="lower this process's CPU priority by N (calls come first)")
+    consume.add_argument("--log-level", default="INFO")
+    consume.set_defaults(func=_consume)
+
 
 def _display(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
@@ -78,6 +90,25 @@ def _migrate(args: argparse.Namespace) -> int:
     url = resolve_url(args.db)
     run_upgrade(url)
     print(f"database {_display(url)} is at revision {head_revision()}")
+    return EXIT_OK
+
+
+def _consume(args: argparse.Namespace) -> int:
+    import os
+
+    from telephony.logs import configure_logging
+
+    from .worker import die_with_parent, lower_priority, run_until_signalled
+
+    redis_url = args.redis or os.environ.get("HOTLINE_REDIS_URL")
+    if not redis_url:
+        print("error: no Redis URL (--redis or HOTLINE_REDIS_URL)", file=sys.stderr)
+        return EXIT_ERROR
+    configure_logging(args.log_level)
+    lower_priority(args.nice)
+    if args.parent is not None:
+        die_with_parent()
+    asyncio.run(run_until_signalled(resolve_url(args.db), redis_url, args.consumer, args.parent))
     return EXIT_OK
 
 

@@ -60,13 +60,12 @@ class OrderEvent:
             cls = EVENT_TYPES[data.pop("kind")]
         except KeyError as exc:
             raise ValueError(f"unknown order event kind: {exc}") from None
-        hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
+        names, datetimes = _fields_of(cls)
         values = {}
         for name, value in data.items():
             if name not in names:
                 continue  # a newer producer's extra field: ignore, do not fail
-            if hints.get(name) is datetime and isinstance(value, str):
+            if name in datetimes and isinstance(value, str):
                 value = datetime.fromisoformat(value)
             values[name] = value
         return cls(**values)
@@ -74,6 +73,23 @@ class OrderEvent:
     @staticmethod
     def from_json(text: str | bytes) -> OrderEvent:
         return OrderEvent.from_dict(json.loads(text))
+
+
+def _fields_of(cls: type) -> tuple[frozenset[str], frozenset[str]]:
+    """A class's field names and its datetime fields; resolving hints per event was costly."""
+    known = _FIELDS.get(cls)
+    if known is None:
+        known = _FIELDS[cls] = _resolve_fields(cls)
+    return known
+
+
+_FIELDS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _resolve_fields(cls: type) -> tuple[frozenset[str], frozenset[str]]:
+    hints = typing.get_type_hints(cls)
+    names = frozenset(f.name for f in dataclasses.fields(cls))
+    return names, frozenset(n for n in names if hints.get(n) is datetime)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -88,6 +88,11 @@ def _channel(raw: object) -> Channel:
     )
 
 
+# what call control acts on; Asterisk is asked to send only these (see AriEvents)
+CONTROLLER_EVENTS = ("StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelDtmfReceived",
+                     "PlaybackFinished")
+
+
 def parse_event(raw: dict) -> AriEvent | None:
     kind = raw.get("type")
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from services.overflow import OverflowState, SiteLoad
 from services.privacy import mask_number
-from services.seats import SeatBoard, SeatState
+from services.seats import SeatBoard
 from services.waiting_line import WaitingLine
 from telephony.ari.events import (
     AriEvent,
@@ -165,6 +165,7 @@ class CallController:
         self._legs: dict[str, str] = {}          # channel id -> call id
         self._waiting = {site: WaitingLine(clock) for site in switches}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._detached: set[asyncio.Task] = set()   # requests sent without waiting
 
     # ---- views -----------------------------------------------------------
     @property
@@ -342,10 +343,13 @@ class CallController:
             match command:
                 case Answer(leg_id):
                     await switch.answer(leg_id)
+                # tones are sent without waiting for Asterisk's reply: the next
+                # step (ringing a seat) need not wait a round trip for them, and
+                # on the events socket Asterisk still runs them in order
                 case StartRingback(leg_id):
-                    await switch.start_ringback(leg_id)
+                    self._detach(call, command, switch.start_ringback(leg_id))
                 case StopRingback(leg_id):
-                    await switch.stop_ringback(leg_id)
+                    self._detach(call, command, switch.stop_ringback(leg_id))
                 case WaitForSeat(or_fail=None):
                     position = self._waiting[call.site].join(call.id, urgent=call.emergency)
                     log.info("call %s: waiting for a seat at %s (position %d)",
@@ -356,7 +360,7 @@ class CallController:
                     seat = self._board.claim_longest_idle(call.site)
                     self._post(call.id, SeatOffered(seat.id) if seat else NoSeat(reason or "busy"))
                 case IndicateRinging(leg_id):
-                    await switch.indicate_ringing(leg_id)
+                    self._detach(call, command, switch.indicate_ringing(leg_id))
                 case RingTarget() as ring:
                     await self._ring_target(call, switch, ring)
                 case AddToBridge(bridge_id, leg_id):
@@ -373,7 +377,7 @@ class CallController:
                 case StopPlayback(playback_id):
                     await switch.stop_playback(playback_id)
                 case Notify(kind, detail):
-                    log.info("call %s: %s %s", call.id, kind, detail)
+                    log.debug("call %s: %s %s", call.id, kind, detail)
                     self._observer.notice(call, kind, detail)
                 case LeaveWaitingLine():
                     self._waiting[call.site].leave(call.id)
@@ -478,11 +482,10 @@ class CallController:
         self._timers[site] = loop.call_later(max(0.0, ready_at - self._clock()), wake)
 
     def load(self, site: str) -> SiteLoad:
-        seats = [s for s in self._board.seats(site) if s.registered]
         line = self._waiting[site]
         return SiteLoad(waiting=len(line), longest_wait_s=line.longest_wait(),
-                        local_available=sum(s.state is SeatState.AVAILABLE for s in seats),
-                        local_on_duty=len(seats))
+                        local_available=self._board.available(site),
+                        local_on_duty=self._board.on_duty(site))
 
     def _overflowing(self, site: str) -> bool:
         state = self._overflow.get(site)
@@ -539,8 +542,7 @@ class CallController:
         """Every seat, local and remote, busy past the threshold: offer the menu to waiters."""
         load = self.load(site)
         remote = self._overflow[site].policy.to if site in self._overflow else None
-        remote_free = remote is not None and any(
-            s.registered and s.state is SeatState.AVAILABLE for s in self._board.seats(remote))
+        remote_free = remote is not None and self._board.available(remote) > 0
         if not load.waiting or load.local_available or remote_free:
             self._surge_since[site] = None
             return
@@ -628,6 +630,16 @@ class CallController:
             "state": call.state.value,
             "taken_by": call.case_taken_by or (machine.other_platform(call.platform)
                                                if call.via_trunk else call.platform)})
+
+    def _detach(self, call: Call, command: Command, coro) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except SwitchError as exc:
+                log.warning("call %s: %s failed: %s", call.id, type(command).__name__, exc)
+        task = asyncio.ensure_future(run())
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
 
     @staticmethod
     async def _quietly(coro) -> None:

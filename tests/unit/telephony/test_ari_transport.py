@@ -1,0 +1,166 @@
+"""ARI requests on the events WebSocket, against a small stand-in for Asterisk's ARI.
+
+The stand-in answers RESTRequest frames the way Asterisk 22 does (checked
+against the lab's Asterisk) or, as an older Asterisk would, ignores them.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from telephony.ari.client import AriClient, AriError, AriEvents
+
+
+class FakeAri:
+    def __init__(self, rest_over_ws: bool = True):
+        self.rest_over_ws = rest_over_ws
+        self.http_hits: list[str] = []
+        self.ws_requests: list[dict] = []
+        self.sockets: list[web.WebSocketResponse] = []
+        self.app = web.Application()
+        self.app.router.add_get("/ari/events", self.events)
+        self.app.router.add_route("*", "/ari/{tail:.*}", self.http)
+
+    def reply(self, method: str, uri: str) -> tuple[int, str]:
+        if uri == "asterisk/ping":
+            return 200, json.dumps({"ping": "pong"})
+        if uri.startswith("channels/gone"):
+            return 404, json.dumps({"message": "Channel not found"})
+        if method == "POST" and uri == "bridges":
+            return 200, json.dumps({"id": "b1"})
+        return 204, ""
+
+    async def http(self, request: web.Request) -> web.Response:
+        uri = request.match_info["tail"]
+        self.http_hits.append(uri)
+        status, body = self.reply(request.method, uri)
+        return web.Response(status=status, text=body, content_type="application/json")
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        async for msg in ws:
+            frame = json.loads(msg.data)
+            if frame.get("type") != "RESTRequest" or not self.rest_over_ws:
+                continue
+            self.ws_requests.append(frame)
+            if frame["uri"] == "channels/slow/answer":
+                continue   # never answered: the client's timeout
+            status, body = self.reply(frame["method"], frame["uri"])
+            await ws.send_str(json.dumps({
+                "type": "RESTResponse", "transaction_id": "", "request_id": frame["request_id"],
+                "status_code": status, "reason_phrase": "", "uri": frame["uri"],
+                "content_type": "application/json", "message_body": body}))
+        return ws
+
+
+@pytest.fixture
+async def ari_site(request):
+    fake = FakeAri(**getattr(request, "param", {}))
+    server = TestServer(fake.app, host="127.0.0.1")
+    await server.start_server()
+    session = aiohttp.ClientSession()
+    client = AriClient(session, f"http://127.0.0.1:{server.port}/ari", "u", "p", timeout_s=0.5)
+    seen: list[dict] = []
+    connects: list[bool] = []
+
+    async def handler(event: dict) -> None:
+        seen.append(event)
+        if event["type"] == "Ask":   # a handler awaiting a reply must not block the reads
+            event["answer"] = await client.request("GET", "/asterisk/ping")
+
+    async def on_connect() -> None:
+        connects.append(client.over_websocket)
+        await client.request("GET", "/asterisk/info")
+
+    async def nothing() -> None:
+        return None
+
+    events = AriEvents(session, client, "hotline", handler, on_connect, nothing, site="s",
+                       backoff=(0.05, 0.05))
+    task = asyncio.create_task(events.run())
+    await asyncio.wait_for(events.connected.wait(), 5)
+    yield fake, client, events, seen, connects
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await session.close()
+    await server.close()
+
+
+async def test_requests_ride_the_events_socket_once_it_answers(ari_site):
+    fake, client, _events, _seen, connects = ari_site
+    assert client.over_websocket and connects == [True]   # the resync itself used the socket
+    bridge = await client.create_bridge("b1")
+    await client.answer("c1")
+    assert bridge == {"id": "b1"}
+    assert fake.http_hits == []
+    sent = fake.ws_requests[-2]
+    assert sent["method"] == "POST" and sent["uri"] == "bridges"
+    assert {"name": "type", "value": "mixing"} in sent["query_strings"]
+
+
+async def test_error_status_is_an_ari_error_with_the_status(ari_site):
+    _fake, client, *_ = ari_site
+    with pytest.raises(AriError) as err:
+        await client.request("GET", "/channels/gone")
+    assert err.value.status == 404 and "Channel not found" in str(err.value)
+    await client.hangup("gone-too")   # hang-up of a missing channel stays quiet: 204 here
+
+
+async def test_body_travels_as_json_message_body(ari_site):
+    fake, client, *_ = ari_site
+    await client.originate("PJSIP/2001", app="hotline", app_args="seat,c1", caller_id="1380",
+                           channel_id="x1", timeout_s=20, variables={"PJSIP_HEADER(add,X-A)": "1"})
+    sent = fake.ws_requests[-1]
+    assert sent["content_type"] == "application/json"
+    assert json.loads(sent["message_body"]) == {"variables": {"PJSIP_HEADER(add,X-A)": "1"}}
+
+
+async def test_a_handler_awaiting_a_reply_does_not_block_the_socket(ari_site):
+    fake, _client, _events, seen, _ = ari_site
+    await fake.sockets[-1].send_str(json.dumps({"type": "Ask"}))
+    await fake.sockets[-1].send_str(json.dumps({"type": "After"}))
+    for _ in range(100):
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert [e["type"] for e in seen] == ["Ask", "After"]   # in order
+    assert seen[0]["answer"] == {"ping": "pong"}
+
+
+async def test_no_reply_in_time_is_unreachable_and_forgotten(ari_site):
+    _fake, client, *_ = ari_site
+    with pytest.raises(AriError) as err:
+        await client.answer("slow")
+    assert err.value.status == 0
+    assert client._replies == {}
+
+
+async def test_a_closed_socket_fails_requests_in_flight_then_reconnects(ari_site):
+    fake, client, events, _seen, connects = ari_site
+    pending = asyncio.create_task(client.answer("slow"))
+    await asyncio.sleep(0.05)
+    await fake.sockets[-1].close()
+    with pytest.raises(AriError) as err:
+        await pending
+    assert err.value.status == 0
+    for _ in range(200):
+        if len(connects) == 2 and events.connected.is_set():
+            break
+        await asyncio.sleep(0.01)
+    assert connects == [True, True] and client.over_websocket
+
+
+@pytest.mark.parametrize("ari_site", [{"rest_over_ws": False}], indirect=True)
+async def test_an_asterisk_without_rest_over_websocket_gets_http(ari_site):
+    fake, client, *_ = ari_site
+    assert not client.over_websocket
+    await client.answer("c1")
+    assert "channels/c1/answer" in fake.http_hits
+    assert "asterisk/info" in fake.http_hits   # the resync went over HTTP too
