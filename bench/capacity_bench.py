@@ -3,11 +3,11 @@ holds with no failure, against the same load through a bare dialplan, in one run
 
 Run from the repository root:
 
-    /work/main/.venv/bin/python bench/capacity_bench.py            # 50 ... 800 calls
+    /work/main/.venv/bin/python bench/capacity_bench.py            # 50 ... 1000 calls
     /work/main/.venv/bin/python bench/capacity_bench.py --quick    # a smoke run (20, 50)
 
 It starts its own lab from bench/capacity_topology.toml (the transfer benchmark's
-addresses 127.0.0.21-23, Redis 127.0.0.20, API 127.0.0.1:8081, 800 seats a side;
+addresses 127.0.0.21-23, Redis 127.0.0.20, API 127.0.0.1:8081, 1000 seats a side;
 lab dir /tmp/hotline-capacity), stops it at the end, and writes
 bench/results/capacity.md and bench/results/capacity.png.
 
@@ -54,7 +54,7 @@ from telephony.lab.sipp import SCENARIOS, _udp_free, free_udp_port
 from telephony.settings import Settings, load_settings
 
 PATHS = ("controller", "baseline")
-FULL_STEPS = (50, 100, 200, 300, 400, 600, 800)
+FULL_STEPS = (50, 100, 200, 300, 400, 600, 800, 1000)
 QUICK_STEPS = (20, 50)
 RAMP_S = 10.0            # each step's calls are placed over this long: rate = N / RAMP_S
 HOLD_S = 30.0            # each citizen hangs up this long after the answer
@@ -671,12 +671,12 @@ Failures and their reasons:
 
 - **Lab.** Its own lab from `bench/capacity_topology.toml`: the transfer benchmark's
   addresses (sites 12345, 110, remote on 127.0.0.21–23, Redis 127.0.0.20, controller API
-  127.0.0.1:8081) with 800 seats a side and 10000 RTP ports a site, lab dir
+  127.0.0.1:8081) with 1000 seats a side and 10000 RTP ports a site, lab dir
   `/tmp/hotline-capacity`, started and stopped through `telephony.lab.lab.Lab` with the
   transfer benchmark's private-`/etc/hosts` runtime (see `bench/results/transfer.md`). The
   controller runs as `hotline controller` does in the lab (warm transfer, INFO logging).
-- **UAs** (all from `bench/transfer_bench.py`): the 800 seats of 12345 register one contact,
-  one SIPp UAS on {tb.AGENT_IP} (the agents); the 800 seats of 110 another, one SIPp UAS on
+- **UAs** (all from `bench/transfer_bench.py`): the 1000 seats of 12345 register one contact,
+  one SIPp UAS on {tb.AGENT_IP} (the agents); the 1000 seats of 110 another, one SIPp UAS on
   {tb.TARGET_IP} (`lab/sipp/seat_answer.xml`); citizens are one SIPp UAC on {tb.CITIZEN_IP},
   each call its own number. SIPp sends no RTP; Asterisk sends RTP to it (the lab's
   `transmit_silence`), the same on both paths.

@@ -1,9 +1,13 @@
 """Write the latest state of each key in the background, never holding the
 caller, and keep retrying while the store is away: state converges once it is
-back. Seats and live calls are mirrored to Redis this way."""
+back. Seats and live calls are mirrored to Redis this way.
+
+Whatever piled up since the last write goes in one batch (one Redis pipeline):
+under load one round trip carries many calls' changes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -13,10 +17,11 @@ V = TypeVar("V")
 
 
 class LatestWriter(Generic[V]):
-    def __init__(self, write: Callable[[str, V], Awaitable[None]],
+    def __init__(self, write: Callable[[list[tuple[str, V]]], Awaitable[None]],
                  schedule: Callable[[Awaitable[None]], object], what: str,
-                 backoff: tuple[float, float] = (0.5, 5.0)):
-        self._write = write
+                 backoff: tuple[float, float] = (0.5, 5.0), batch: int = 200):
+        self._write = write   # writes a batch of (key, latest value), all or nothing
+        self._batch = batch
         self._schedule = schedule
         self._what = what
         self._backoff = backoff
@@ -37,9 +42,9 @@ class LatestWriter(Generic[V]):
         delay = self._backoff[0]
         try:
             while self._pending:
-                key, value = next(iter(self._pending.items()))
+                batch = list(itertools.islice(self._pending.items(), self._batch))
                 try:
-                    await self._write(key, value)
+                    await self._write(batch)
                 except Exception as exc:  # noqa: BLE001 - the store is away: wait, retry
                     log.warning("%s: write failed (%r); %d pending, retry in %.1fs",
                                 self._what, exc, len(self._pending), delay)
@@ -47,7 +52,8 @@ class LatestWriter(Generic[V]):
                     delay = min(delay * 2, self._backoff[1])
                     continue
                 delay = self._backoff[0]
-                if self._pending.get(key) is value:
-                    del self._pending[key]
+                for key, value in batch:
+                    if self._pending.get(key) is value:   # not superseded meanwhile
+                        del self._pending[key]
         finally:
             self._flushing = False

@@ -6,6 +6,7 @@ a mirror copies every change to Redis for other processes and for restarts.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -51,6 +52,9 @@ class SeatBoard:
         self._site_of: dict[str, str] = {}
         self._available: dict[str, dict[str, Seat]] = {}
         self._on_duty: dict[str, set[str]] = {}
+        # per site, (idle_since, seat id) of free seats, longest idle on top; entries
+        # whose seat has moved on are dropped when they reach the top
+        self._idle: dict[str, list[tuple[float, str]]] = {}
         for site, seat_id in seats:
             seat = Seat(site=site, id=seat_id)
             self._seats[(site, seat_id)] = seat
@@ -58,6 +62,7 @@ class SeatBoard:
             self._site_of.setdefault(seat_id, site)
             self._available.setdefault(site, {})
             self._on_duty.setdefault(site, set())
+            self._idle.setdefault(site, [])
 
     def site_of(self, seat: str) -> str | None:
         return self._site_of.get(seat)
@@ -76,7 +81,10 @@ class SeatBoard:
         self._by_site[seat.site][seat.id] = seat
         available = self._available[seat.site]
         if seat.registered and seat.state is SeatState.AVAILABLE:
+            before = available.get(seat.id)
             available[seat.id] = seat
+            if before is None or before.idle_since != seat.idle_since:
+                heapq.heappush(self._idle[seat.site], (seat.idle_since, seat.id))
         else:
             available.pop(seat.id, None)
         if seat.registered:
@@ -100,11 +108,26 @@ class SeatBoard:
 
     def claim_longest_idle(self, site: str) -> Seat | None:
         now = self._clock()
-        ready = [s for s in self._available.get(site, {}).values() if s.not_before <= now]
-        if not ready:
+        idle, available = self._idle.get(site), self._available.get(site, {})
+        if not idle:
             return None
-        seat = min(ready, key=lambda s: (s.idle_since, s.id))
-        return self._put(replace(seat, state=SeatState.BUSY))
+        resting: list[tuple[float, str]] = []
+        chosen = None
+        while idle:
+            idle_since, seat_id = entry = heapq.heappop(idle)
+            seat = available.get(seat_id)
+            if seat is None or seat.idle_since != idle_since:
+                continue   # no longer free, or free again since: a newer entry stands
+            if seat.not_before > now:
+                resting.append(entry)   # a seat that just failed rests; kept for later
+                continue
+            chosen = seat
+            break
+        for entry in resting:
+            heapq.heappush(idle, entry)
+        if chosen is None:
+            return None
+        return self._put(replace(chosen, state=SeatState.BUSY))
 
     def mark_busy(self, site: str, seat_id: str) -> None:
         seat = self.get(site, seat_id)
@@ -169,8 +192,11 @@ class RedisSeatMirror:
     def seat_changed(self, seat: Seat) -> None:
         self._writer.put(f"hotline:seat:{seat.site}:{seat.id}", seat)
 
-    async def _write(self, key: str, seat: Seat) -> None:
-        await self._redis.hset(key, mapping={
-            "site": seat.site, "seat": seat.id, "state": seat.state.value,
-            "registered": int(seat.registered), "idle_since": seat.idle_since,
-        })
+    async def _write(self, batch: list[tuple[str, Seat]]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for key, seat in batch:
+            pipe.hset(key, mapping={
+                "site": seat.site, "seat": seat.id, "state": seat.state.value,
+                "registered": int(seat.registered), "idle_since": seat.idle_since,
+            })
+        await pipe.execute()

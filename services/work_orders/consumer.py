@@ -96,12 +96,20 @@ class OutboxConsumer:
         handled = 0
         committed: list[str] = []
         try:
+            batch: list[tuple[str, str, OrderEvent]] = []
             for _stream, messages in response or ():
                 for message_id, fields in messages:
+                    message_id = _text(message_id)
                     if fields is None:  # trimmed away while pending
-                        committed.append(_text(message_id))
+                        committed.append(message_id)
                         continue
-                    handled += await self._handle_one(_text(message_id), fields, committed)
+                    raw = _text(fields.get(b"event") or fields.get("event") or b"")
+                    try:
+                        batch.append((message_id, raw, OrderEvent.from_json(raw)))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        await self._bury(message_id, raw, f"unreadable event: {exc!r}")
+                        handled += 1
+            handled += await self._apply(batch, committed)
         finally:
             # One XACK for the batch, and only for what the database committed.
             if committed:
@@ -110,29 +118,42 @@ class OutboxConsumer:
                     self._attempts.pop(message_id, None)
         return handled
 
-    async def _handle_one(self, message_id: str, fields: dict, committed: list[str]) -> int:
-        raw = _text(fields.get(b"event") or fields.get("event") or b"")
+    async def _apply(self, batch: list[tuple[str, str, OrderEvent]], committed: list[str]) -> int:
+        """Apply in one transaction where the service can; each event alone otherwise."""
+        apply_many = getattr(self._service, "apply_many", None)
+        if apply_many is None or len(batch) < 2:
+            return sum([await self._handle_one(message_id, raw, event, committed)
+                        for message_id, raw, event in batch])
+        results = await apply_many([event for _, _, event in batch])
+        handled = 0
+        for (message_id, raw, event), result in zip(batch, results, strict=True):
+            handled += await self._settle(message_id, raw, event, result, committed)
+        return handled
+
+    async def _handle_one(self, message_id: str, raw: str, event: OrderEvent,
+                          committed: list[str]) -> int:
         try:
-            event = OrderEvent.from_json(raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            await self._bury(message_id, raw, f"unreadable event: {exc!r}")
-            return 1
-        try:
-            applied = await self._service.apply(event)
+            result: bool | WorkOrderError = await self._service.apply(event)
         except WorkOrderError as exc:
+            result = exc
+        return await self._settle(message_id, raw, event, result, committed)
+
+    async def _settle(self, message_id: str, raw: str, event: OrderEvent,
+                      result: bool | WorkOrderError, committed: list[str]) -> int:
+        if isinstance(result, WorkOrderError):
             # Often an ordering effect (an event about an order not opened yet):
             # leave it pending for a few rounds before setting it aside.
             attempts = self._attempts.get(message_id, 0) + 1
             self._attempts[message_id] = attempts
             if attempts < self._max_attempts:
                 log.info(
-                    "event %s refused (%s), attempt %d", event.event_id, exc.error_id, attempts
+                    "event %s refused (%s), attempt %d", event.event_id, result.error_id, attempts
                 )
                 return 0
-            await self._bury(message_id, raw, f"{exc.error_id}: {exc.message}")
+            await self._bury(message_id, raw, f"{result.error_id}: {result.message}")
             return 1
         committed.append(message_id)
-        if applied:
+        if result:
             self.applied += 1
         else:
             self.duplicates += 1

@@ -97,7 +97,7 @@ class OrderWorker:
     """
 
     def __init__(self, env: Mapping[str, str], consumer: str = "work-orders-1",
-                 nice: int = 10) -> None:
+                 nice: int = 19) -> None:
         self._env = dict(env)
         self._consumer = consumer
         self._nice = nice

@@ -31,8 +31,11 @@ class AriSwitch:
                 raise SwitchError(str(exc)) from exc
 
     async def ring(self, endpoint: str, channel_id: str, caller_number: str,
-                   headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int) -> None:
+                   headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
+                   watch_keys: bool = False) -> None:
         variables = {f"PJSIP_HEADER(add,{name})": value for name, value in headers}
+        if watch_keys:   # set with the originate: no request of its own (see watch_keys)
+            variables["TALK_DETECT(set)"] = ""
         caller_id = f'"{caller_number}" <{caller_number}>' if caller_number else ""
         await self._do(self._ari.originate(
             endpoint, app=self._app, app_args=app_args, caller_id=caller_id,
@@ -49,8 +52,6 @@ class AriSwitch:
         await self._do(self._ari.set_variable(channel_id, "TALK_DETECT(set)", ""))
 
     async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
-        for channel_id in channel_ids[1:]:
-            await self.watch_keys(channel_id)
         await self._do(self._ari.create_bridge(bridge_id))
         await self._do(self._ari.add_to_bridge(bridge_id, *channel_ids))
 

@@ -352,7 +352,7 @@ class CallController:
                     self._detach(call, command, switch.stop_ringback(leg_id))
                 case WaitForSeat(or_fail=None):
                     position = self._waiting[call.site].join(call.id, urgent=call.emergency)
-                    log.info("call %s: waiting for a seat at %s (position %d)",
+                    log.debug("call %s: waiting for a seat at %s (position %d)",
                              call.id, call.site, position)
                     self._dispatch(call.site)
                     self._announce(call.id, call.site)
@@ -394,7 +394,8 @@ class CallController:
                              mask_number(number))
                     try:
                         await switch.ring(endpoint, leg_id, number, headers,
-                                          f"seat,{call.id}", self._ring_timeout_s)
+                                          f"seat,{call.id}", self._ring_timeout_s,
+                                          watch_keys=True)
                     except SwitchError as exc:
                         log.warning("call %s: seat %s could not be rung: %s", call.id, seat, exc)
                         self._legs.pop(leg_id, None)

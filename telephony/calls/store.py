@@ -47,11 +47,14 @@ class RedisCallStore:
     def forget(self, call_id: str) -> None:
         self._writer.put(call_id, None)
 
-    async def _write(self, call_id: str, call: Call | None) -> None:
-        if call is None:
-            await self._redis.hdel(KEY, call_id)
-        else:
-            await self._redis.hset(KEY, call_id, call_to_json(call))
+    async def _write(self, batch: list[tuple[str, Call | None]]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for call_id, call in batch:
+            if call is None:
+                pipe.hdel(KEY, call_id)
+            else:
+                pipe.hset(KEY, call_id, call_to_json(call))
+        await pipe.execute()
 
     async def load(self) -> list[Call]:
         raw = await self._redis.hgetall(KEY)

@@ -107,3 +107,21 @@ def test_pausing_a_busy_seat_keeps_its_call_and_pauses_it_after():
     assert b.pause("12345", "1001").state is SeatState.BUSY
     assert b.release("12345", "1001").state is SeatState.PAUSED
     assert b.claim_longest_idle("12345") is None
+
+
+def test_a_resting_seat_is_passed_over_then_answers_once_rested_and_counts_stay_right():
+    clock = Clock()
+    b = board(clock)
+    for seat in ("1001", "1002", "1003"):
+        b.set_registered("12345", seat, True)
+        clock.now += 1
+    assert b.claim_longest_idle("12345").id == "1001"
+    b.release("12345", "1001", rest_s=5)          # it failed: rests 5 s, back of the line
+    assert b.claim_longest_idle("12345").id == "1002"
+    assert b.claim_longest_idle("12345").id == "1003"
+    assert b.claim_longest_idle("12345") is None  # 1001 still resting
+    assert (b.available("12345"), b.on_duty("12345")) == (1, 3)
+    clock.now += 5
+    assert b.claim_longest_idle("12345").id == "1001"
+    b.set_registered("12345", "1002", False)
+    assert (b.available("12345"), b.on_duty("12345")) == (0, 2)

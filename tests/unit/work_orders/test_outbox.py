@@ -298,3 +298,19 @@ async def test_memory_outbox_keeps_events_in_order(clock):
     assert await outbox.publish(event) == "memory"
     assert outbox.events == [event]
     assert OrderEvent.from_json(event.to_json()) == event
+
+
+async def test_a_refused_event_inside_a_batch_rolls_back_alone(service, clock, redis, tmp_path):
+    events = events_for(service, clock)
+    stray = StatusChanged(order_id="WO-20261123-000000000000", to_status="assigned", actor="a",
+                          at=clock.now)   # about an order nobody opened
+    outbox = Outbox(redis, tmp_path / "spool")
+    for event in events[:4] + [stray] + events[4:]:
+        await outbox.publish(event)
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    assert await consumer.run_once(block=False) == 9     # one transaction, the stray left out
+    assert await counts(service) == (3, 9)
+    for event in events[::3]:                            # every audit trail whole, in order
+        seqs = [entry["seq"] for entry in (await service.record(event.order_id))["history"]]
+        assert len(seqs) >= 3 and seqs == list(range(1, len(seqs) + 1))
+    assert (await redis.xpending(STREAM, "work-orders"))["pending"] == 1
