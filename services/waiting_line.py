@@ -12,13 +12,20 @@ class WaitingLine:
         self._waiting: OrderedDict[str, float] = OrderedDict()
         self._urgent: set[str] = set()
 
-    def join(self, call_id: str, urgent: bool = False) -> int:
+    def join(self, call_id: str, urgent: bool = False, first: bool = False) -> int:
         """Add a call (idempotent); returns its 1-based position.
 
         An urgent call (an emergency by its routing suggestion) goes ahead of
-        every call that is not, behind urgent ones that came before it.
+        every call that is not, behind urgent ones that came before it. A call
+        joining `first` (its agent was lost) goes to the head of the line; an
+        emergency arriving later still goes ahead of it.
         """
-        if call_id not in self._waiting:
+        if call_id not in self._waiting and first:
+            self._waiting[call_id] = self._clock()
+            self._waiting.move_to_end(call_id, last=False)
+            if urgent:
+                self._urgent.add(call_id)
+        elif call_id not in self._waiting:
             self._waiting[call_id] = self._clock()
             if urgent:
                 self._urgent.add(call_id)

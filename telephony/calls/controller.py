@@ -27,6 +27,7 @@ from telephony.ari.events import (
 from telephony.calls import machine
 from telephony.calls.model import (
     AddToBridge,
+    AgentLost,
     Answer,
     BridgeLegs,
     Call,
@@ -81,8 +82,21 @@ _RINGING_TARGET = (CallState.TRANSFER_RINGING, CallState.BLIND_RINGING,
 _CAUSES = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
 
 
+# Q.850 causes of a leg ending the usual way: a hang-up (16), or no cause known
+_NORMAL_CLEARING = {0, 16, 31}
+_LOST = {27: "out_of_order", 38: "network_failure", 41: "temporary_failure",
+         42: "congestion", 102: "timer_expired", 127: "interworking"}
+
+
 def failure_reason(cause: int) -> str:
     return _CAUSES.get(cause, "unreachable")
+
+
+def lost_reason(cause: int) -> str | None:
+    """Why an answered leg was lost, or None when it was hung up the usual way."""
+    if cause in _NORMAL_CLEARING or cause in _CAUSES:
+        return None
+    return _LOST.get(cause, f"cause_{cause}")
 
 
 class CallObserver:
@@ -180,7 +194,10 @@ class CallController:
         if isinstance(event, StasisStart):
             await self._stasis_start(site, event)
         elif isinstance(event, StasisEnd):
-            self._post_for_channel(event.channel.id, LegHungUp(event.channel.id))
+            if not self._is_connected_agent(event.channel.id):
+                self._post_for_channel(event.channel.id, LegHungUp(event.channel.id))
+            # an agent's leg under a two-way call waits for ChannelDestroyed, whose
+            # cause tells a hang-up from a lost line
         elif isinstance(event, ChannelDtmfReceived):
             self._dtmf(event.channel.id, event.digit)
         elif isinstance(event, PlaybackFinished) and event.channel_id:
@@ -197,8 +214,18 @@ class CallController:
                 self._post(call.id, SeatFailed(leg_id, reason))
             elif call.target_leg and call.target_leg.id == leg_id and call.state in _RINGING_TARGET:
                 self._post(call.id, TargetFailed(leg_id, reason))
+            elif call.agent_leg and call.agent_leg.id == leg_id and lost_reason(event.cause):
+                log.warning("call %s: agent leg %s lost (cause %d); the citizen waits again",
+                            call.id, leg_id, event.cause)
+                self._post(call.id, AgentLost(leg_id, lost_reason(event.cause) or ""))
             else:
                 self._post(call.id, LegHungUp(leg_id))
+
+    def _is_connected_agent(self, leg_id: str) -> bool:
+        runner = self._runners.get(self._legs.get(leg_id, ""))
+        call = runner.call if runner else None
+        return bool(call and call.state is CallState.CONNECTED and call.agent_leg
+                    and call.agent_leg.id == leg_id)
 
     def _dtmf(self, leg_id: str, digit: str) -> None:
         """Assemble "*N" feature keys from single DTMF digits (RFC 2833 or SIP INFO alike)."""
@@ -350,8 +377,9 @@ class CallController:
                     self._detach(call, command, switch.start_ringback(leg_id))
                 case StopRingback(leg_id):
                     self._detach(call, command, switch.stop_ringback(leg_id))
-                case WaitForSeat(or_fail=None):
-                    position = self._waiting[call.site].join(call.id, urgent=call.emergency)
+                case WaitForSeat(or_fail=None, first=first):
+                    position = self._waiting[call.site].join(call.id, urgent=call.emergency,
+                                                             first=first)
                     log.debug("call %s: waiting for a seat at %s (position %d)",
                              call.id, call.site, position)
                     self._dispatch(call.site)

@@ -12,6 +12,7 @@ from typing import Any
 
 from telephony.calls.model import (
     AddToBridge,
+    AgentLost,
     Answer,
     BridgeLegs,
     Call,
@@ -277,6 +278,20 @@ def _hung_up(call: Call, event: LegHungUp) -> Step:
     return _end(call, event.leg_id)
 
 
+def _agent_lost(call: Call, event: AgentLost) -> Step:
+    """The seat's line died under a two-way call: the citizen is not hung up on but goes
+    back to the head of the line, on hold, and the seat rests as a failed one. In other
+    states a lost agent is handled as one who hung up (the invited seat, or the target
+    being rung, stays with the citizen)."""
+    agent = call.agent_leg
+    if call.state is not S.CONNECTED or agent is None or agent.id != event.leg_id:
+        return _hung_up(call, LegHungUp(event.leg_id))
+    return Step(replace(call, state=S.WAITING, agent_leg=None),
+                (ReleaseSeat(agent.seat or "", failed=True), StartRingback(call.citizen_leg.id),
+                 WaitForSeat(first=True),
+                 Notify("agent_lost", {"seat": agent.seat, "reason": event.reason})))
+
+
 def _end(call: Call, gone_leg: str) -> Step:
     """Whoever leaves ends the call; every other leg and resource goes with it."""
     commands: list[Command] = []
@@ -390,6 +405,7 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     **{(state, TargetAnswered): _target_answered for state in _RINGING},
     **{(state, TargetFailed): _target_failed for state in _RINGING},
     **{(state, LegHungUp): _hung_up for state in _LIVE},
+    **{(state, AgentLost): _agent_lost for state in _LIVE},
     **{(state, SeatOffered): _stale_offer
        for state in (S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER, S.ENDED)},
     **{(state, SeatFailed): _seat_failed
@@ -411,6 +427,7 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     (S.ENDED, CitizenKey): _ignore,
     (S.ENDED, PlaybackDone): _ignore,
     (S.ENDED, LegHungUp): _ignore,
+    (S.ENDED, AgentLost): _ignore,
     (S.ENDED, SeatFailed): _ignore,
     (S.ENDED, TargetFailed): _ignore,
     (S.ENDED, NoSeat): _ignore,

@@ -128,6 +128,14 @@ class LegHungUp:
 
 
 @dataclass(frozen=True)
+class AgentLost:
+    """The agent's leg died abnormally (a network or phone failure by its Q.850 cause),
+    as opposed to the agent hanging up."""
+    leg_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SurgeOffered:
     """Every seat, local and remote, has been busy too long: offer the FAQ or a callback."""
 
@@ -157,7 +165,7 @@ class PlaybackDone:
 
 
 CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
-             | TargetAnswered | TargetFailed | LegHungUp | SurgeOffered | CitizenKey
+             | TargetAnswered | TargetFailed | LegHungUp | AgentLost | SurgeOffered | CitizenKey
              | PositionAnnounce | PlaybackDone | SuggestionChanged)
 
 
@@ -189,8 +197,10 @@ class WaitForSeat:
     """Join the site's waiting line; SeatOffered comes back.
 
     With `or_fail`, a hand-over that no seat can take now gets NoSeat instead.
+    With `first`, the call goes to the head of the line (a citizen whose agent was lost).
     """
     or_fail: str | None = None
+    first: bool = False
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,66 @@ async def test_redis_outage_calls_go_on_and_no_order_event_is_lost(lab, settings
            f"{outage_s}s outage; recovery = until every order was written")
 
 
+async def test_controller_killed_under_many_live_calls_keeps_every_call_and_order(
+        lab, settings, probes, orders):
+    """Issue 8's drill 1 at size: 20 live bridged calls (6 in the suite) when the
+    controller is SIGKILLed; every call stays up until its citizen hangs up, the
+    restarted controller adopts them all, and every order is complete."""
+    from telephony.lab.sipp import free_udp_port, register_seat
+
+    calls = 20 if FULL else 6
+    site = settings.site("12345")
+    target = f"{site.address}:{site.sip_port}"
+    seat_ids = [str(1001 + i) for i in range(calls)]
+    port = free_udp_port(SEAT_IP)
+    for seat in seat_ids:   # every seat's softphone is one answering UA
+        await register_seat(seat, settings.credentials.seat_password(seat), target,
+                            contact_ip=SEAT_IP, contact_port=port)
+    await wait_until(lambda: list((lab.health() or {}).get("seats", {}).get("12345", {})
+                                  .values()).count("available") >= calls, 15,
+                     what=f"{calls} seats on duty")
+    seats_ua = await start_sipp("seat_answer.xml", "", local_ip=SEAT_IP, local_port=port,
+                                service=seat_ids[0], calls=calls, timeout_s=120,
+                                name="kill-seats")
+    citizens = await start_sipp("citizen.xml", target, local_ip=CITIZEN_IP, service="12345",
+                                calls=calls, variables={"citizen": "13700137100"},
+                                extra=["-d", "15000", "-r", "10", "-l", str(calls)],
+                                timeout_s=120, name="kill-citizens")
+    try:
+        async def bridged() -> int:
+            return sum(len(b["channels"]) == 2 for b in await probes["12345"].bridges())
+        await wait_until(lambda: _at_least(bridged, calls), 20, what=f"{calls} calls bridged")
+
+        lab.book.stop("controller", sig=signal.SIGKILL)
+        assert await bridged() == calls, "bridges live in Asterisk: every call stays up"
+        t0 = time.monotonic()
+        lab.start_controller()
+        lab.wait_controller()
+        recovery = time.monotonic() - t0
+        await wait_until(lambda: (lab.health() or {}).get("calls", {}).get("connected", 0)
+                         >= calls, 10, what="every call adopted as connected")
+        assert await citizens.wait(60) == 0, citizens.output()   # each citizen hung up itself
+        assert await seats_ua.wait(60) == 0, seats_ua.output()
+    finally:
+        seats_ua.stop()
+        citizens.stop()
+        for seat in seat_ids:
+            await register_seat(seat, settings.credentials.seat_password(seat), target,
+                                contact_ip=SEAT_IP, contact_port=port, expires=0)
+    order_ids = {m.header("X-Work-Order") for m in seats_ua.received("INVITE")}
+    assert len(order_ids) == calls
+    for order_id in order_ids:
+        record = await orders(order_id)
+        assert record["citizen_number"] == "13700137100"
+    await assert_site_clean(probes["12345"])
+    report("controller SIGKILL under load", calls, 0, 0, recovery,
+           f"{calls} live bridged calls kept, adopted and ended by their citizens")
+
+
+async def _at_least(count, n: int) -> bool:
+    return await count() >= n
+
+
 async def test_bad_input_gets_clear_answers_and_nothing_crashes(lab, settings, seats, tmp_path):
     site = settings.site("12345")
     target = f"{site.address}:{site.sip_port}"

@@ -255,3 +255,33 @@ def api(method: str, path: str, user: str, body: dict | None = None) -> dict:
         headers={"Authorization": f"Bearer {user}:{token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=5) as resp:
         return json.loads(resp.read())
+
+
+async def test_a_seat_line_lost_mid_call_puts_the_citizen_through_to_the_next_seat(
+        settings, seats, probes):
+    """Nobody is dropped when a seat's line dies (not a hang-up): the citizen goes back
+    to the head of the line and the next seat gets the same number and order."""
+    first = await seats("1001")
+    citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=9000)
+    await wait_until(lambda: has_bridge("1001", "citizen-gw")(probes["12345"]), 10,
+                     what="citizen with seat 1001")
+    second = await seats("1002")   # on duty only now, so 1001 had the call
+    seat_leg = next(c for c in await probes["12345"].channels()
+                    if c["name"].startswith("PJSIP/1001-"))
+    # Asterisk drops the seat's line as a network failure (Q.850 cause 38)
+    assert await probes["12345"].delete(f"/channels/{seat_leg['id']}?reason=failure") == 204
+    await wait_until(lambda: has_bridge("1002", "citizen-gw")(probes["12345"]), 10,
+                     what="citizen with the next seat")
+
+    assert await citizen.wait(30) == 0, citizen.output()   # hung up by the citizen, at the end
+    assert citizen.received("BYE") == []
+    assert await first.wait(30) == 0, first.output()
+    assert await second.wait(30) == 0, second.output()
+    before, after = first.received("INVITE")[0], second.received("INVITE")[0]
+    assert f"sip:{CITIZEN}@" in after.header("From")
+    assert f"sip:{CITIZEN}@" in after.header("P-Asserted-Identity")
+    order = before.header("X-Work-Order")
+    assert after.header("X-Work-Order") == order
+    lost = [e for e in journal(order) if e["kind"] == "agent_lost"]
+    assert lost and lost[0]["detail"] == {"seat": "1001", "reason": "network_failure"}
+    await assert_site_clean(probes["12345"])

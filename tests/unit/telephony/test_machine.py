@@ -9,6 +9,7 @@ import pytest
 from telephony.calls import machine
 from telephony.calls.model import (
     AddToBridge,
+    AgentLost,
     Answer,
     BridgeLegs,
     Call,
@@ -139,6 +140,29 @@ def test_given_connected_when_citizen_hangs_up_then_seat_leg_bridge_and_seat_rel
     assert actions(cmds[-1]) == (HangupLeg("c1-s1"), ReleaseSeat("1001"), DestroyBridge("c1-b"),
                                  Finished())
     assert ("call_ended", {"state": "connected", "taken_by": "12345"}) in notices(cmds[-1])
+
+
+def test_given_connected_when_agent_line_is_lost_then_citizen_waits_first_in_line_not_dropped():
+    call, [cmds] = run(connected(), AgentLost("c1-s1", "network_failure"))
+    assert call.state is S.WAITING and call.agent_leg is None
+    assert call.bridge_id == "c1-b"   # the citizen stays in the bridge, on hold
+    assert actions(cmds) == (ReleaseSeat("1001", failed=True), StartRingback("chan-citizen"),
+                             WaitForSeat(first=True))
+    assert notices(cmds) == [("agent_lost", {"seat": "1001", "reason": "network_failure"})]
+    assert not any(isinstance(c, HangupLeg) for c in cmds)
+
+
+def test_given_agent_lost_when_next_seat_answers_then_it_joins_the_same_bridge():
+    call, [_, _, cmds] = run(connected(), AgentLost("c1-s1", "network_failure"),
+                             SeatOffered("1002"), SeatAnswered("c1-s2"))
+    assert call.state is S.CONNECTED and call.agent_leg.seat == "1002"
+    assert AddToBridge("c1-b", "c1-s2") in cmds
+
+
+def test_given_a_transfer_ringing_when_agent_line_is_lost_then_as_if_agent_hung_up():
+    lost, _ = run(connected(), KeyPressed("c1-s1", "*1"), AgentLost("c1-s1", "timer_expired"))
+    hung, _ = run(connected(), KeyPressed("c1-s1", "*1"), LegHungUp("c1-s1"))
+    assert lost == hung and lost.state is S.BLIND_RINGING
 
 
 def test_given_waiting_when_citizen_hangs_up_then_leaves_the_waiting_line():

@@ -80,3 +80,44 @@ async def test_a_call_whose_citizen_left_while_away_is_ended_not_left_dangling()
     assert ("hangup", "c1-s1") in switch.done and ("destroy_bridge", "c1-b") in switch.done
     assert notes.seen[-1][1] == "call_ended"
     await calls.close()
+
+
+def _leg_gone(leg_id: str, cause: int):
+    from telephony.ari.events import Channel, ChannelDestroyed, StasisEnd
+    channel = Channel(leg_id, "PJSIP/1001-1", "Up", "", "", "")
+    return StasisEnd(channel), ChannelDestroyed(channel, cause, "")
+
+
+async def _settled(calls, call_id="c1"):
+    for _ in range(50):
+        await asyncio.sleep(0)
+    return calls.call(call_id)
+
+
+async def test_an_agent_leg_lost_by_a_network_cause_sends_the_citizen_back_to_the_line():
+    switch, notes = FakeSwitch(), Notes()
+    calls, board = controller(switch, notes)
+    board.set_registered("12345", "1001", True)
+    calls.recover("12345", [stored()], {"cit", "c1-s1"})
+    end, destroyed = _leg_gone("c1-s1", 38)   # network out of order
+    await calls.on_event("12345", end)
+    assert (await _settled(calls)).state is S.CONNECTED   # waits for the cause
+    await calls.on_event("12345", destroyed)
+    call = await _settled(calls)
+    assert call is not None and call.agent_leg is None
+    assert ("c1", "agent_lost", {"seat": "1001", "reason": "network_failure"}) in notes.seen
+    assert not any(name == "hangup" and args == ("cit",) for name, *args in switch.done)
+    await calls.close()
+
+
+async def test_an_agent_who_hangs_up_normally_ends_the_call():
+    switch, notes = FakeSwitch(), Notes()
+    calls, board = controller(switch, notes)
+    board.set_registered("12345", "1001", True)
+    calls.recover("12345", [stored()], {"cit", "c1-s1"})
+    for event in _leg_gone("c1-s1", 16):   # normal clearing: a BYE from the seat
+        await calls.on_event("12345", event)
+    assert await _settled(calls) is None   # finished
+    assert any(kind == "call_ended" for _, kind, _ in notes.seen)
+    assert ("hangup", "cit", "normal") in switch.done
+    await calls.close()

@@ -125,3 +125,12 @@ def test_a_resting_seat_is_passed_over_then_answers_once_rested_and_counts_stay_
     assert b.claim_longest_idle("12345").id == "1001"
     b.set_registered("12345", "1002", False)
     assert (b.available("12345"), b.on_duty("12345")) == (0, 2)
+
+
+def test_a_call_whose_agent_was_lost_rejoins_at_the_head_but_behind_later_emergencies():
+    line = WaitingLine(lambda: 0.0)
+    line.join("a")
+    line.join("b")
+    assert line.join("lost", first=True) == 1
+    line.join("sos", urgent=True)
+    assert line.calls() == ["sos", "lost", "a", "b"]
