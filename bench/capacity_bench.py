@@ -119,7 +119,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             self.samples.append((time.monotonic(),
-                                 {k: tb.cpu_seconds(p) for k, p in self.pids.items()},
+                                 {k: tb.cpu_seconds(p) for k, p in list(self.pids.items())},
                                  tb.machine_busy(),
                                  rss_mb(self.controller_pid) if self.controller_pid else 0.0))
             self._halt.wait(0.5)
