@@ -93,32 +93,42 @@ async def test_redis_outage_calls_go_on_and_no_order_event_is_lost(lab, settings
 
 async def test_controller_killed_under_many_live_calls_keeps_every_call_and_order(
         lab, settings, probes, orders):
-    """Issue 8's drill 1 at size: 20 live bridged calls (6 in the suite) when the
-    controller is SIGKILLed; every call stays up until its citizen hangs up, the
-    restarted controller adopts them all, and every order is complete."""
+    """Issue 8's drill 1 at size: 20 live bridged calls (6 in the suite), half at 12345
+    and half at 110 (each site has ten seats), when the controller is SIGKILLed; every
+    call stays up until its citizen hangs up, the restarted controller adopts them all,
+    and every order is complete."""
     from telephony.lab.sipp import free_udp_port, register_seat
 
-    calls = 20 if FULL else 6
-    site = settings.site("12345")
-    target = f"{site.address}:{site.sip_port}"
-    seat_ids = [str(1001 + i) for i in range(calls)]
-    port = free_udp_port(SEAT_IP)
-    for seat in seat_ids:   # every seat's softphone is one answering UA
-        await register_seat(seat, settings.credentials.seat_password(seat), target,
-                            contact_ip=SEAT_IP, contact_port=port)
-    await wait_until(lambda: list((lab.health() or {}).get("seats", {}).get("12345", {})
-                                  .values()).count("available") >= calls, 15,
-                     what=f"{calls} seats on duty")
-    seats_ua = await start_sipp("seat_answer.xml", "", local_ip=SEAT_IP, local_port=port,
-                                service=seat_ids[0], calls=calls, timeout_s=120,
-                                name="kill-seats")
-    citizens = await start_sipp("citizen.xml", target, local_ip=CITIZEN_IP, service="12345",
-                                calls=calls, variables={"citizen": "13700137100"},
-                                extra=["-d", "15000", "-r", "10", "-l", str(calls)],
-                                timeout_s=120, name="kill-citizens")
+    per_site = 10 if FULL else 3
+    calls = 2 * per_site
+    uas: dict[str, tuple] = {}     # site -> (seat ids, contact port, seats UA, citizens UA)
     try:
+        for name, first in (("12345", 1001), ("110", 2001)):
+            site = settings.site(name)
+            target = f"{site.address}:{site.sip_port}"
+            seat_ids = [str(first + i) for i in range(per_site)]
+            port = free_udp_port(SEAT_IP)
+            for seat in seat_ids:   # every seat's softphone of a site is one answering UA
+                await register_seat(seat, settings.credentials.seat_password(seat), target,
+                                    contact_ip=SEAT_IP, contact_port=port)
+            await wait_until(lambda: list((lab.health() or {}).get("seats", {})
+                                          .get(name, {}).values()).count("available")  # noqa: B023
+                             >= per_site, 15, what=f"{per_site} seats on duty at {name}")
+            seats_ua = await start_sipp("seat_answer.xml", "", local_ip=SEAT_IP,
+                                        local_port=port, service=seat_ids[0], calls=per_site,
+                                        timeout_s=120, name=f"kill-seats-{name}")
+            citizens = await start_sipp(
+                "citizen.xml", target, local_ip=CITIZEN_IP, service=site.service_number,
+                calls=per_site, variables={"citizen": "13700137100"},
+                extra=["-d", "15000", "-r", "10", "-l", str(per_site)], timeout_s=120,
+                name=f"kill-citizens-{name}")
+            uas[name] = (seat_ids, port, seats_ua, citizens)
+
         async def bridged() -> int:
-            return sum(len(b["channels"]) == 2 for b in await probes["12345"].bridges())
+            count = 0
+            for name in uas:
+                count += sum(len(b["channels"]) == 2 for b in await probes[name].bridges())
+            return count
         await wait_until(lambda: _at_least(bridged, calls), 20, what=f"{calls} calls bridged")
 
         lab.book.stop("controller", sig=signal.SIGKILL)
@@ -129,22 +139,29 @@ async def test_controller_killed_under_many_live_calls_keeps_every_call_and_orde
         recovery = time.monotonic() - t0
         await wait_until(lambda: (lab.health() or {}).get("calls", {}).get("connected", 0)
                          >= calls, 10, what="every call adopted as connected")
-        assert await citizens.wait(60) == 0, citizens.output()   # each citizen hung up itself
-        assert await seats_ua.wait(60) == 0, seats_ua.output()
+        for _, _, seats_ua, citizens in uas.values():
+            assert await citizens.wait(60) == 0, citizens.output()   # each hung up itself
+            assert await seats_ua.wait(60) == 0, seats_ua.output()
     finally:
-        seats_ua.stop()
-        citizens.stop()
-        for seat in seat_ids:
-            await register_seat(seat, settings.credentials.seat_password(seat), target,
-                                contact_ip=SEAT_IP, contact_port=port, expires=0)
-    order_ids = {m.header("X-Work-Order") for m in seats_ua.received("INVITE")}
+        for name, (seat_ids, port, seats_ua, citizens) in uas.items():
+            seats_ua.stop()
+            citizens.stop()
+            site = settings.site(name)
+            for seat in seat_ids:
+                await register_seat(seat, settings.credentials.seat_password(seat),
+                                    f"{site.address}:{site.sip_port}", contact_ip=SEAT_IP,
+                                    contact_port=port, expires=0)
+    order_ids = {m.header("X-Work-Order") for _, _, seats_ua, _ in uas.values()
+                 for m in seats_ua.received("INVITE")}
     assert len(order_ids) == calls
     for order_id in order_ids:
         record = await orders(order_id)
         assert record["citizen_number"] == "13700137100"
-    await assert_site_clean(probes["12345"])
+    for name in uas:
+        await assert_site_clean(probes[name])
     report("controller SIGKILL under load", calls, 0, 0, recovery,
-           f"{calls} live bridged calls kept, adopted and ended by their citizens")
+           f"{calls} live bridged calls (half at each platform) kept, adopted and ended "
+           "by their citizens")
 
 
 async def _at_least(count, n: int) -> bool:
