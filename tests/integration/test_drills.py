@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
 CITIZEN = "13987654321"
 FULL = os.environ.get("HOTLINE_DRILL_FULL") == "1"
+FLOOD = 400 if FULL else 40   # calls to a number nobody serves, at 40 a second
 
 
 async def test_controller_killed_mid_call_the_call_stays_up_and_star1_still_transfers(
@@ -173,7 +174,7 @@ async def test_bad_input_gets_clear_answers_and_nothing_crashes(lab, settings, s
     target = f"{site.address}:{site.sip_port}"
     # calls to numbers nobody serves: a clear 404 each, at 40 calls a second
     flood = await start_sipp("citizen_invalid.xml", target, local_ip=CITIZEN_IP, service="99999",
-                             variables={"citizen": "13800000099"}, calls=40 if not FULL else 400,
+                             variables={"citizen": "13800000099"}, calls=FLOOD,
                              extra=["-r", "40"], timeout_s=60, name="flood-invalid")
     assert await flood.wait(60) == 0, flood.output()
 
@@ -199,7 +200,7 @@ async def test_bad_input_gets_clear_answers_and_nothing_crashes(lab, settings, s
     assert await agent.wait(30) == 0, agent.output()
     health = lab.health() or {}
     assert health.get("ready"), "controller still healthy"
-    report("bad input", 40 + 3 + 1, 0, 0, None,
+    report("bad input", FLOOD + 3 + 1, 0, 0, None,
            "404 flood, bad caller numbers answered, 200-key storm survived")
 
 
