@@ -364,13 +364,3 @@ class AriEvents:
             log.error("site %s: malformed ARI event dropped: %s", self._site, exc)
             return None
         return event
-
-    async def _dispatch(self, raw: str) -> None:
-        """Parse and handle one event (tests feed raw frames here)."""
-        event = self._parse(raw)
-        if event is None:
-            return
-        try:
-            await self._handler(event)
-        except Exception:
-            log.exception("site %s: handling %s failed", self._site, event.get("type"))

@@ -34,22 +34,16 @@ class AriSwitch:
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
                    watch_keys: bool = False) -> None:
         variables = {f"PJSIP_HEADER(add,{name})": value for name, value in headers}
-        if watch_keys:   # set with the originate: no request of its own (see watch_keys)
+        if watch_keys:
+            # RFC 2833 keys of two RTP legs in a bridge are otherwise forwarded packet
+            # to packet (native RTP) and never reach the core; talk detection hangs an
+            # audio hook on the leg that keeps its media, and its DTMF, passing through
+            # the core. Set with the originate, it costs no request of its own.
             variables["TALK_DETECT(set)"] = ""
         caller_id = f'"{caller_number}" <{caller_number}>' if caller_number else ""
         await self._do(self._ari.originate(
             endpoint, app=self._app, app_args=app_args, caller_id=caller_id,
             channel_id=channel_id, timeout_s=timeout_s, variables=variables))
-
-    async def watch_keys(self, channel_id: str) -> None:
-        """Make RFC 2833 key presses of this leg visible to the controller.
-
-        Two RTP legs in a bridge are otherwise forwarded packet to packet
-        (native RTP), and their telephone-events never reach the core. Talk
-        detection hangs an audio hook on the leg, which keeps its media, and
-        so its DTMF, passing through the core.
-        """
-        await self._do(self._ari.set_variable(channel_id, "TALK_DETECT(set)", ""))
 
     async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
         await self._do(self._ari.create_bridge(bridge_id))
