@@ -374,21 +374,24 @@ class CallController:
                 # step (ringing a seat) need not wait a round trip for them, and
                 # on the events socket Asterisk still runs them in order
                 case StartRingback(leg_id):
-                    self._detach(call, command, switch.start_ringback(leg_id))
+                    self._detach(switch.start_ringback(leg_id),
+                                 f"call {call.id}: {type(command).__name__}")
                 case StopRingback(leg_id):
-                    self._detach(call, command, switch.stop_ringback(leg_id))
+                    self._detach(switch.stop_ringback(leg_id),
+                                 f"call {call.id}: {type(command).__name__}")
                 case WaitForSeat(or_fail=None, first=first):
                     position = self._waiting[call.site].join(call.id, urgent=call.emergency,
                                                              first=first)
                     log.debug("call %s: waiting for a seat at %s (position %d)",
-                             call.id, call.site, position)
+                              call.id, call.site, position)
                     self._dispatch(call.site)
                     self._announce(call.id, call.site)
                 case WaitForSeat(or_fail=reason):
                     seat = self._board.claim_longest_idle(call.site)
                     self._post(call.id, SeatOffered(seat.id) if seat else NoSeat(reason or "busy"))
                 case IndicateRinging(leg_id):
-                    self._detach(call, command, switch.indicate_ringing(leg_id))
+                    self._detach(switch.indicate_ringing(leg_id),
+                                 f"call {call.id}: {type(command).__name__}")
                 case RingTarget() as ring:
                     await self._ring_target(call, switch, ring)
                 case AddToBridge(bridge_id, leg_id):
@@ -631,9 +634,9 @@ class CallController:
             runner.task = asyncio.create_task(self._run(runner), name=f"call-{call.id}")
             switch = self._switches[site]
             for leg_id in stale:
-                asyncio.ensure_future(self._quietly(switch.hangup(leg_id)))
+                self._detach(switch.hangup(leg_id), "recovery: hangup")
             if call.state is CallState.WAITING:
-                asyncio.ensure_future(self._quietly(switch.start_ringback(call.citizen_leg.id)))
+                self._detach(switch.start_ringback(call.citizen_leg.id), "recovery: ringback")
                 self._waiting[site].join(call.id, urgent=call.emergency)
             if self._store is not None:
                 self._store.save(call)
@@ -648,9 +651,9 @@ class CallController:
         switch = self._switches[call.site]
         for leg in call.live_legs:
             if leg.id in alive:
-                asyncio.ensure_future(self._quietly(switch.hangup(leg.id)))
+                self._detach(switch.hangup(leg.id), "recovery: hangup")
         if call.bridge_id:
-            asyncio.ensure_future(self._quietly(switch.destroy_bridge(call.bridge_id)))
+            self._detach(switch.destroy_bridge(call.bridge_id), "recovery: bridge")
         if self._store is not None:
             self._store.forget(call.id)
         log.info("call %s: ended while the controller was away (order %s)", call.id,
@@ -660,22 +663,16 @@ class CallController:
             "taken_by": call.case_taken_by or (machine.other_platform(call.platform)
                                                if call.via_trunk else call.platform)})
 
-    def _detach(self, call: Call, command: Command, coro) -> None:
+    def _detach(self, coro, what: str) -> None:
+        """Send a request without waiting for it; a failure is only logged."""
         async def run() -> None:
             try:
                 await coro
             except SwitchError as exc:
-                log.warning("call %s: %s failed: %s", call.id, type(command).__name__, exc)
+                log.warning("%s failed: %s", what, exc)
         task = asyncio.ensure_future(run())
-        self._detached.add(task)
+        self._detached.add(task)   # held until done, so it is not collected mid-flight
         task.add_done_callback(self._detached.discard)
-
-    @staticmethod
-    async def _quietly(coro) -> None:
-        try:
-            await coro
-        except SwitchError as exc:
-            log.warning("recovery: %s", exc)
 
     # ---- site lifecycle ----------------------------------------------------------------
     def reconcile(self, site: str, alive: set[str]) -> None:
