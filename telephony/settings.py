@@ -166,7 +166,8 @@ def load_settings(
         lab_mode=lab_mode,
         ring_timeout_s=int(env.get("HOTLINE_RING_TIMEOUT_S", defaults.get("ring_timeout_s", 20))),
         transfer_timeout_s=int(env.get("HOTLINE_TRANSFER_TIMEOUT_S", "20")),
-        blind_transfer=_transfer_mode(env.get("HOTLINE_TRANSFER_MODE", "warm")),
+        # warm (the agent stays until the target answers) by default
+        blind_transfer=_choice(env, "HOTLINE_TRANSFER_MODE", ("warm", "blind")) == "blind",
         api_host=env.get("HOTLINE_API_HOST", "127.0.0.1"),
         api_port=int(env.get("HOTLINE_API_PORT", "8080")),
         log_dir=Path(env["HOTLINE_LOG_DIR"]) if env.get("HOTLINE_LOG_DIR") else None,
@@ -184,13 +185,6 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
-
-
-def _transfer_mode(value: str) -> bool:
-    """True for blind transfers; warm (agent stays until the target answers) by default."""
-    if value not in ("warm", "blind"):
-        raise SettingsError(f"HOTLINE_TRANSFER_MODE must be warm or blind, not {value!r}")
-    return value == "blind"
 
 
 def lab_accounts() -> dict:
