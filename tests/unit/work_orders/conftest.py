@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from services.work_orders.db import make_engine, make_session_factory, upgrade
 from services.work_orders.levels import Calendar
+from services.work_orders.outbox import make_redis
 from services.work_orders.service import WorkOrderService
 from tests.support.postgres import PgCluster, free_port, pg_bin
 
@@ -212,3 +213,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer):
+    """A client of the test's redis-server."""
+    client = make_redis(redis_server.url)
+    yield client
+    await client.aclose()

@@ -42,13 +42,6 @@ async def counts(service):
     return orders, entries
 
 
-@pytest.fixture
-async def redis(redis_server):
-    client = make_redis(redis_server.url)
-    yield client
-    await client.aclose()
-
-
 async def test_published_events_reach_the_database_through_the_stream(
     service, clock, redis, tmp_path
 ):

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from services.work_orders.outbox import Outbox, make_redis
+from services.work_orders.outbox import Outbox
 from services.work_orders.worker import OrderWorker
 
 from .helpers import opened
@@ -32,13 +32,6 @@ async def new_database(sqlite_template, tmp_path):
         shutil.copy(sqlite_template, target)
         return f"sqlite+aiosqlite:///{target}"
     return make
-
-
-@pytest.fixture
-async def redis(redis_server):
-    client = make_redis(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 async def test_worker_applies_restarts_after_a_kill_and_stops_with_its_owner(
