@@ -49,6 +49,7 @@ BENCH_ENV = {
 os.environ.update(BENCH_ENV)
 
 from bench.sipcap import CallTimes, concurrency_at, sip_packets, transfers
+from telephony.lab import sipp as lab_sipp  # the seat softphone the agent scenario builds on
 from telephony.lab.lab import Lab
 from telephony.lab.runtime import AsteriskRuntime, ensure_runtime
 from telephony.lab.sipp import SCENARIOS, free_udp_port, sipp_binary
@@ -140,46 +141,20 @@ CITIZEN_XML = """<?xml version="1.0" encoding="UTF-8" ?>
 </scenario>
 """
 
-_AGENT_HEAD = """<?xml version="1.0" encoding="UTF-8" ?>
+# the seat softphone of telephony/lab/sipp.py (its INVITE, 200 OK and ACK), plus the
+# agent's own seat number taken from the INVITE, then a random pause before the keys
+_SEAT_FROM_INVITE = """      <ereg regexp="INVITE sip:1([0-9])([0-9])([0-9])@" search_in="msg" check_it="true"
+            assign_to="seat,s1,s2,s3" />
+"""
+_AGENT_HEAD = ("""<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- every 12345 seat's softphone: answers, waits, presses the transfer keys by SIP INFO,
      then waits for the BYE that releases it -->
 <scenario name="bench agent">
-  <recv request="INVITE" crlf="true">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="inv_from" />
-      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="inv_to" />
-      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="remote_contact" />
-      <ereg regexp="INVITE sip:1([0-9])([0-9])([0-9])@" search_in="msg" check_it="true"
-            assign_to="seat,s1,s2,s3" />
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTagA[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true" />
-  <pause distribution="uniform" min="PMIN" max="PMAX" />
 """
+               + lab_sipp._ANSWER.replace("{dialog_vars}", lab_sipp._DIALOG_VARS.replace(
+                   "    </action>", _SEAT_FROM_INVITE + "    </action>"))
+               + '  <pause distribution="uniform" min="PMIN" max="PMAX" />\n')
 
 _AGENT_INFO = """  <send retrans="500">
     <![CDATA[
