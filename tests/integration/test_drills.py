@@ -66,32 +66,6 @@ async def test_controller_killed_mid_call_the_call_stays_up_and_star1_still_tran
     report("controller SIGKILL mid-call", 1, 0, 0, recovery, "*1 after restart transferred")
 
 
-async def test_redis_outage_calls_go_on_and_no_order_event_is_lost(lab, settings, seats, orders):
-    outage_s = 30 if FULL else 4
-    calls = 4
-    seat = await seats("1004", calls=calls)
-    lab.stop_redis()
-    t0 = time.monotonic()
-    try:
-        for i in range(calls):   # calls during the outage are answered and bridged
-            citizen = await citizen_call(settings, "12345", f"1360000{i:04d}", hold_ms=600)
-            assert await citizen.wait(30) == 0, citizen.output()
-        await asyncio.sleep(max(0.0, outage_s - (time.monotonic() - t0)))
-    finally:
-        lab.start_redis()
-    back = time.monotonic()
-    assert await seat.wait(30) == 0, seat.output()
-    order_ids = [m.header("X-Work-Order") for m in seat.received("INVITE")]
-    assert len(order_ids) == calls
-    for order_id in order_ids:   # spooled while Redis was away, written once it is back
-        await orders(order_id, timeout=30)
-    health = await wait_until(lambda: (h := lab.health() or {}) and not h["orders"]["spooling"]
-                              and h, 30, what="outbox back on the stream")
-    assert health["orders"]["pending"] == 0
-    report("Redis outage", calls, 0, 0, time.monotonic() - back,
-           f"{outage_s}s outage; recovery = until every order was written")
-
-
 async def test_controller_killed_under_many_live_calls_keeps_every_call_and_order(
         lab, settings, probes, orders):
     """Issue 8's drill 1 at size: 20 live bridged calls (6 in the suite), half at 12345
@@ -131,6 +105,8 @@ async def test_controller_killed_under_many_live_calls_keeps_every_call_and_orde
                 count += sum(len(b["channels"]) == 2 for b in await probes[name].bridges())
             return count
         await wait_until(lambda: _at_least(bridged, calls), 20, what=f"{calls} calls bridged")
+        await wait_until(lambda: (lab.health() or {}).get("calls", {}).get("connected", 0)
+                         >= calls, 10, what="the controller sees every call connected")
 
         lab.book.stop("controller", sig=signal.SIGKILL)
         assert await bridged() == calls, "bridges live in Asterisk: every call stays up"
@@ -167,6 +143,32 @@ async def test_controller_killed_under_many_live_calls_keeps_every_call_and_orde
 
 async def _at_least(count, n: int) -> bool:
     return await count() >= n
+
+
+async def test_redis_outage_calls_go_on_and_no_order_event_is_lost(lab, settings, seats, orders):
+    outage_s = 30 if FULL else 4
+    calls = 4
+    seat = await seats("1004", calls=calls)
+    lab.stop_redis()
+    t0 = time.monotonic()
+    try:
+        for i in range(calls):   # calls during the outage are answered and bridged
+            citizen = await citizen_call(settings, "12345", f"1360000{i:04d}", hold_ms=600)
+            assert await citizen.wait(30) == 0, citizen.output()
+        await asyncio.sleep(max(0.0, outage_s - (time.monotonic() - t0)))
+    finally:
+        lab.start_redis()
+    back = time.monotonic()
+    assert await seat.wait(30) == 0, seat.output()
+    order_ids = [m.header("X-Work-Order") for m in seat.received("INVITE")]
+    assert len(order_ids) == calls
+    for order_id in order_ids:   # spooled while Redis was away, written once it is back
+        await orders(order_id, timeout=30)
+    health = await wait_until(lambda: (h := lab.health() or {}) and not h["orders"]["spooling"]
+                              and h, 30, what="outbox back on the stream")
+    assert health["orders"]["pending"] == 0
+    report("Redis outage", calls, 0, 0, time.monotonic() - back,
+           f"{outage_s}s outage; recovery = until every order was written")
 
 
 async def test_bad_input_gets_clear_answers_and_nothing_crashes(lab, settings, seats, tmp_path):
