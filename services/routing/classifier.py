@@ -91,6 +91,10 @@ class LinearModel:
     def vector(self, feats: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return tfidf(feats, self._index, self._idf)
 
+    def coverage(self, feats: list[str]) -> float:
+        """Share of a text's features the model has seen: low means unlike anything trained on."""
+        return sum(f in self._index for f in feats) / len(feats) if feats else 0.0
+
     def predict(self, feats: list[str]) -> Prediction:
         idx, values = self.vector(feats)
         return Prediction(

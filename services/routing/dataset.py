@@ -64,3 +64,31 @@ def _check(example: Example, path: Path, number: int) -> None:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _shingles(text: str) -> frozenset[str]:
+    kept = [c for c in text.lower() if c.isalnum()]
+    return frozenset(a + b for a, b in zip(kept, kept[1:]))
+
+
+def near_paraphrases(existing: list[Example], new: list[Example],
+                     threshold: float = 0.8) -> list[Example]:
+    """The new examples whose character-pair sets overlap an earlier one's by `threshold`
+    (Jaccard) or more: twins that would let a writer's wording count twice."""
+    kept: list[frozenset[str]] = [_shingles(e.text) for e in existing]
+    dropped = []
+    for example in new:
+        shingles = _shingles(example.text)
+        if any(len(shingles & k) >= threshold * len(shingles | k) for k in kept if k):
+            dropped.append(example)
+        else:
+            kept.append(shingles)
+    return dropped
+
+
+def example_line(example: Example) -> str:
+    row: dict[str, object] = {"id": example.id, "text": example.text, "target": example.target,
+                              "category": example.category, "emergency": example.emergency}
+    if example.accept:
+        row["accept"] = sorted(example.accept)
+    return json.dumps(row, ensure_ascii=False)

@@ -36,6 +36,9 @@ class EmergencyRule:
     name: str
     patterns: tuple[str, ...]
     unless: str | None = None  # in the same clause, this means the cue is not about a person
+    seed: str | None = None    # the seeds' rule this cue enforces, cited in the reason
+    needs: str | None = None   # a second, live cue that must also be in the text (who is exposed)
+    compositional: bool = False  # built from lexicons: a negator inside the match cancels it
 
 
 @dataclass(frozen=True)

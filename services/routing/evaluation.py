@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.routing.dataset import Example
-from services.routing.model import TARGETS
+from services.routing.model import TARGETS, is_emergency_line
 from services.routing.suggester import Suggester
 
 
@@ -34,6 +34,9 @@ class EvalReport:
     per_target: dict[str, TargetScore]
     confusion: dict[str, dict[str, int]]
     latency_ms: dict[str, float]
+    calibration_error: float = 0.0          # expected calibration error, 10 equal-width bins
+    emergencies_sent_away: int = 0          # gold emergencies suggested to a non-emergency line
+    emergencies_sent_away_confident: int = 0  # ... with confidence >= 0.5
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,6 +53,9 @@ class EvalReport:
             "per_target": {t: vars(s) for t, s in self.per_target.items()},
             "confusion": self.confusion,
             "latency_ms": self.latency_ms,
+            "calibration_error": round(self.calibration_error, 4),
+            "emergencies_sent_away": self.emergencies_sent_away,
+            "emergencies_sent_away_confident": self.emergencies_sent_away_confident,
             "errors": self.errors,
         }
 
@@ -62,7 +68,8 @@ def evaluate(suggester: Suggester, examples: Sequence[Example]) -> EvalReport:
     errors: list[dict[str, Any]] = []
     categories_right = categories_total = 0
     emergency_hits = emergency_gold = emergency_predicted = 0
-    uncertain = certain_right = 0
+    uncertain = certain_right = sent_away = sent_away_confident = 0
+    confidences: list[tuple[float, bool]] = []
     for example in examples:
         if example.target is None:
             raise ValueError(f"example {example.id} has no gold target")
@@ -73,6 +80,10 @@ def evaluate(suggester: Suggester, examples: Sequence[Example]) -> EvalReport:
         scored = example.target if example.accepts(target) else target
         gold.append(example.target)
         predicted.append(scored)
+        confidences.append((suggestion.confidence, scored == example.target))
+        if example.emergency and not is_emergency_line(target):
+            sent_away += 1
+            sent_away_confident += suggestion.confidence >= 0.5
         if scored != example.target or (
                 example.target == "12345" and suggestion.category != example.category):
             errors.append({"id": example.id, "text": example.text,
@@ -104,8 +115,27 @@ def evaluate(suggester: Suggester, examples: Sequence[Example]) -> EvalReport:
         per_target={t: per_target[t] for t in scored_targets},
         confusion=_confusion(gold, predicted),
         latency_ms=percentiles(timings),
+        calibration_error=expected_calibration_error(confidences),
+        emergencies_sent_away=sent_away,
+        emergencies_sent_away_confident=sent_away_confident,
         errors=errors,
     )
+
+
+def expected_calibration_error(pairs: Sequence[tuple[float, bool]], bins: int = 10) -> float:
+    """Mean gap between stated confidence and observed accuracy, weighted by bin size."""
+    if not pairs:
+        return 0.0
+    total = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [(c, right) for c, right in pairs
+                   if low <= c < high or (b == bins - 1 and c == 1.0)]
+        if members:
+            confidence = sum(c for c, _ in members) / len(members)
+            accuracy = sum(right for _, right in members) / len(members)
+            total += len(members) * abs(confidence - accuracy)
+    return total / len(pairs)
 
 
 def percentiles(timings_ms: Sequence[float]) -> dict[str, float]:
@@ -148,6 +178,9 @@ def format_report(report: EvalReport, source: str) -> str:
         f"  12345 category accuracy {report.category_accuracy:.3f}  (where target is right)",
         (f"  emergency recall        {report.emergency_recall:.3f}  "
          f"({report.emergency_examples} emergencies; precision {report.emergency_precision:.3f})"),
+        (f"  emergencies sent to a non-emergency line  {report.emergencies_sent_away}  "
+         f"({report.emergencies_sent_away_confident} with confidence >= 0.5)"),
+        f"  calibration error (ECE) {report.calibration_error:.3f}",
         (f"  uncertain (three-way)   {report.uncertain_rate:.3f}  "
          f"(accuracy when certain {report.accuracy_when_certain:.3f})"),
         "  latency ms              " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()),

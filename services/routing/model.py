@@ -21,11 +21,11 @@ CATEGORIES_12345: tuple[str, ...] = (
     "农林绿化", "文旅管理", "交通运输", "住房城乡建设", "海事管理", "其他纠纷类",
 )
 
-# The emergency override only ever sends a call to one of these.
-EMERGENCY_OVERRIDE_TARGETS: frozenset[str] = frozenset({"110", "119", "120"})
+# The emergency stage only ever sends a call to one of these: the lines the seeds name
+# for danger now (000/002: 110 with 119, 120 and 122; 001-3.2: 12395 for vessels in distress).
+EMERGENCY_OVERRIDE_TARGETS: frozenset[str] = frozenset({"110", "119", "120", "122", "12395"})
 
-# Seeds 000/002 name 119, 120 and 122 as the emergency hotlines 110 links with.
-_EMERGENCY_LINES: frozenset[str] = frozenset({"110", "119", "120", "122"})
+_EMERGENCY_LINES: frozenset[str] = EMERGENCY_OVERRIDE_TARGETS
 
 UTILITIES: frozenset[str] = frozenset({"power", "water_gas_heat", "telecom", "locksmith"})
 
@@ -40,7 +40,7 @@ HISTORY_FLAGS: frozenset[str] = frozenset({"harassment", "threat", "drunk", "men
 
 
 def is_emergency_line(target: str) -> bool:
-    """True for 110 and the emergency hotlines the seeds link it with (119, 120, 122)."""
+    """True for 110 and the emergency lines the seeds link it with (119, 120, 122, 12395)."""
     return target in _EMERGENCY_LINES
 
 
@@ -112,6 +112,9 @@ class Suggestion:
     reasons: list[Reason] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)
     linked_order_id: str | None = None
+    # What decided the line: "rule" (an emergency cue), "model_emergency" (the emergency
+    # head) or "text" (list phrases and the classifier); each has its own calibration.
+    basis: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
         return {

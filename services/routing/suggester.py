@@ -7,6 +7,7 @@ outright, and a close race between two targets is reported as uncertain.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -21,10 +22,13 @@ from services.routing.diversion_list import (
     DiversionList,
     load_diversion_list,
 )
+from services.routing.crossval import CALIBRATION_PATH, calibrate
+from services.routing.emergency_lexicon import EmergencyLexicon, load_emergency_lexicon
 from services.routing.history import harassment, open_matter
 from services.routing.model import (
     EMERGENCY_OVERRIDE_TARGETS,
     TARGETS,
+    UTILITIES,
     Alternative,
     CallContext,
     Reason,
@@ -51,20 +55,29 @@ class Tuning:
     site: float = 0.4
     history: float = 0.7      # the caller's open matter makes its label likelier
     margin: float = 0.15      # abstain when the top two targets are closer than this
-    emergency_prob: float = 0.7  # the model alone flags an emergency only when this sure
+    emergency_prob: float = 0.35  # the model alone flags an emergency when this sure (set for
+    # recall by leave-one-writer-out cross-validation on the training split: 0.98 there)
+    # ... and when a cue in the text was negated, past or a worry ("没着火", "担心会倒"),
+    # only when far surer: the negation is evidence, not a veto.
+    emergency_prob_ruled_out: float = 0.9
+    emergency_prob_utility: float = 0.45  # the list names a utility's repair for what was said
+    min_coverage: float = 0.5    # below this share of known features the text is unfamiliar
 
 
 class Suggester:
     """Suggests a line for a call; build with `Suggester.load()` once per process."""
 
     def __init__(self, diversion_list: DiversionList, processor: TextProcessor,
-                 model: LinearModel, tuning: Tuning = Tuning()) -> None:
+                 model: LinearModel, tuning: Tuning = Tuning(),
+                 lexicon: EmergencyLexicon | None = None,
+                 calibration: dict[str, dict[str, float]] | None = None) -> None:
         self.diversion_list = diversion_list
         self.model = model
         self.tuning = tuning
         self._processor = processor
         self._matcher = ListMatcher(diversion_list, processor)
-        self._detector = EmergencyDetector(diversion_list)
+        self._detector = EmergencyDetector(diversion_list, lexicon or load_emergency_lexicon())
+        self._calibration = calibration if calibration is not None else IDENTITY
         self._targets = model.target.labels
         self._target_index = {t: i for i, t in enumerate(self._targets)}
         self._categories = model.category.labels
@@ -79,7 +92,8 @@ class Suggester:
         """Load the shipped artifact; if it is missing, train one in memory from the shipped set."""
         started = time.perf_counter()
         diversion_list = load_diversion_list(list_path)
-        processor = build_processor(diversion_list)
+        lexicon = load_emergency_lexicon()
+        processor = build_processor(diversion_list, lexicon)
         path = model_path or DEFAULT_MODEL_PATH
         if path.exists():
             model = LinearModel.read(path)
@@ -91,10 +105,14 @@ class Suggester:
 
             model = LinearModel(build_artifact(read_examples(TRAIN_PATH), diversion_list,
                                                processor, file_sha256(TRAIN_PATH)))
-        suggester = cls(diversion_list, processor, model, tuning)
+        suggester = cls(diversion_list, processor, model, tuning, lexicon,
+                        _read_calibration(model))
         suggester.suggest("预热")  # the first jieba cut loads its dictionary
         log.info("routing suggester ready in %.2fs", time.perf_counter() - started)
         return suggester
+
+    def features(self, text: str) -> list[str]:
+        return features(*self._processor.analyse(self._processor.normalise(text or "")))
 
     def suggest(self, text: str, context: CallContext | None = None) -> Suggestion:
         normalised = self._processor.normalise(text or "")
@@ -106,7 +124,8 @@ class Suggester:
 
         target_scores, category_scores = self._text_evidence(prediction, matches)
         self._context_evidence(context, target_scores, category_scores, reasons)
-        emergency = self._emergency(normalised, prediction, target_scores, reasons)
+        utility = any(m.entry.target in UTILITIES for m in matches)
+        emergency = self._emergency(normalised, prediction, target_scores, reasons, utility)
         forced = emergency
         if context is not None and context.history and not emergency:
             forced = self._harassment(context, target_scores, reasons)
@@ -124,12 +143,26 @@ class Suggester:
 
         runner_up = next((t for t in ranked[1:]
                           if t not in self.diversion_list.equivalents(target)), None)
-        uncertain = bool(
+        close = bool(
             tokens and not forced and runner_up is not None
             and by_target[target] - by_target[runner_up] < self.tuning.margin
         )
-        if uncertain and runner_up is not None:
+        unfamiliar = bool(tokens) and not forced and \
+            self.model.coverage(feats) < self.tuning.min_coverage
+        uncertain = close or unfamiliar
+        if close and runner_up is not None:
             reasons.append(self._three_way_reason(target, runner_up, context))
+        elif unfamiliar:
+            reasons.append(Reason("rule", "001-R.3way",
+                                  "来电内容与已知事项差别较大，建议三方通话协商受理平台；"
+                                  "仍无法确定的由首接平台先行受理（001-R.first）"))
+        basis = ("text" if not emergency else
+                 "model_emergency" if any(r.ref == "model:emergency" for r in reasons) else "rule")
+        confidence = calibrate(by_target[target], self._calibration, basis)
+        if prediction is not None and not emergency:
+            # However sure of the line, a call the model thinks may be an emergency
+            # cannot be more than (1 - p_emergency) sure to be a non-emergency one.
+            confidence = min(confidence, 1.0 - prediction.emergency_prob)
         reasons += self._list_reasons(matches, target, category, bool(tokens))
         if prediction is not None:
             reasons += self._feature_reasons(prediction, target, category)
@@ -142,13 +175,14 @@ class Suggester:
             target=target,
             category=category,
             emergency=emergency,
-            confidence=by_target[target],
+            confidence=confidence,
             uncertain=uncertain,
             propose_three_way=uncertain,
             reasons=reasons,
             alternatives=self._alternatives(target, ranked, by_target, category_probs,
                                             matches),
             linked_order_id=linked_order_id,
+            basis=basis,
         )
 
     # -- evidence -------------------------------------------------------------------------
@@ -189,26 +223,41 @@ class Suggester:
                 categories[self._category_index[call.category]] += self.tuning.history
 
     def _emergency(self, normalised: str, prediction: Prediction | None,
-                   targets: np.ndarray, reasons: list[Reason]) -> bool:
-        """Imminent danger always goes to 110/119/120, whatever the classifier thinks."""
+                   targets: np.ndarray, reasons: list[Reason], utility: bool = False) -> bool:
+        """The emergency stage, run before anything else may win: danger now goes to the
+        emergency line the seeds name (110, 119, 120, 122, 12395), whatever the rest says.
+
+        Rules fire first (they can cite their cue); failing those, the model's emergency head
+        decides at a threshold set for recall, since a false alarm costs an agent a glance and
+        a miss can cost a life. Where the list names a utility's emergency repair for what is
+        said (a gas smell, a burst main) and no cue of harm to people fired, the utility is
+        the seeds' answer (001-4.*), so the model must be surer.
+        """
         finding = self._detector.detect(normalised)
         if finding.hits:
-            hit = finding.hits[0]
-            targets[self._target_index[hit.rule.target]] += FORCE
-            reasons.append(Reason("emergency_rule", hit.rule.id,
-                                  f"{hit.rule.name}：「{hit.phrase}」→ {hit.rule.target}"
-                                  "（危及人身财产安全，先行派警/救援，001-R.danger）"))
-        elif (prediction is not None and not finding.ruled_out
-              and prediction.emergency_prob >= self.tuning.emergency_prob):
+            chosen = finding.hits[0].rule.target
+            for hit in finding.hits[:3]:
+                seed = f"{hit.rule.seed}；" if hit.rule.seed else ""
+                reasons.append(Reason("emergency_rule", hit.rule.id,
+                                      f"{hit.rule.name}：「{hit.phrase}」→ {hit.rule.target}"
+                                      f"（{seed}危及人身财产安全，先行处置，001-R.danger）"))
+        elif prediction is not None and prediction.emergency_prob >= (
+                self.tuning.emergency_prob_ruled_out if finding.ruled_out
+                else self.tuning.emergency_prob_utility if utility
+                else self.tuning.emergency_prob):
+            chosen = max((t for t in self._targets if t in EMERGENCY_OVERRIDE_TARGETS),
+                         key=lambda t: targets[self._target_index[t]])
             cues = self.model.top_features(prediction, self.model.emergency, "emergency")
             reasons.append(Reason("emergency_rule", "model:emergency",
                                   f"模型判断为紧急（p={prediction.emergency_prob:.2f}）："
-                                  + "、".join(name.split(":", 1)[1] for name, _ in cues)))
+                                  + "、".join(name.split(":", 1)[1] for name, _ in cues)
+                                  + f" → {chosen}（001-R.danger）"))
         else:
             return False
         for target, i in self._target_index.items():
             if target not in EMERGENCY_OVERRIDE_TARGETS:
                 targets[i] = -np.inf
+        targets[self._target_index[chosen]] += FORCE
         return True
 
     def _harassment(self, context: CallContext, targets: np.ndarray,
@@ -288,9 +337,27 @@ class Suggester:
                             by_target[t]) for t in others]
 
 
-def build_processor(diversion_list: DiversionList) -> TextProcessor:
+def build_processor(diversion_list: DiversionList,
+                    lexicon: EmergencyLexicon | None = None) -> TextProcessor:
+    lexicon = lexicon or load_emergency_lexicon()
     phrases = [p for e in diversion_list.entries for p in (*e.phrases, e.name)]
-    return TextProcessor(phrases, diversion_list.synonyms)
+    return TextProcessor(phrases, diversion_list.synonyms, lexicon.asr_words, lexicon.idioms)
+
+
+IDENTITY: dict[str, dict[str, float]] = {}  # no calibration: the raw probability
+
+
+def _read_calibration(model: LinearModel) -> dict[str, dict[str, float]]:
+    """The calibration fitted by `hotline route --crossval`, if it belongs to this model."""
+    if not CALIBRATION_PATH.exists():
+        return IDENTITY
+    raw = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+    if raw.get("train_sha256") != model.meta.get("train_sha256"):
+        log.warning("routing calibration %s was fitted for other training data; "
+                    "rerun `hotline route --crossval`", CALIBRATION_PATH)
+        return IDENTITY
+    return {basis: {"a": float(ab["a"]), "b": float(ab["b"])}
+            for basis, ab in raw["bases"].items()}
 
 
 def _warn_if_stale(model: LinearModel, diversion_list: DiversionList, path: Path) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 import jieba
 import opencc
 
+from services.routing.homophones import HomophoneRepair
+
 # jieba announces its dictionary load on stderr at DEBUG; the CLI prints JSON.
 jieba.setLogLevel(logging.WARNING)
 
@@ -27,9 +29,17 @@ _STOPWORDS = frozenset(
 class TextProcessor:
     """Normalises (traditional→simplified, full-width→half-width) and segments with jieba."""
 
-    def __init__(self, phrases: Iterable[str], synonyms: Mapping[str, str]) -> None:
+    def __init__(self, phrases: Iterable[str], synonyms: Mapping[str, str],
+                 asr_words: Iterable[str] = (), idioms: Mapping[str, str] | None = None) -> None:
         # tw2s also maps 著火→着火, which plain t2s leaves alone.
         self._converter = opencc.OpenCC("tw2s")
+        self._homophones = HomophoneRepair(asr_words)
+        # Idioms that hold an emergency word but mean something else ("打不着火": the engine
+        # will not start) are rewritten before anything reads them.
+        self._idioms = dict(idioms or {})
+        self._idiom_pattern = (re.compile("|".join(map(re.escape, sorted(self._idioms, key=len,
+                                                                          reverse=True))))
+                               if self._idioms else None)
         self._synonyms = dict(synonyms)
         self._tokenizer = jieba.Tokenizer()
         # Adding the list's phrases keeps them whole, so "路灯故障" is one token, not two.
@@ -40,7 +50,9 @@ class TextProcessor:
 
     def normalise(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
-        text = self._converter.convert(text)
+        text = self._homophones.repair(self._converter.convert(text))
+        if self._idiom_pattern is not None:
+            text = self._idiom_pattern.sub(lambda m: self._idioms[m.group(0)], text)
         return _SPACE.sub(" ", text).strip().lower()
 
     def tokens(self, normalised: str) -> list[str]:

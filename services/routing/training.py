@@ -15,12 +15,14 @@ import numpy as np
 from services.routing.classifier import ARTIFACT_FORMAT, features, tfidf
 from services.routing.dataset import Example, file_sha256
 from services.routing.diversion_list import DiversionList
+from services.routing.model import TARGETS
 from services.routing.text import TextProcessor
 
 # Chosen by 5-fold cross-validation on the training split only (never on the held-out file).
 REGULARISATION_C = 3.0
 EMERGENCY_C = 5.0
 DECIMALS = 5
+MIN_DF = 2
 
 
 def build_artifact(examples: list[Example], diversion_list: DiversionList,
@@ -28,9 +30,11 @@ def build_artifact(examples: list[Example], diversion_list: DiversionList,
     from scipy.sparse import csr_matrix
 
     feats = [features(*processor.analyse(processor.normalise(e.text))) for e in examples]
-    names = sorted({f for fs in feats for f in fs})
-    index = {f: i for i, f in enumerate(names)}
     df = Counter(f for fs in feats for f in set(fs))
+    # A feature seen in one example only is that writer's wording, not the class's; dropping
+    # those keeps the artifact small and the model from memorising single lines.
+    names = sorted(f for f, count in df.items() if count >= MIN_DF)
+    index = {f: i for i, f in enumerate(names)}
     n = len(examples)
     idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
 
@@ -42,7 +46,8 @@ def build_artifact(examples: list[Example], diversion_list: DiversionList,
         vals += values.tolist()
     matrix = csr_matrix((vals, (rows, cols)), shape=(n, len(names)))
 
-    target_head = _fit(matrix, [e.target or "" for e in examples], REGULARISATION_C)
+    target_head = _with_every_target(
+        _fit(matrix, [e.target or "" for e in examples], REGULARISATION_C), len(names))
     in_12345 = [i for i, e in enumerate(examples) if e.target == "12345"]
     category_head = _fit(matrix[in_12345], [examples[i].category or "" for i in in_12345],
                          REGULARISATION_C)
@@ -63,6 +68,16 @@ def build_artifact(examples: list[Example], diversion_list: DiversionList,
         "heads": {"target": target_head, "category": category_head,
                   "emergency": emergency_head},
     }
+
+
+def _with_every_target(head: dict[str, Any], n_features: int) -> dict[str, Any]:
+    """A line with no example (a fold may lack 122) gets a column that never wins."""
+    missing = [t for t in TARGETS if t not in head["labels"]]
+    if not missing:
+        return head
+    return {"labels": head["labels"] + missing,
+            "bias": head["bias"] + [-30.0] * len(missing),
+            "weights": [row + [0.0] * len(missing) for row in head["weights"]]}
 
 
 def _fit(matrix: Any, labels: list[str], c: float) -> dict[str, Any]:

@@ -101,7 +101,19 @@
     return target && target !== mine() && target !== other() ? target : null;
   }
 
+  // An emergency outranks everything on the page: a banner above the pop-up, with the cue.
+  function renderEmergencyBanner(s) {
+    const banner = document.getElementById("emergency-banner");
+    if (!s || !s.emergency) { banner.hidden = true; fill("emergency-banner"); return; }
+    const cue = (s.reasons || []).find((r) => r.kind === "emergency_rule");
+    fill("emergency-banner",
+      h("b", {}, `紧急 EMERGENCY → ${TARGETS[s.target] || s.target}`),
+      cue ? h("span", {}, ` ${cue.text}`) : null);
+    banner.hidden = false;
+  }
+
   function renderSuggestion() {
+    renderEmergencyBanner(suggestion);
     if (!suggestion) { fill("suggestion"); return; }
     const s = suggestion;
     const box = fill("suggestion");

@@ -8,7 +8,7 @@ from services.routing import Suggester
 from services.routing.classifier import ARTIFACT_FORMAT, LinearModel
 from services.routing.diversion_list import load_diversion_list
 from services.routing.model import CATEGORIES_12345, TARGETS
-from services.routing.suggester import build_processor
+from services.routing.suggester import Tuning, build_processor
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +46,8 @@ def stub_suggester(processor_and_list):
     processor, diversion_list = processor_and_list
 
     def make(target_bias: dict[str, float], **kwargs: Any) -> Suggester:
-        return Suggester(diversion_list, processor, stub_model(target_bias, **kwargs))
+        # The stub knows no feature, so every text would look unfamiliar to it.
+        return Suggester(diversion_list, processor, stub_model(target_bias, **kwargs),
+                         Tuning(min_coverage=0.0))
 
     return make

@@ -25,7 +25,7 @@ def test_the_star_8_key_reaches_every_line_but_110_and_12345():
 
 
 def test_emergency_lines_are_110_and_the_linked_hotlines():
-    assert [t for t in TARGETS if is_emergency_line(t)] == ["110", "119", "120", "122"]
+    assert [t for t in TARGETS if is_emergency_line(t)] == ["110", "119", "120", "122", "12395"]
 
 
 def test_every_list_entry_has_a_stable_id_and_a_known_target():
