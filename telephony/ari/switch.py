@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from telephony.ari.client import AriClient, AriError
 from telephony.calls.ports import SwitchError
-from telephony.sip_rules import UnsafeDialString, caller_number, check_endpoint
-
-
-_digits_only = caller_number
+from telephony.sip_rules import UnsafeDialString, check_endpoint
+from telephony.sip_rules import caller_number as digits_only
 
 
 class AriSwitch:
@@ -42,7 +40,7 @@ class AriSwitch:
             check_endpoint(endpoint)
         except UnsafeDialString as exc:
             raise SwitchError(str(exc)) from exc
-        caller_number = _digits_only(caller_number)
+        caller_number = digits_only(caller_number)
         variables = {f"PJSIP_HEADER(add,{name})": value for name, value in headers}
         if watch_keys:
             # RFC 2833 keys of two RTP legs in a bridge are otherwise forwarded packet
