@@ -133,7 +133,9 @@ async def test_pai_from_outside_the_gateway_is_not_trusted(seats, probes):
     pai = ("P-Asserted-Identity", "<sip:110@127.0.0.12>")
     from_line = await attack(Invite("sip:12345@127.0.0.11", "119", headers=(pai,)),
                              LINE_119[0], local_port=LINE_119[1])
-    from_stranger = await attack(Invite("sip:12345@127.0.0.11", "13800138000", headers=(pai,)),
+    # (no citizen's number in From here: Asterisk logs the From of a request it
+    # cannot place, whole, and the log audit would rightly find it)
+    from_stranger = await attack(Invite("sip:12345@127.0.0.11", "attacker", headers=(pai,)),
                                  ATTACKER_IP)
     assert from_line.final == 404, shown(from_line)
     assert from_stranger.final == 401, shown(from_stranger)
@@ -144,7 +146,7 @@ async def test_pai_from_outside_the_gateway_is_not_trusted(seats, probes):
 async def test_ivr_choice_from_outside_the_gateway_never_reaches_a_seat(seats):
     """An emergency IVR choice would jump the queue: only the gateway's IVR sets it."""
     seat = await seats("1001")
-    outcome = await attack(Invite("sip:12345@127.0.0.11", "13800138000",
+    outcome = await attack(Invite("sip:12345@127.0.0.11", "attacker",
                                   headers=(("X-IVR-Choice", "police"),)), ATTACKER_IP)
     assert outcome.final == 401, shown(outcome)
     assert seat.received("INVITE") == []
