@@ -118,6 +118,7 @@ class Controller:
                 site_up=self._site_up,
                 timeout_s=s.transfer_timeout_s,
                 blind=s.blind_transfer,
+                lines=frozenset(s.lines),
             ),
             observer=Observers(self.journal, self.recorder, self.call_metrics,
                                EventFeed(self.events.publish, lambda: self.calls),

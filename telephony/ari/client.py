@@ -47,7 +47,6 @@ class AriClient:
         self._timed = timed   # each request's round trip, for /metrics
         self.base_url = base_url.rstrip("/")
         self._auth = aiohttp.encode_basic_auth(user, password)
-        self._user, self._password = user, password
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -212,8 +211,15 @@ class AriClient:
         return await self.request("GET", "/asterisk/info")
 
     def events_url(self, app: str) -> str:
+        """The events WebSocket's URL. No credentials: a URL ends up in logs and
+        exception texts, so they go in the handshake's Authorization header."""
         ws = self.base_url.replace("http://", "ws://").replace("https://", "wss://")
-        return f"{ws}/events?app={app}&api_key={self._user}:{self._password}"
+        return f"{ws}/events?app={app}"
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """Headers for the events WebSocket handshake."""
+        return {"Authorization": self._auth}
 
 
 def _param(value: Any) -> str:
@@ -254,6 +260,7 @@ class AriEvents:
         while True:
             try:
                 async with self._session.ws_connect(self._client.events_url(self._app),
+                                                    headers=self._client.auth_headers,
                                                     heartbeat=10) as ws:
                     delay = self._backoff[0]
                     log.info("site %s: ARI events connected", self._site)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from telephony.ari.client import AriClient, AriError
 from telephony.calls.ports import SwitchError
+from telephony.sip_rules import UnsafeDialString, check_endpoint
+from telephony.sip_rules import caller_number as digits_only
 
 
 class AriSwitch:
@@ -33,6 +35,12 @@ class AriSwitch:
     async def ring(self, endpoint: str, channel_id: str, caller_number: str,
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
                    watch_keys: bool = False) -> None:
+        # the last gate before Asterisk: one endpoint we configured, a number of digits
+        try:
+            check_endpoint(endpoint)
+        except UnsafeDialString as exc:
+            raise SwitchError(str(exc)) from exc
+        caller_number = digits_only(caller_number)
         variables = {f"PJSIP_HEADER(add,{name})": value for name, value in headers}
         if watch_keys:
             # RFC 2833 keys of two RTP legs in a bridge are otherwise forwarded packet

@@ -25,6 +25,7 @@ from telephony.ari.events import (
     StasisStart,
 )
 from telephony.calls import machine
+from telephony.sip_rules import UnsafeDialString, caller_number, clean_header
 from telephony.calls.model import (
     AddToBridge,
     AgentLost,
@@ -117,9 +118,12 @@ class TransferTargets:
     site_up: Callable[[str], bool]
     timeout_s: int = 20
     blind: bool = False
+    lines: frozenset[str] | None = None   # the configured lines (None: not checked)
 
     def resolve(self, site: str, mode: TransferMode, line: str | None) -> tuple[str | None, str]:
         if mode is TransferMode.LINE:
+            if not line or (self.lines is not None and line not in self.lines):
+                raise UnsafeDialString(f"no configured line {line!r}")
             return None, f"PJSIP/line-{line}"
         return self.handover[site]
 
@@ -258,16 +262,19 @@ class CallController:
 
     async def _open_call(self, site: str, event: StasisStart) -> None:
         channel = event.channel
-        number = channel.caller_number if channel.caller_number.isdigit() else ""
+        number = caller_number(channel.caller_number)
         platform = self._site_platform[site]
         via_trunk = event.args[0] == "trunk"
         # the dialplan passes what the call brings as Stasis arguments: for a
         # hand-over the orders and origin the first platform set, for a citizen
         # the gateway IVR's choice (no ARI round trip while events wait)
+        # (checked again here: a value that breaks its rule is dropped)
         extra = [arg or None for arg in event.args[2:]]
         names = ("X-Work-Order", "X-Linked-Order", "X-Origin-Site") if via_trunk else (
             "X-IVR-Choice",)
-        headers: dict[str, str | None] = dict(zip(names, extra + [None] * len(names)))
+        headers: dict[str, str | None] = {
+            name: clean_header(name, value)
+            for name, value in zip(names, extra + [None] * len(names))}
         call_id = uuid.uuid4().hex[:12]
         call = Call(
             id=call_id, site=site, platform=platform, citizen_number=number,
@@ -413,8 +420,12 @@ class CallController:
                 case LeaveWaitingLine():
                     self._waiting[call.site].leave(call.id)
                 case RingSeat(seat, leg_id, number, headers):
+                    seat_site = self._board.site_of(seat)
+                    if seat_site is None or not seat.isdigit():   # not a configured seat
+                        log.error("call %s: refusing to ring unknown seat %r", call.id, seat)
+                        self._post(call.id, SeatFailed(leg_id, "unreachable"))
+                        return
                     self._legs[leg_id] = call.id
-                    seat_site = self._board.site_of(seat) or call.site
                     endpoint = f"PJSIP/{seat}"
                     if seat_site != call.site:   # a remote seat, over the trunk
                         endpoint = f"PJSIP/{seat}@trunk-{seat_site}"
@@ -448,7 +459,12 @@ class CallController:
             log.warning("call %s: %s failed: %s", call.id, type(command).__name__, exc)
 
     async def _ring_target(self, call: Call, switch: Switch, ring: RingTarget) -> None:
-        target_site, endpoint = self._targets.resolve(call.site, ring.mode, ring.line)
+        try:
+            target_site, endpoint = self._targets.resolve(call.site, ring.mode, ring.line)
+        except UnsafeDialString as exc:
+            log.error("call %s: %s", call.id, exc)
+            self._post(call.id, TargetFailed(ring.leg_id, "unreachable"))
+            return
         if target_site is not None and not self._targets.site_up(target_site):
             log.warning("call %s: site %s is down; %s not attempted", call.id, target_site,
                         ring.mode.value)

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from telephony.settings import REPO_ROOT, Settings, Site
+from telephony.sip_rules import IVR_CHOICE, TRUNK_HEADERS, digit_patterns, uri_source
 
 TEMPLATES = REPO_ROOT / "dialplan" / "templates"
 
@@ -46,6 +47,11 @@ def render_site(settings: Settings, site: Site, dirs: SiteDirs, run_user: str = 
         "site": site,
         "peers": [s for s in settings.sites if s.name != site.name],
         "lines": settings.lines,
+        # each line's UA is identified by the address it is rung at
+        "line_sources": {name: uri_source(uri) for name, uri in settings.lines.items()},
+        "seat_patterns": {s.name: _seat_patterns(s) for s in settings.sites},
+        "trunk_headers": TRUNK_HEADERS,
+        "ivr_choice": IVR_CHOICE,
         "credentials": settings.credentials,
         "citizen_networks": settings.citizen_networks,
         "dirs": dirs,
@@ -58,6 +64,13 @@ def render_site(settings: Settings, site: Site, dirs: SiteDirs, run_user: str = 
     for template in sorted(TEMPLATES.glob("*.j2")):
         out[template.name.removesuffix(".j2")] = env.get_template(template.name).render(context)
     return out
+
+
+def _seat_patterns(site: Site) -> list[str]:
+    """Exact extension patterns for the site's seats (its configured range)."""
+    if not site.seats:
+        return []
+    return digit_patterns(int(site.seats[0]), int(site.seats[-1]))
 
 
 def write_site(files: dict[str, str], etc_dir: Path) -> None:

@@ -22,6 +22,7 @@ class FakeAri:
         self.http_hits: list[str] = []
         self.ws_requests: list[dict] = []
         self.sockets: list[web.WebSocketResponse] = []
+        self.handshakes: list[tuple[str, str | None]] = []   # (path and query, Authorization)
         self.app = web.Application()
         self.app.router.add_get("/ari/events", self.events)
         self.app.router.add_route("*", "/ari/{tail:.*}", self.http)
@@ -42,6 +43,7 @@ class FakeAri:
         return web.Response(status=status, text=body, content_type="application/json")
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
+        self.handshakes.append((request.path_qs, request.headers.get("Authorization")))
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
@@ -164,3 +166,11 @@ async def test_an_asterisk_without_rest_over_websocket_gets_http(ari_site):
     await client.answer("c1")
     assert "channels/c1/answer" in fake.http_hits
     assert "asterisk/info" in fake.http_hits   # the resync went over HTTP too
+
+
+async def test_events_socket_sends_credentials_in_the_handshake_header_never_in_the_url(ari_site):
+    fake, client, *_ = ari_site
+    path_qs, authorization = fake.handshakes[0]
+    assert authorization == aiohttp.encode_basic_auth("u", "p")
+    assert path_qs == "/ari/events?app=hotline"
+    assert "api_key" not in client.events_url("hotline")
