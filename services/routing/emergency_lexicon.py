@@ -43,6 +43,13 @@ class EmergencyLexicon:
     asr_words: tuple[str, ...]   # words whose homophones speech recognition writes
     negated_inside: str | None   # a negator inside a compositional match cancels it
     idioms: dict[str, str]       # rewritten before reading: "打不着火" is an engine, not a fire
+    # rule id -> rank when several rules fire: someone harming a person (110) first, then a
+    # vessel in distress, fire and entrapment, road and public dangers, and medical last, so
+    # "锁在车里出不来" is a confinement for the police and not a rescue for 119.
+    rank: dict[str, int]
+
+    def rank_of(self, rule_id: str) -> int:
+        return self.rank.get(rule_id, len(self.rank))
     sha256: str
 
 
@@ -79,8 +86,18 @@ def load_emergency_lexicon(path: Path = DEFAULT_LEXICON_PATH) -> EmergencyLexico
         re.compile(pattern)  # a broken pattern must fail at load, not on a live call
     return EmergencyLexicon(raw["version"], tuple(rules), tuple(clusters),
                             tuple(raw.get("asr_words", ())), raw.get("negated_inside"),
-                            dict(raw.get("idioms", {})),
+                            dict(raw.get("idioms", {})), _ranks(raw),
                             hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _ranks(raw: dict) -> dict[str, int]:
+    order = {group: i for i, group in enumerate(raw.get("priority", ()))}
+    ranks = {}
+    for rule_id, group in raw.get("rule_priority", {}).items():
+        if group not in order:
+            raise ValueError(f"rule {rule_id}: unknown priority group {group!r}")
+        ranks[rule_id] = order[group]
+    return ranks
 
 
 def _check_target(rule_id: str, target: str) -> None:

@@ -7,7 +7,7 @@ with the word, so "找货" (no shared character) stays a shipment and never beco
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
@@ -21,7 +21,12 @@ def _sound(char: str) -> str:
 
 
 class HomophoneRepair:
-    def __init__(self, words: Iterable[str]) -> None:
+    """`is_word` says whether a window is already a word of the language ("大人" sounds like
+    "打人" and shares a character, but it is a word, so it stays)."""
+
+    def __init__(self, words: Iterable[str],
+                 is_word: Callable[[str], bool] = lambda _: False) -> None:
+        self._is_word = is_word
         self._by_sound: dict[tuple[str, ...], list[str]] = {}
         for word in dict.fromkeys(words):
             if len(word) >= 2:
@@ -42,7 +47,8 @@ class HomophoneRepair:
                 if i and text[i - 1] in _COUNTING:
                     continue  # "这条河" is a river, not "跳河": after 这/一/几 comes a measure word
                 for word in self._by_sound.get(tuple(sounds[i:i + length]), ()):
-                    if window != word and _shares_enough(window, word):
+                    if window != word and _shares_enough(window, word) \
+                            and not self._is_word(window):
                         out[i:i + length] = word
                         i += length - 1
                         break

@@ -72,6 +72,7 @@ class EmergencyDetector:
 
     def __init__(self, diversion_list: DiversionList,
                  lexicon: EmergencyLexicon | None = None) -> None:
+        self._lexicon = lexicon
         cues = diversion_list.emergency_cues
         self._before = re.compile(cues["before"])
         self._after = re.compile(cues["after"])
@@ -120,6 +121,8 @@ class EmergencyDetector:
             found = self._cluster(cluster, patterns, normalised, spans)
             if found is not None:
                 hits.append(found)
+        if self._lexicon is not None:
+            hits.sort(key=lambda hit: self._lexicon.rank_of(hit.rule.id))  # stable
         return EmergencyFinding(hits, ruled_out and not hits)
 
     def _live_match(self, pattern: re.Pattern[str], text: str,

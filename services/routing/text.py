@@ -18,6 +18,7 @@ from services.routing.homophones import HomophoneRepair
 jieba.setLogLevel(logging.WARNING)
 
 _SPACE = re.compile(r"\s+")
+_COMMON_WORD = 20  # jieba dictionary frequency from which a window is a word in its own right
 _KEEP = re.compile(r"[\w\u4e00-\u9fff]")
 _NEGATORS = frozenset({"没", "没有", "不是", "未", "并非", "无"})
 NEGATED = "非:"  # prefix of a token a negator cancelled: "没有停电" -> 非:停电
@@ -33,7 +34,10 @@ class TextProcessor:
                  asr_words: Iterable[str] = (), idioms: Mapping[str, str] | None = None) -> None:
         # tw2s also maps 著火→着火, which plain t2s leaves alone.
         self._converter = opencc.OpenCC("tw2s")
-        self._homophones = HomophoneRepair(asr_words)
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()
+        self._homophones = HomophoneRepair(
+            asr_words, lambda w: self._tokenizer.FREQ.get(w, 0) >= _COMMON_WORD)
         # Idioms that hold an emergency word but mean something else ("打不着火": the engine
         # will not start) are rewritten before anything reads them.
         self._idioms = dict(idioms or {})
@@ -41,7 +45,6 @@ class TextProcessor:
                                                                           reverse=True))))
                                if self._idioms else None)
         self._synonyms = dict(synonyms)
-        self._tokenizer = jieba.Tokenizer()
         # Adding the list's phrases keeps them whole, so "路灯故障" is one token, not two.
         words = sorted(set(phrases) | set(self._synonyms) | set(self._synonyms.values()))
         for word in words:

@@ -68,7 +68,10 @@ def test_fire_after_a_gas_smell_goes_to_119_not_the_gas_company(suggester):
 
 
 def test_a_gas_smell_alone_goes_to_the_gas_company(suggester):
-    suggestion = suggester.suggest("楼道里一股煤气味，不知道哪家漏的")
+    # A bare "a gas smell, whose leak?" sits near the emergency threshold (the model errs to
+    # 119 there, which costs a glance); with nothing burning and nobody hurt it is the gas
+    # company's emergency repair (001-4.2).
+    suggestion = suggester.suggest("家里厨房有点燃气味，阀门我关了，想请燃气公司来查查哪里漏")
     assert suggestion.target == "water_gas_heat" and not suggestion.emergency
 
 
