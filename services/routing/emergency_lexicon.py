@@ -47,10 +47,13 @@ class EmergencyLexicon:
     # vessel in distress, fire and entrapment, road and public dangers, and medical last, so
     # "锁在车里出不来" is a confinement for the police and not a rescue for 119.
     rank: dict[str, int]
-
-    def rank_of(self, rule_id: str) -> int:
-        return self.rank.get(rule_id, len(self.rank))
+    # a cry anyone makes ("救命") says there is danger, not which: another rule's hit wins
+    weak_cues: frozenset[str]
     sha256: str
+
+    def rank_of(self, rule_id: str, phrase: str = "") -> int:
+        weak = len(self.rank) + 1 if phrase in self.weak_cues else 0
+        return weak + self.rank.get(rule_id, len(self.rank))
 
 
 def load_emergency_lexicon(path: Path = DEFAULT_LEXICON_PATH) -> EmergencyLexicon:
@@ -87,6 +90,7 @@ def load_emergency_lexicon(path: Path = DEFAULT_LEXICON_PATH) -> EmergencyLexico
     return EmergencyLexicon(raw["version"], tuple(rules), tuple(clusters),
                             tuple(raw.get("asr_words", ())), raw.get("negated_inside"),
                             dict(raw.get("idioms", {})), _ranks(raw),
+                            frozenset(raw.get("weak_cues", ())),
                             hashlib.sha256(raw_bytes).hexdigest())
 
 

@@ -122,7 +122,7 @@ class EmergencyDetector:
             if found is not None:
                 hits.append(found)
         if self._lexicon is not None:
-            hits.sort(key=lambda hit: self._lexicon.rank_of(hit.rule.id))  # stable
+            hits.sort(key=lambda hit: self._lexicon.rank_of(hit.rule.id, hit.phrase))  # stable
         return EmergencyFinding(hits, ruled_out and not hits)
 
     def _live_match(self, pattern: re.Pattern[str], text: str,

@@ -55,8 +55,8 @@ class Tuning:
     site: float = 0.4
     history: float = 0.7      # the caller's open matter makes its label likelier
     margin: float = 0.15      # abstain when the top two targets are closer than this
-    emergency_prob: float = 0.35  # the model alone flags an emergency when this sure (set for
-    # recall by leave-one-writer-out cross-validation on the training split: 0.98 there)
+    emergency_prob: float = 0.3  # the model alone flags an emergency when this sure (set for
+    # recall by leave-one-writer-out cross-validation on the training split: 0.995 there)
     # ... and when a cue in the text was negated, past or a worry ("没着火", "担心会倒"),
     # only when far surer: the negation is evidence, not a veto.
     emergency_prob_ruled_out: float = 0.9
