@@ -116,10 +116,18 @@ transcripts of rambling dialect calls. Each set was scored once, with
 `hotline route --eval FILE --json`, by the model of the commit named; its figures were
 written down before anything was learned from it.
 
-Round 1 scored A and B. Their mistakes were then read, the sets joined the training data,
-and the cues were corrected (commit 63a4e06). Round 2 scored two fresh sets, C and D,
-written after round 1 by writers who had seen nothing of it; C and D have not joined the
-training data, so the shipped model is the one round 2 measured.
+Round 1 scored A and B (model 35fc473). Their mistakes were then read, the sets joined the
+training data, and the cues were corrected (63a4e06). Round 2 scored two fresh sets, C and
+D, written after round 1 by writers who had seen nothing of it. C and D then joined the
+training data in turn, their mistakes were read, cues were corrected again, and the model's
+emergency threshold was lowered from 0.35 to 0.3 on leave-one-writer-out figures (0d4ef34).
+Round 3 scored two more fresh sets, E and F. E and F have not joined the training data, so
+the shipped model is the one round 3 measured.
+
+The trade-off the rounds show: lowering the threshold for recall costs top-1 accuracy on
+non-emergency lines (false alarms go to 110/119/120). At 0.3, emergency recall was 1.000
+and 0.988 with no confident emergency sent to a non-emergency line, and top-1 0.908 and
+0.913, below the 0.92 target; at 0.35 (round 2) top-1 was 0.929 and 0.912.
 
 Before this work (issue 12, measured from outside on two other blind sets of 260 and 240
 utterances): top-1 0.81 and 0.65, macro-F1 0.78 and 0.66, emergency recall 0.78 (66/84)
