@@ -15,9 +15,18 @@ from aiohttp import WSCloseCode, web
 from services.api.accounts import User
 from services.api.core import Ctx, Operation, Reply, bearer_token
 from services.api.desk import ACTION_KEYS
-from services.api.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, dumps
+from services.api.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    dumps,
+)
 from services.api.events import Subscription
 from services.api.openapi import DOCUMENT
+from services.api.throttle import Throttled
 from services.privacy import mask_number
 from services.work_orders.ids import ORDER_ID_PATTERN, platform_of
 from services.work_orders.levels import ResponseLevel
@@ -36,8 +45,17 @@ CATEGORY = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,63}$"}
 LEVEL = {"type": "string", "enum": [str(level) for level in ResponseLevel]}
 
 
+# Free text: anything but control characters (tab and newlines allowed), as schema.py checks.
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]*$"
+
+
 def text(limit: int, minimum: int = 0) -> dict[str, Any]:
-    return {"type": "string", "maxLength": limit, **({"minLength": minimum} if minimum else {})}
+    return {"type": "string", "maxLength": limit, "pattern": TEXT_PATTERN,
+            **({"minLength": minimum} if minimum else {})}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 def obj(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +179,11 @@ async def call_summary(ctx: Ctx) -> dict[str, Any]:
 
 # ---- session --------------------------------------------------------------------------------
 async def login(ctx: Ctx) -> Reply:
-    result = await ctx.deps.accounts.login(ctx.body["user"], ctx.body["password"])
+    try:
+        result = await ctx.deps.accounts.login(ctx.body["user"], ctx.body["password"],
+                                               ctx.request.remote)
+    except Throttled as exc:
+        raise TooManyRequests(exc.retry_after) from None
     if result is None:
         raise Unauthorized("wrong user or password", error_id="login_failed")
     user, token, ttl = result
@@ -174,7 +196,18 @@ async def whoami(ctx: Ctx) -> dict[str, Any]:
 
 
 async def logout(ctx: Ctx) -> dict[str, Any]:
-    return {"logged_out": ctx.deps.accounts.logout(bearer_token(ctx.request) or "")}
+    return {"logged_out": await ctx.deps.accounts.logout(bearer_token(ctx.request) or "")}
+
+
+async def revoke_sessions(ctx: Ctx) -> dict[str, Any]:
+    """End every session of a user: ops for anyone, a supervisor for their site's users."""
+    name = ctx.params["user"]
+    target = ctx.deps.accounts.get(name)
+    if target is None:
+        raise NotFound(f"no user {name}", error_id="user_not_found")
+    if ctx.user.role != "ops" and not ctx.user.covers_site(target.site):
+        raise Forbidden("this user works at another site", error_id="other_site")
+    return {"user": name, "revoked": await ctx.deps.accounts.revoke(name)}
 
 
 # ---- calls ----------------------------------------------------------------------------------
@@ -428,13 +461,12 @@ SINCE_UNTIL = {"since": DATETIME, "until": DATETIME}
 HISTORY_ITEM = obj(
     ["when"], when=DATETIME, summary=text(2000),
     flags={"type": "array", "maxItems": 20, "items": text(32)},
-    order_id={"type": ["string", "null"], "maxLength": 64}, open={"type": "boolean"},
-    target={"type": ["string", "null"], "maxLength": 32},
-    category={"type": ["string", "null"], "maxLength": 64})
+    order_id=nullable(text(64)), open={"type": "boolean"}, target=nullable(text(32)),
+    category=nullable(text(64)))
 
 OPERATIONS: list[Operation] = [
     Operation("POST", "/session", login, "Log in with a password; returns a session token",
-              "session", authenticated=False, ok=201, errors=(401,),
+              "session", authenticated=False, ok=201, errors=(401, 429),
               ok_schema=shape(["token", "token_type", "expires_in", "user"], token=STR,
                               token_type=STR, expires_in=INT, user=USER_OUT),
               body=obj(["user", "password"], user=text(64, 1), password=text(256, 1))),
@@ -442,6 +474,10 @@ OPERATIONS: list[Operation] = [
               ok_schema=shape(["user"], user=USER_OUT)),
     Operation("DELETE", "/session", logout, "End this session token", "session",
               ok_schema=shape(["logged_out"], logged_out=BOOL)),
+    Operation("DELETE", "/users/{user}/sessions", revoke_sessions,
+              "End every session of a user (a lost device, a leaver)", "session",
+              roles=BOARD_ROLES, params={"user": NAME}, errors=(403,),
+              ok_schema=shape(["user", "revoked"], user=STR, revoked=INT)),
     Operation("GET", "/openapi.json", openapi, "This document", "meta"),
     Operation("GET", "/calls", list_calls, "List live calls", "calls",
               query={"site": SITE}, ok_schema=listing("calls", CALL_OUT)),
@@ -517,7 +553,7 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/suggestions", suggest, "Suggest the line for a text", "suggestions",
               roles=ORDER_ROLES, ok_schema=SUGGESTION_OUT,
               body=obj(["text"], text=text(4000), context=obj(
-                  [], site=SITE, ivr_choice={"type": ["string", "null"], "maxLength": 32},
+                  [], site=SITE, ivr_choice=nullable(text(32)),
                   history={"type": "array", "maxItems": 50, "items": HISTORY_ITEM}))),
     Operation("GET", "/overflow", get_overflow, "Overflow per site: active, why, ops switch",
               "overflow",
