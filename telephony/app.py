@@ -420,6 +420,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
                                 controller.resuggest),
             accounts=accounts,
             events=controller.events,
+            site_platforms={site.name: site.platform for site in controller.settings.sites},
         )))
 
     async def healthz(request: web.Request) -> web.Response:

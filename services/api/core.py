@@ -43,6 +43,8 @@ class ApiDeps:
     desk: CallDesk
     accounts: Accounts
     events: EventHub
+    # site -> the platform whose orders its supervisors see (a site not listed: its name)
+    site_platforms: Mapping[str, str] = field(default_factory=dict)
 
 
 def _ready(value: Any, name: str) -> Any:
@@ -98,6 +100,7 @@ class Operation:
     ok: int = 200
     ok_schema: dict[str, Any] | None = None
     ok_media: str = "application/json"
+    ok_media_alt: tuple[str, ...] = ()   # other media types of the success body
     errors: tuple[int, ...] = ()       # statuses besides the common ones
     authenticated: bool = True
     description: str = ""

@@ -4,7 +4,6 @@ and answers JSON. Who may see or do what is decided here, in small named checks.
 from __future__ import annotations
 
 import asyncio
-import io
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
@@ -25,6 +24,7 @@ from services.api.errors import (
     dumps,
 )
 from services.api.events import Subscription
+from services.api.export import csv_chunks, jsonl_chunks
 from services.api.openapi import DOCUMENT
 from services.api.throttle import Throttled
 from services.privacy import mask_number
@@ -159,10 +159,22 @@ def _check_may_manage_seat(user: User, site: str, seat: str) -> None:
         raise Forbidden("this seat belongs to another site", error_id="other_site")
 
 
-def _check_may_write_order(user: User, order_id: str) -> None:
+def _site_platform(ctx: Ctx) -> str | None:
+    """The platform whose orders a site-bound supervisor sees (their site's); None: all."""
+    user = ctx.user
+    if user.role != "supervisor" or user.site is None:
+        return None
+    return ctx.deps.site_platforms.get(user.site, user.site)
+
+
+def _check_may_write_order(user: User, order_id: str, ctx: Ctx | None = None) -> None:
     if user.is_agent and platform_of(order_id) != user.platform:
         raise Forbidden(f"a {user.platform} agent sees this order only through its link",
                         error_id="other_platform", order_id=order_id)
+    own = _site_platform(ctx) if ctx is not None else None
+    if own is not None and platform_of(order_id) != own:
+        raise Forbidden(f"a supervisor at site {user.site} sees only {own} orders",
+                        error_id="other_site", order_id=order_id)
 
 
 async def call_summary(ctx: Ctx) -> dict[str, Any]:
@@ -271,6 +283,12 @@ async def resume_seat(ctx: Ctx) -> dict[str, Any]:
 # ---- orders ---------------------------------------------------------------------------------
 async def list_orders(ctx: Ctx) -> dict[str, Any]:
     platform = ctx.query.get("platform")
+    own = _site_platform(ctx)
+    if own is not None:
+        if platform not in (None, own):
+            raise Forbidden(f"a supervisor at site {ctx.user.site} lists only {own} orders",
+                            error_id="other_site")
+        platform = own
     if ctx.user.is_agent:
         if platform not in (None, ctx.user.platform):
             raise Forbidden(f"a {ctx.user.platform} agent lists only {ctx.user.platform} orders",
@@ -291,24 +309,41 @@ async def submit_order(ctx: Ctx) -> Reply:
     if ctx.user.is_agent and platform != ctx.user.platform:
         raise Forbidden(f"a {ctx.user.platform} agent submits only {ctx.user.platform} orders",
                         error_id="other_platform")
+    if _site_platform(ctx) not in (None, platform):
+        raise Forbidden(f"a supervisor at site {ctx.user.site} submits only "
+                        f"{_site_platform(ctx)} orders", error_id="other_site")
     order_id = await ctx.orders.submit_online(
         platform, citizen_number=body["citizen_number"], region_code=body["region_code"],
         summary=body["summary"], category=body.get("category"), level=body.get("level"))
     return Reply({"order_id": order_id, "platform": platform, "channel": "online"}, 201)
 
 
-async def export_orders(ctx: Ctx) -> web.Response:
+async def export_orders(ctx: Ctx) -> web.StreamResponse:
+    """Streamed a batch at a time (never the whole database in memory); CSV cells that a
+    spreadsheet would run as formulas are neutralised."""
     fmt = ctx.query.get("format", "jsonl")
-    stream = io.StringIO()
-    count = await ctx.orders.export(stream, fmt)
+    platform = _site_platform(ctx)
+    orders = ctx.orders
+    count = await orders.count_orders(platform)
     media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
-    return web.Response(text=stream.getvalue(), content_type=media, headers={
-        "X-Order-Count": str(count),
+    response = web.StreamResponse(headers={
+        "Content-Type": f"{media}; charset=utf-8", "X-Order-Count": str(count),
         "Content-Disposition": f'attachment; filename="orders.{fmt}"'})
+    await response.prepare(ctx.request)
+    records = orders.iter_records(platform=platform)
+    chunks = csv_chunks(records) if fmt == "csv" else jsonl_chunks(records)
+    async for chunk in chunks:
+        await response.write(chunk.encode("utf-8"))
+    await response.write_eof()
+    return response
 
 
 async def get_order(ctx: Ctx) -> dict[str, Any]:
     order_id, user = ctx.params["order_id"], ctx.user
+    own = _site_platform(ctx)
+    if own is not None and platform_of(order_id) != own:
+        raise Forbidden(f"a supervisor at site {user.site} sees only {own} orders",
+                        error_id="other_site", order_id=order_id)
     view = await ctx.orders.view(order_id, user.role)
     if view.get("restricted"):
         return view
@@ -323,14 +358,14 @@ async def get_order(ctx: Ctx) -> dict[str, Any]:
 
 async def update_order(ctx: Ctx) -> dict[str, Any]:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     await ctx.orders.update_details(order_id, _actor(ctx.user), **ctx.body)
     return {"order_id": order_id, "changed": sorted(ctx.body)}
 
 
 async def change_status(ctx: Ctx) -> dict[str, Any]:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     body = ctx.body
     await ctx.orders.transition(
         order_id, body["status"], _actor(ctx.user), note=body.get("note", ""),
@@ -341,7 +376,7 @@ async def change_status(ctx: Ctx) -> dict[str, Any]:
 
 async def record_visit(ctx: Ctx) -> Reply:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     body = ctx.body
     await ctx.orders.record_visit(order_id, _actor(ctx.user), resolved=body["resolved"],
                                        satisfied=body["satisfied"], note=body.get("note", ""))
@@ -351,7 +386,7 @@ async def record_visit(ctx: Ctx) -> Reply:
 
 async def forward_order(ctx: Ctx) -> Reply:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     linked = await ctx.orders.forward_online(order_id, _actor(ctx.user),
                                                   ctx.body.get("note", ""))
     return Reply({"order_id": order_id, "linked_order_id": linked}, 201)
@@ -390,16 +425,26 @@ async def set_overflow(ctx: Ctx) -> dict[str, Any]:
 HOTSPOT_SCAN = 20_000
 
 
+def _report_platform(ctx: Ctx) -> str | None:
+    """The asked platform; a site-bound supervisor gets only their site's (403 otherwise)."""
+    asked, own = ctx.query.get("platform"), _site_platform(ctx)
+    if own is not None and asked not in (None, own):
+        raise Forbidden(f"a supervisor at site {ctx.user.site} sees only {own} reports",
+                        error_id="other_site")
+    return own or asked
+
+
 async def rates(ctx: Ctx) -> dict[str, Any]:
     q = ctx.query
     rows = await ctx.orders.rates(by=q.get("by") or ["department"],
                                        period=q.get("period", "month"), since=q.get("since"),
-                                       until=q.get("until"), platform=q.get("platform"))
+                                       until=q.get("until"), platform=_report_platform(ctx))
     return {"rows": [row.to_dict() for row in rows]}
 
 
 async def overdue(ctx: Ctx) -> dict[str, Any]:
-    items = await ctx.orders.board()
+    own = _site_platform(ctx)
+    items = [i for i in await ctx.orders.board() if own in (None, i.platform)]
     return {"items": [{**asdict(i), "overdue_by_s": i.overdue_by.total_seconds()}
                       for i in items]}
 
@@ -407,13 +452,14 @@ async def overdue(ctx: Ctx) -> dict[str, Any]:
 async def hotspots(ctx: Ctx) -> dict[str, Any]:
     """Orders counted by category, region and period: where complaints gather."""
     q, service = ctx.query, ctx.orders
+    platform = _report_platform(ctx)
     period = q.get("period", "day")
     requests = await service.open311_requests(start=q.get("since"), end=q.get("until"),
                                               limit=HOTSPOT_SCAN)
     counts: Counter[tuple[str, str, str]] = Counter()
     for request in requests:
         extra = request["extended_attributes"]
-        if q.get("platform") not in (None, extra["platform"]):
+        if platform not in (None, extra["platform"]):
             continue
         when = datetime.fromisoformat(request["requested_datetime"])
         counts[(request["service_code"] or "uncategorised", extra["region_code"],
@@ -521,6 +567,10 @@ OPERATIONS: list[Operation] = [
                        level=LEVEL)),
     Operation("GET", "/orders/export", export_orders, "Export every order (JSONL or CSV)",
               "orders", roles=("supervisor",), ok_media="application/x-ndjson",
+              ok_media_alt=("text/csv",),
+              description="Streamed. A supervisor with a site gets only that site's "
+              "platform's orders. CSV cells starting `=`, `+`, `-`, `@`, tab or CR get a "
+              "leading `'` so that no spreadsheet runs them as formulas.",
               query={"format": {"type": "string", "enum": ["jsonl", "csv"]}}),
     Operation("GET", "/orders/{order_id}", get_order,
               "One order with its audit trail and links", "orders", roles=ORDER_ROLES,
