@@ -421,6 +421,8 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
             accounts=accounts,
             events=controller.events,
             site_platforms={site.name: site.platform for site in controller.settings.sites},
+            allowed_origins=frozenset(
+                o for o in os.environ.get("HOTLINE_API_ORIGINS", "").split(",") if o),
         )))
 
     async def healthz(request: web.Request) -> web.Response:

@@ -45,6 +45,8 @@ class ApiDeps:
     events: EventHub
     # site -> the platform whose orders its supervisors see (a site not listed: its name)
     site_platforms: Mapping[str, str] = field(default_factory=dict)
+    # browser origins besides the server's own that may open the events WebSocket
+    allowed_origins: frozenset[str] = frozenset()
 
 
 def _ready(value: Any, name: str) -> Any:

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 
@@ -471,10 +472,26 @@ async def hotspots(ctx: Ctx) -> dict[str, Any]:
 
 
 # ---- live events and the document -----------------------------------------------------------
+def _check_origin(ctx: Ctx) -> None:
+    """A browser names the page that opens the WebSocket: only our own pages (or an origin
+    the deployment lists) may, so another site cannot ride a desk's session. Clients that
+    are not browsers send no Origin."""
+    origin = ctx.request.headers.get("Origin")
+    if origin is None:
+        return
+    parsed = urlsplit(origin)
+    if origin in ctx.deps.allowed_origins or (
+            parsed.scheme in ("http", "https") and parsed.netloc == ctx.request.host):
+        return
+    raise Forbidden("this page's origin may not open the event stream",
+                    error_id="bad_origin", origin=origin[:200])
+
+
 async def events(ctx: Ctx) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     if not ws.can_prepare(ctx.request).ok:
         raise ApiError("connect with a WebSocket", error_id="upgrade_required", status=426)
+    _check_origin(ctx)
     await ws.prepare(ctx.request)
     with ctx.deps.events.subscribe(ctx.user) as subscription:
         await ws.send_str(dumps({"type": "hello", "user": ctx.user.public()}))
@@ -632,9 +649,10 @@ OPERATIONS: list[Operation] = [
                      "top": {"type": "integer", "minimum": 1, "maximum": 1000},
                      **SINCE_UNTIL}),
     Operation("GET", "/events", events, "Live events (WebSocket)", "events", ok=101,
-              errors=(426,),
+              errors=(403, 426),
               description="A WebSocket of JSON events for this user: `hello`, "
               "`call_incoming` (pop-up, to the rung seat only), `call_state`, `key_refused`, "
               "`suggestion`, `supervision`, `events_lost`. Authenticate with the "
-              "Authorization header or, for browsers, `?token=`."),
+              "Authorization header or, for browsers, `?token=`. A browser's `Origin` must "
+              "be this server's (or one listed in HOTLINE_API_ORIGINS): 403 `bad_origin`."),
 ]
