@@ -7,6 +7,7 @@ content type and schema (errors: the `Error` schema). Figures: bench/results/sec
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import threading
 from collections import Counter
@@ -30,7 +31,9 @@ from services.work_orders.service import WorkOrderService
 from tests.unit.api.conftest import START, FakeClock, make_accounts, mount, new_desk, open_order
 from tests.unit.api.conftest import token as user_token
 
-EXAMPLES = 30          # per operation and role (plus schemathesis's explicit examples/coverage)
+# generated requests per operation and generation mode (positive, negative); each is sent
+# as every role in ROLES. HOTLINE_FUZZ_EXAMPLES raises it for a longer run.
+EXAMPLES = int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "30"))
 ROLES = ("sup", "agent1001", "ops")
 CHECKS = [
     st_checks.not_a_server_error,
@@ -41,6 +44,7 @@ CHECKS = [
     st_checks.negative_data_rejection,
 ]
 FIGURES: Counter[str] = Counter()
+OPERATION_LABELS: list[str] = []
 
 
 class LiveApi:
@@ -128,6 +132,7 @@ def test_api_conforms_to_its_own_document(api_schema, live_api: LiveApi):
     assert len(operations) >= 20
     for operation in operations:
         FIGURES["operations"] += 1
+        OPERATION_LABELS.append(operation.label)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 _run_operation(operation, mode, base)
@@ -135,5 +140,6 @@ def test_api_conforms_to_its_own_document(api_schema, live_api: LiveApi):
                 FIGURES[f"{mode.value} unsatisfiable"] += 1   # e.g. nothing to make invalid
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - gather them all
                 failures[f"{operation.label} ({mode.value})"] = str(exc)[:2000]
-    print(f"\nschemathesis figures: {dict(sorted(FIGURES.items()))}")
+    print(f"\nschemathesis figures: {dict(sorted(FIGURES.items()))}\n"
+          f"operations: {OPERATION_LABELS}")
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
