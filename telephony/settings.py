@@ -269,7 +269,7 @@ def _credentials(env: Mapping[str, str], lab_mode: bool) -> tuple[Credentials, s
     ami_secret = secret(env, "HOTLINE_AMI_SECRET")
     missing = [k for k, v in (("HOTLINE_ARI_PASSWORD", ari_password),
                               ("HOTLINE_AMI_SECRET", ami_secret)) if not v]
-    if missing:
+    if missing or not ari_password or not ami_secret:
         raise SettingsError(
             f"outside lab mode set {', '.join(missing)} or {', '.join(missing)}_FILE "
             "(or HOTLINE_MODE=lab for the lab)")
