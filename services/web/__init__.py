@@ -10,12 +10,12 @@ from aiohttp import web
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {"/desk": "desk.html", "/board": "board.html"}
 # Scripts only from this server (no inline script, no eval); inline style attributes are
-# used by the pages' markup. The events WebSocket is same-origin ('self' covers ws:).
+# used by the pages' markup. The events WebSocket is this host's (named as well as 'self':
+# older browsers do not match ws: with 'self').
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+       "img-src 'self' data:; connect-src 'self' ws://{host} wss://{host}; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -24,8 +24,10 @@ PAGE_HEADERS = {
 }
 
 
-async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response of the app gets PAGE_HEADERS."""
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response of the app gets the CSP and PAGE_HEADERS."""
+    host = "".join(c for c in request.host if c.isalnum() or c in ".-:[]") or "localhost"
+    response.headers["Content-Security-Policy"] = CSP.format(host=host)
     for name, value in PAGE_HEADERS.items():
         response.headers[name] = value
 
