@@ -17,6 +17,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from services.api import API_PREFIX, Accounts, ApiDeps, EventHub, build_api, load_accounts
+from services.api.accounts import AccountsError, load_users
+from services.api.sessions import RedisSessions
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
 from services.web import add_web_routes
@@ -419,6 +421,9 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
                                 controller.resuggest),
             accounts=accounts,
             events=controller.events,
+            site_platforms={site.name: site.platform for site in controller.settings.sites},
+            allowed_origins=frozenset(
+                o for o in os.environ.get("HOTLINE_API_ORIGINS", "").split(",") if o),
         )))
 
     async def healthz(request: web.Request) -> web.Response:
@@ -448,11 +453,24 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def reload_users(accounts: Accounts, settings: Settings) -> None:
+    """SIGHUP: read the API users file again (token rotation); a bad file keeps the old."""
+    try:
+        accounts.reload(load_users(lab_mode=settings.lab_mode))
+    except AccountsError as exc:
+        log.error("API users not reloaded: %s", exc)
+        return
+    log.info("API users reloaded (%d users)", len(accounts))
+
+
 async def run_controller(settings: Settings) -> None:
     # a bad users file stops start-up before anything answers calls
     accounts = load_accounts(lab_mode=settings.lab_mode)
     controller = Controller(settings)
     await controller.start()
+    if controller.redis is not None:
+        # sessions outlive this process: a restarted controller knows every desk's login
+        accounts.sessions = RedisSessions(controller.redis)
     settle_heap()
     runner = web.AppRunner(build_web_app(controller, accounts), access_log=None)
     await runner.setup()
@@ -462,6 +480,7 @@ async def run_controller(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_users, accounts, settings)
     await stop.wait()
     log.info("controller stopping")
     await runner.cleanup()

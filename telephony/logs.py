@@ -1,27 +1,35 @@
-"""Logging set-up. A filter masks any mobile number that reaches a log line,
-as a second line of defence behind `mask_number` at the call sites."""
+"""Logging set-up. Every phone number that reaches a log line is masked, as a second
+line of defence behind `mask_number` at the call sites: mobiles and landlines, with or
+without +86, 0086 or a leading 0, in the message and in a traceback."""
 from __future__ import annotations
 
 import logging
-import re
 
-from services.privacy import mask_number
-
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+from services.privacy import mask_text
 
 
 class MaskNumbers(logging.Filter):
+    """Masks the message (for handlers that keep their own formatter)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = _MOBILE.sub(lambda m: mask_number(m.group(0)), message)
+        masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """Masks the whole formatted record: the message, the traceback (whose exception
+    text may quote a number) and the stack."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(MaskNumbers())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from services.overflow import OverflowPolicy
 
@@ -70,7 +71,7 @@ class Settings:
     lines: Mapping[str, str]
     credentials: Credentials
     citizen_networks: tuple[str, ...]
-    redis_url: str | None
+    redis_url: str | None          # with the ACL user and password in it
     lab_mode: bool
     app_name: str = "hotline"
     ring_timeout_s: int = 20
@@ -157,12 +158,15 @@ def load_settings(
             lines[name] = override
     lab_mode = env.get("HOTLINE_MODE", "production") == "lab"
     credentials, redis_url = _credentials(env, lab_mode)
+    redis_url = _redis_url(env, lab_mode, env.get("HOTLINE_REDIS_URL", redis_url) or None)
+    if not lab_mode:
+        _check_db_url(env)
     return Settings(
         sites=sites,
         lines=lines,
         credentials=credentials,
         citizen_networks=tuple(defaults.get("citizen_networks", ["127.0.1.0/24"])),
-        redis_url=env.get("HOTLINE_REDIS_URL", redis_url) or None,
+        redis_url=redis_url,
         lab_mode=lab_mode,
         ring_timeout_s=int(env.get("HOTLINE_RING_TIMEOUT_S", defaults.get("ring_timeout_s", 20))),
         transfer_timeout_s=int(env.get("HOTLINE_TRANSFER_TIMEOUT_S", "20")),
@@ -191,6 +195,68 @@ def lab_accounts() -> dict:
     return _load_toml(LAB_ACCOUNTS)
 
 
+def _lab_secrets() -> frozenset[str]:
+    lab = lab_accounts()
+    return frozenset({lab["ari"]["password"], lab["ami"]["secret"], lab["redis"]["password"]})
+
+
+
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from `name` in the environment, or read from the file `name`_FILE (a
+    container secret); never a default."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise SettingsError(f"{name}_FILE: {path} is empty")
+    return value
+
+
+def _redis_url(env: Mapping[str, str], lab_mode: bool, url: str | None) -> str | None:
+    """The Redis URL with its ACL user and password: the lab's in lab mode, else from the
+    URL itself, HOTLINE_REDIS_USER and HOTLINE_REDIS_PASSWORD(_FILE). No password, no start."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if lab_mode:
+        lab = lab_accounts()["redis"]
+        user, password = parts.username or lab["user"], parts.password or lab["password"]
+    else:
+        user = parts.username or env.get("HOTLINE_REDIS_USER") or "hotline"
+        password = unquote(parts.password) if parts.password else secret(
+            env, "HOTLINE_REDIS_PASSWORD")
+        if not password:
+            raise SettingsError("outside lab mode Redis needs its ACL user's password: "
+                                "HOTLINE_REDIS_PASSWORD or HOTLINE_REDIS_PASSWORD_FILE")
+        if password in _lab_secrets():
+            raise SettingsError("lab credentials are refused outside lab mode")
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{quote(unquote(user), safe='')}:{quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _check_db_url(env: Mapping[str, str]) -> None:
+    """Outside the lab a PostgreSQL URL must come with a password (in the URL or from
+    HOTLINE_DB_PASSWORD(_FILE), which work_orders.db adds), and not the lab's."""
+    url = env.get("HOTLINE_DB_URL") or ""
+    if not url.startswith("postgresql"):
+        return
+    password = urlsplit(url).password or secret(env, "HOTLINE_DB_PASSWORD")
+    if not password:
+        raise SettingsError("outside lab mode HOTLINE_DB_URL needs a password: in the URL, "
+                            "HOTLINE_DB_PASSWORD or HOTLINE_DB_PASSWORD_FILE")
+    if password.startswith("lab-"):
+        raise SettingsError("lab credentials are refused outside lab mode")
+
+
 def _credentials(env: Mapping[str, str], lab_mode: bool) -> tuple[Credentials, str | None]:
     lab = lab_accounts()
     if lab_mode:
@@ -199,12 +265,15 @@ def _credentials(env: Mapping[str, str], lab_mode: bool) -> tuple[Credentials, s
             ami_user=lab["ami"]["user"], ami_secret=lab["ami"]["secret"],
             seat_password_format=lab["seat_password_format"],
         ), lab["redis"]["url"]
-    missing = [k for k in ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET") if not env.get(k)]
-    if missing:
+    ari_password = secret(env, "HOTLINE_ARI_PASSWORD")
+    ami_secret = secret(env, "HOTLINE_AMI_SECRET")
+    missing = [k for k, v in (("HOTLINE_ARI_PASSWORD", ari_password),
+                              ("HOTLINE_AMI_SECRET", ami_secret)) if not v]
+    if missing or not ari_password or not ami_secret:
         raise SettingsError(
-            f"outside lab mode set {', '.join(missing)} (or HOTLINE_MODE=lab for the lab)")
-    lab_secrets = {lab["ari"]["password"], lab["ami"]["secret"]}
-    if env["HOTLINE_ARI_PASSWORD"] in lab_secrets or env["HOTLINE_AMI_SECRET"] in lab_secrets:
+            f"outside lab mode set {', '.join(missing)} or {', '.join(missing)}_FILE "
+            "(or HOTLINE_MODE=lab for the lab)")
+    if ari_password in _lab_secrets() or ami_secret in _lab_secrets():
         raise SettingsError("lab credentials are refused outside lab mode")
     seat_passwords: dict[str, str] = {}
     if env.get("HOTLINE_SEAT_PASSWORDS_FILE"):
@@ -213,7 +282,7 @@ def _credentials(env: Mapping[str, str], lab_mode: bool) -> tuple[Credentials, s
         if any(v.startswith("lab-") for v in seat_passwords.values()):
             raise SettingsError("lab seat passwords are refused outside lab mode")
     return Credentials(
-        ari_user=env.get("HOTLINE_ARI_USER", "hotline"), ari_password=env["HOTLINE_ARI_PASSWORD"],
-        ami_user=env.get("HOTLINE_AMI_USER", "hotline"), ami_secret=env["HOTLINE_AMI_SECRET"],
+        ari_user=env.get("HOTLINE_ARI_USER", "hotline"), ari_password=ari_password,
+        ami_user=env.get("HOTLINE_AMI_USER", "hotline"), ami_secret=ami_secret,
         seat_passwords=seat_passwords,
     ), None

@@ -7,7 +7,14 @@ Users come from a TOML file, table `[api.users.<name>]`:
     site = "12345"              # agents need one; supervisors/ops without one see every site
     seat = "1001"               # the seat this user answers on (agents)
     token_hash = "scrypt$16384$8$1$<salt hex>$<hash hex>"
+    token_expires = 2027-06-30T00:00:00Z   # optional; after it the token is refused
     password_hash = "scrypt$..."
+
+    [[api.users.zhang.tokens]]  # more tokens (rotation: add the new one, hand it out,
+    hash = "scrypt$..."         # then drop the old one); each with an optional expiry
+    expires = 2027-12-31T00:00:00Z
+
+The controller reads the file again on SIGHUP (rotation without a restart).
 
 Only hashes are kept in memory. The lab file (`lab/accounts.toml`) may give
 `token` / `password` in clear, all starting `lab-`; outside lab mode the file
@@ -32,8 +39,12 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+from services.api.sessions import SESSION_IDLE_S, MemorySessions, SessionStore
+from services.api.throttle import Throttle
 
 ROLES = ("agent_12345", "agent_110", "supervisor", "ops")
 AGENT_PLATFORM = {"agent_12345": "12345", "agent_110": "110"}
@@ -98,6 +109,15 @@ def _digest(token: str) -> bytes:
 
 # ---- users ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class StoredToken:
+    hash: str = field(repr=False)
+    expires_at: float | None = None     # epoch seconds; None: no expiry
+
+    def valid_at(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+@dataclass(frozen=True)
 class User:
     name: str
     role: str
@@ -105,6 +125,11 @@ class User:
     seat: str | None = None
     token_hash: str | None = field(default=None, repr=False)
     password_hash: str | None = field(default=None, repr=False)
+    tokens: tuple[StoredToken, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.token_hash and not self.tokens:
+            object.__setattr__(self, "tokens", (StoredToken(self.token_hash),))
 
     @property
     def platform(self) -> str | None:
@@ -123,26 +148,29 @@ class User:
         return {"name": self.name, "role": self.role, "site": self.site, "seat": self.seat}
 
 
-@dataclass
-class _Session:
-    user: str
-    expires_at: float
-
-
 class Accounts:
-    """Users by name; authenticates bearer tokens and password logins."""
+    """Users by name; authenticates bearer tokens and password logins, keeps sessions."""
 
     def __init__(self, users: Mapping[str, User], clock: Callable[[], float] = time.monotonic,
-                 session_ttl_s: float = SESSION_TTL_S) -> None:
-        self._users = dict(users)
-        self._clock = clock
+                 session_ttl_s: float = SESSION_TTL_S, *, sessions: SessionStore | None = None,
+                 throttle: Throttle | None = None, idle_s: float = SESSION_IDLE_S,
+                 wall: Callable[[], float] = time.time) -> None:
         self._ttl = session_ttl_s
-        self._sessions: dict[bytes, _Session] = {}
-        self._verified: dict[bytes, str] = {}     # digest of a verified token -> user
+        self._idle = idle_s
+        self._wall = wall
+        self.sessions: SessionStore = sessions or MemorySessions(clock)
+        self.throttle = throttle or Throttle()
+        self._verified: dict[bytes, tuple[str, float | None]] = {}  # digest -> user, expiry
+        self.reload(users)
+
+    def reload(self, users: Mapping[str, User]) -> None:
+        """Take a new set of users (token rotation); tokens verified before are checked again."""
+        self._users = dict(users)
+        self._verified = {}
         # Unknown users still cost one scrypt like theirs, so timing does not tell which
         # names exist.
-        costs = [_parse_hash(u.token_hash or u.password_hash or "")[0] for u in self._users.values()
-                 if u.token_hash or u.password_hash]
+        costs = [_parse_hash(h)[0] for u in self._users.values()
+                 for h in [*(t.hash for t in u.tokens), u.password_hash] if h]
         self._decoy = hash_secret(secrets.token_hex(16), max(costs, default=ScryptCost(),
                                                                key=lambda c: c.n * c.r * c.p))
 
@@ -152,55 +180,87 @@ class Accounts:
     def get(self, name: str) -> User | None:
         return self._users.get(name)
 
-    async def authenticate(self, token: str) -> User | None:
-        """The user a bearer token (or session token) belongs to, or None."""
+    async def authenticate(self, token: str, source: str | None = None) -> User | None:
+        """The user a bearer token (or session token) belongs to, or None.
+
+        Raises Throttled, before any scrypt, when the token's user name or `source`
+        (the client's address) failed too often lately.
+        """
         if not token or len(token) > 512:
             return None
         digest = _digest(token)
         if token.startswith(SESSION_PREFIX):
-            return self._session_user(digest)
-        name = self._verified.get(digest)
-        if name is not None:
-            return self._users.get(name)
+            user = await self._session_user(digest)
+            if user is None:
+                self._failed(None, source, check_first=True)
+            return user
+        cached = self._verified.get(digest)
+        if cached is not None and (cached[1] is None or self._wall() < cached[1]):
+            return self._users.get(cached[0])
         name, sep, secret = token.partition(":")
+        keys = Throttle.keys(name[:64] if sep else None, source)
+        self.throttle.check(keys)
         user = self._users.get(name) if sep else None
-        stored = user.token_hash if user and user.token_hash else self._decoy
-        ok = await asyncio.to_thread(verify_secret, secret, stored)
-        if not (ok and user and user.token_hash):
+        now = self._wall()
+        stored = [t for t in user.tokens if t.valid_at(now)] if user else []
+        match = await asyncio.to_thread(_first_match, secret, stored, self._decoy)
+        if user is None or match is None:
+            self.throttle.failed(keys)
             return None
+        self.throttle.succeeded(user.name)
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified.clear()
-        self._verified[digest] = user.name
+        self._verified[digest] = (user.name, match.expires_at)
         return user
 
-    async def login(self, name: str, password: str) -> tuple[User, str, float] | None:
-        """(user, session token, lifetime in s) for a right password, else None."""
+    async def login(self, name: str, password: str,
+                    source: str | None = None) -> tuple[User, str, float] | None:
+        """(user, session token, lifetime in s) for a right password, else None.
+
+        Raises Throttled, before any scrypt, as `authenticate` does.
+        """
+        keys = Throttle.keys(name[:64], source)
+        self.throttle.check(keys)
         user = self._users.get(name)
         stored = user.password_hash if user and user.password_hash else self._decoy
         ok = await asyncio.to_thread(verify_secret, password, stored)
         if not (ok and user and user.password_hash):
+            self.throttle.failed(keys)
             return None
-        self._expire()
+        self.throttle.succeeded(user.name)
         token = SESSION_PREFIX + secrets.token_urlsafe(32)
-        self._sessions[_digest(token)] = _Session(user.name, self._clock() + self._ttl)
+        await self.sessions.create(_digest(token), user.name, self._idle, self._ttl)
         return user, token, self._ttl
 
-    def logout(self, token: str) -> bool:
-        return self._sessions.pop(_digest(token), None) is not None
+    async def logout(self, token: str) -> bool:
+        if not token.startswith(SESSION_PREFIX):
+            return False
+        return await self.sessions.end(_digest(token))
 
-    def _session_user(self, digest: bytes) -> User | None:
-        session = self._sessions.get(digest)
-        if session is None:
-            return None
-        if session.expires_at <= self._clock():
-            del self._sessions[digest]
-            return None
-        return self._users.get(session.user)
+    async def revoke(self, name: str) -> int:
+        """End every session of user `name` (a lost laptop, a leaver)."""
+        return await self.sessions.revoke_user(name)
 
-    def _expire(self) -> None:
-        now = self._clock()
-        for digest in [d for d, s in self._sessions.items() if s.expires_at <= now]:
-            del self._sessions[digest]
+    async def _session_user(self, digest: bytes) -> User | None:
+        name = await self.sessions.user_of(digest)
+        return self._users.get(name) if name is not None else None
+
+    def _failed(self, name: str | None, source: str | None, *, check_first: bool) -> None:
+        keys = Throttle.keys(name, source)
+        if check_first:
+            self.throttle.check(keys)
+        self.throttle.failed(keys)
+
+
+def _first_match(secret: str, stored: list[StoredToken], decoy: str) -> StoredToken | None:
+    """The stored token `secret` matches; always at least one scrypt (the decoy if none)."""
+    if not stored:
+        verify_secret(secret, decoy)
+        return None
+    for candidate in stored:
+        if verify_secret(secret, candidate.hash):
+            return candidate
+    return None
 
 
 # ---- loading --------------------------------------------------------------------------------
@@ -221,12 +281,44 @@ def users_from_mapping(table: Mapping[str, Any], *, lab: bool,
             raise AccountsError(f"api.users.{name}: an agent needs a site")
         secrets_ = {kind: _secret(name, raw, kind, lab=lab, cost=cost)
                     for kind in ("token", "password")}
-        if not any(secrets_.values()):
+        tokens = _tokens(name, raw, secrets_["token"])
+        if not (tokens or secrets_["password"]):
             raise AccountsError(f"api.users.{name} has neither a token nor a password")
         users[name] = User(name=name, role=role, site=str(site) if site else None,
                            seat=str(raw["seat"]) if raw.get("seat") else None,
-                           token_hash=secrets_["token"], password_hash=secrets_["password"])
+                           token_hash=tokens[0].hash if tokens else None,
+                           password_hash=secrets_["password"], tokens=tuple(tokens))
     return users
+
+
+def _tokens(name: str, raw: Mapping[str, Any], first: str | None) -> list[StoredToken]:
+    """`token_hash`/`token` with `token_expires`, then every `[[tokens]]` entry."""
+    out = [StoredToken(first, _expiry(name, raw.get("token_expires")))] if first else []
+    extra = raw.get("tokens", [])
+    if not isinstance(extra, list):
+        raise AccountsError(f"api.users.{name}.tokens must be an array of tables")
+    for index, entry in enumerate(extra):
+        if not isinstance(entry, Mapping) or "hash" not in entry:
+            raise AccountsError(f"api.users.{name}.tokens[{index}] needs a hash")
+        _parse_hash(str(entry["hash"]))
+        out.append(StoredToken(str(entry["hash"]), _expiry(name, entry.get("expires"))))
+    return out
+
+
+def _expiry(name: str, value: Any) -> float | None:
+    """Epoch seconds from a TOML date-time (UTC if it has no offset) or date."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise AccountsError(f"api.users.{name}: token expiry {value!r} is no date") from None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+    raise AccountsError(f"api.users.{name}: token expiry must be a date-time")
 
 
 def _secret(name: str, raw: Mapping[str, Any], kind: str, *, lab: bool,
@@ -254,27 +346,34 @@ def _read(path: Path) -> dict[str, Any]:
         raise AccountsError(f"{path}: {exc}") from None
 
 
-def load_accounts(env: Mapping[str, str] | None = None, *, lab_mode: bool | None = None,
-                  lab_file: Path = LAB_ACCOUNTS) -> Accounts:
+def load_users(env: Mapping[str, str] | None = None, *, lab_mode: bool | None = None,
+               lab_file: Path = LAB_ACCOUNTS) -> dict[str, User]:
     """Lab users in lab mode (HOTLINE_MODE=lab); else HOTLINE_API_USERS_FILE, hashes only."""
     env = os.environ if env is None else env
     lab = env.get("HOTLINE_MODE") == "lab" if lab_mode is None else lab_mode
     lab_users = _read(lab_file).get("api", {}).get("users", {})
     if lab:
-        return Accounts(users_from_mapping(lab_users, lab=True, cost=ScryptCost(n=LAB_COST_N)))
+        return users_from_mapping(lab_users, lab=True, cost=ScryptCost(n=LAB_COST_N))
     path = env.get("HOTLINE_API_USERS_FILE")
     if not path:
         raise AccountsError("outside lab mode set HOTLINE_API_USERS_FILE (or HOTLINE_MODE=lab)")
     users = users_from_mapping(_read(Path(path)).get("api", {}).get("users", {}), lab=False)
     _refuse_lab_secrets(users, lab_users)
-    return Accounts(users)
+    return users
+
+
+def load_accounts(env: Mapping[str, str] | None = None, *, lab_mode: bool | None = None,
+                  lab_file: Path = LAB_ACCOUNTS, sessions: SessionStore | None = None) -> Accounts:
+    """`Accounts` over `load_users`; sessions in `sessions` (Redis) or in memory."""
+    return Accounts(load_users(env, lab_mode=lab_mode, lab_file=lab_file), sessions=sessions)
 
 
 def _refuse_lab_secrets(users: Mapping[str, User], lab_users: Mapping[str, Any]) -> None:
     """A production user whose hash matches the lab's secret for that name is refused."""
     for name, user in users.items():
         lab = lab_users.get(name, {})
-        for kind, stored in (("token", user.token_hash), ("password", user.password_hash)):
+        pairs = [("token", t.hash) for t in user.tokens] + [("password", user.password_hash)]
+        for kind, stored in pairs:
             clear = lab.get(kind)
             if stored and clear and verify_secret(str(clear), stored):
                 raise AccountsError(f"api.users.{name}: lab credentials are refused "
@@ -287,12 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["hash"]:
         print(hash_secret(sys.stdin.readline().rstrip("\n")))
         return 0
-    if args[:1] == ["token"] and len(args) == 2:
+    if args[:1] == ["token"] and len(args) in (2, 4) and (len(args) == 2 or args[2] == "--days"):
         secret = secrets.token_urlsafe(32)
         print(f"token (give to the user): {args[1]}:{secret}")
-        print(f'token_hash = "{hash_secret(secret)}"')
+        if len(args) == 2:
+            print(f'token_hash = "{hash_secret(secret)}"')
+            return 0
+        until = datetime.fromtimestamp(time.time() + 86400 * int(args[3]), UTC)
+        print(f"[[api.users.{args[1]}.tokens]]   # rotation: add this, then drop the old token")
+        print(f'hash = "{hash_secret(secret)}"')
+        print(f"expires = {until.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         return 0
-    print("usage: python -m services.api.accounts hash | token USER", file=sys.stderr)
+    print("usage: python -m services.api.accounts hash | token USER [--days N]",
+          file=sys.stderr)
     return 2
 
 

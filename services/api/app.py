@@ -12,6 +12,14 @@ from services.api.handlers import OPERATIONS
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 
 
+async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """Answers name citizens and orders: never cached, never framed, never sniffed."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+
+
 def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
     """The API sub-app; `prefix` is where the caller mounts it (only the document uses it)."""
     check_operations(OPERATIONS)
@@ -26,6 +34,7 @@ def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
         deps.events.close()
 
     api.on_shutdown.append(end_streams)
+    api.on_response_prepare.append(api_headers)
     return api
 
 

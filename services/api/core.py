@@ -12,9 +12,17 @@ from aiohttp import web
 
 from services.api.accounts import ROLES, Accounts, User
 from services.api.desk import CallDesk
-from services.api.errors import ApiError, Forbidden, Invalid, Unauthorized, json_response
+from services.api.errors import (
+    ApiError,
+    Forbidden,
+    Invalid,
+    TooManyRequests,
+    Unauthorized,
+    json_response,
+)
 from services.api.events import EventHub
 from services.api.schema import check_schema, parse_datetime, problems
+from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
     from services.routing.service import RoutingService
@@ -35,6 +43,10 @@ class ApiDeps:
     desk: CallDesk
     accounts: Accounts
     events: EventHub
+    # site -> the platform whose orders its supervisors see (a site not listed: its name)
+    site_platforms: Mapping[str, str] = field(default_factory=dict)
+    # browser origins besides the server's own that may open the events WebSocket
+    allowed_origins: frozenset[str] = frozenset()
 
 
 def _ready(value: Any, name: str) -> Any:
@@ -90,6 +102,7 @@ class Operation:
     ok: int = 200
     ok_schema: dict[str, Any] | None = None
     ok_media: str = "application/json"
+    ok_media_alt: tuple[str, ...] = ()   # other media types of the success body
     errors: tuple[int, ...] = ()       # statuses besides the common ones
     authenticated: bool = True
     description: str = ""
@@ -103,6 +116,7 @@ class Operation:
         out = {self.ok: "success"}
         if self.authenticated:
             out[401] = "no or bad credentials"
+            out[429] = "too many failed logins or bad tokens; see Retry-After"
         if self.authenticated and set(self.roles) != set(ROLES):
             out[403] = "the role may not do this"
         if self.body is not None:
@@ -123,6 +137,7 @@ _REASONS = {
     400: "bad request", 401: "wrong user or password", 403: "not allowed for this user (role, site, platform or seat)",
     404: "no such resource", 409: "the resource's state refuses this",
     422: "breaks a rule", 426: "a WebSocket upgrade is required",
+    429: "too many failed attempts from this user or address; see Retry-After",
 }  # fmt: skip
 
 
@@ -157,7 +172,10 @@ async def authenticate(request: web.Request, deps: ApiDeps, *, allow_query: bool
     if not token:
         raise Unauthorized("send Authorization: Bearer <token>",
                            error_id="unauthorized")
-    user = await deps.accounts.authenticate(token)
+    try:
+        user = await deps.accounts.authenticate(token, request.remote)
+    except Throttled as exc:
+        raise TooManyRequests(exc.retry_after) from None
     if user is None:
         raise Unauthorized("the token is unknown or expired", error_id="bad_token")
     return user

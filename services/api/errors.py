@@ -60,6 +60,18 @@ class Conflict(ApiError):
     status = 409
 
 
+class TooManyRequests(ApiError):
+    """Too many failed logins or bad tokens lately: 429 with Retry-After."""
+
+    error_id = "too_many_attempts"
+    status = 429
+
+    def __init__(self, retry_after: int, **details: Any) -> None:
+        super().__init__(f"too many failed attempts; retry in {retry_after} s",
+                         retry_after=retry_after, **details)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Invalid(ApiError):
     """Well-formed JSON that breaks the schema or a rule."""
 
@@ -70,6 +82,7 @@ class Invalid(ApiError):
 _HTTP_IDS = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+    429: "too_many_attempts",
 }  # fmt: skip
 
 
@@ -104,7 +117,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.error_id, exc.message, exc.status, exc.details)
+        return error_response(exc.error_id, exc.message, exc.status, exc.details,
+                              headers=getattr(exc, "headers", None))
     except WorkOrderError as exc:
         return error_response(exc.error_id, exc.message, exc.status, exc.details)
     except web.HTTPException as exc:

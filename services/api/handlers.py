@@ -4,20 +4,30 @@ and answers JSON. Who may see or do what is decided here, in small named checks.
 from __future__ import annotations
 
 import asyncio
-import io
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 
 from services.api.accounts import User
 from services.api.core import Ctx, Operation, Reply, bearer_token
 from services.api.desk import ACTION_KEYS
-from services.api.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, dumps
+from services.api.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    dumps,
+)
 from services.api.events import Subscription
+from services.api.export import csv_chunks, jsonl_chunks
 from services.api.openapi import DOCUMENT
+from services.api.throttle import Throttled
 from services.privacy import mask_number
 from services.work_orders.ids import ORDER_ID_PATTERN, platform_of
 from services.work_orders.levels import ResponseLevel
@@ -36,8 +46,17 @@ CATEGORY = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,63}$"}
 LEVEL = {"type": "string", "enum": [str(level) for level in ResponseLevel]}
 
 
+# Free text: anything but control characters (tab and newlines allowed), as schema.py checks.
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]*$"
+
+
 def text(limit: int, minimum: int = 0) -> dict[str, Any]:
-    return {"type": "string", "maxLength": limit, **({"minLength": minimum} if minimum else {})}
+    return {"type": "string", "maxLength": limit, "pattern": TEXT_PATTERN,
+            **({"minLength": minimum} if minimum else {})}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 def obj(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
@@ -141,10 +160,22 @@ def _check_may_manage_seat(user: User, site: str, seat: str) -> None:
         raise Forbidden("this seat belongs to another site", error_id="other_site")
 
 
-def _check_may_write_order(user: User, order_id: str) -> None:
+def _site_platform(ctx: Ctx) -> str | None:
+    """The platform whose orders a site-bound supervisor sees (their site's); None: all."""
+    user = ctx.user
+    if user.role != "supervisor" or user.site is None:
+        return None
+    return ctx.deps.site_platforms.get(user.site, user.site)
+
+
+def _check_may_write_order(user: User, order_id: str, ctx: Ctx | None = None) -> None:
     if user.is_agent and platform_of(order_id) != user.platform:
         raise Forbidden(f"a {user.platform} agent sees this order only through its link",
                         error_id="other_platform", order_id=order_id)
+    own = _site_platform(ctx) if ctx is not None else None
+    if own is not None and platform_of(order_id) != own:
+        raise Forbidden(f"a supervisor at site {user.site} sees only {own} orders",
+                        error_id="other_site", order_id=order_id)
 
 
 async def call_summary(ctx: Ctx) -> dict[str, Any]:
@@ -161,7 +192,11 @@ async def call_summary(ctx: Ctx) -> dict[str, Any]:
 
 # ---- session --------------------------------------------------------------------------------
 async def login(ctx: Ctx) -> Reply:
-    result = await ctx.deps.accounts.login(ctx.body["user"], ctx.body["password"])
+    try:
+        result = await ctx.deps.accounts.login(ctx.body["user"], ctx.body["password"],
+                                               ctx.request.remote)
+    except Throttled as exc:
+        raise TooManyRequests(exc.retry_after) from None
     if result is None:
         raise Unauthorized("wrong user or password", error_id="login_failed")
     user, token, ttl = result
@@ -174,7 +209,18 @@ async def whoami(ctx: Ctx) -> dict[str, Any]:
 
 
 async def logout(ctx: Ctx) -> dict[str, Any]:
-    return {"logged_out": ctx.deps.accounts.logout(bearer_token(ctx.request) or "")}
+    return {"logged_out": await ctx.deps.accounts.logout(bearer_token(ctx.request) or "")}
+
+
+async def revoke_sessions(ctx: Ctx) -> dict[str, Any]:
+    """End every session of a user: ops for anyone, a supervisor for their site's users."""
+    name = ctx.params["user"]
+    target = ctx.deps.accounts.get(name)
+    if target is None:
+        raise NotFound(f"no user {name}", error_id="user_not_found")
+    if ctx.user.role != "ops" and not ctx.user.covers_site(target.site):
+        raise Forbidden("this user works at another site", error_id="other_site")
+    return {"user": name, "revoked": await ctx.deps.accounts.revoke(name)}
 
 
 # ---- calls ----------------------------------------------------------------------------------
@@ -238,6 +284,12 @@ async def resume_seat(ctx: Ctx) -> dict[str, Any]:
 # ---- orders ---------------------------------------------------------------------------------
 async def list_orders(ctx: Ctx) -> dict[str, Any]:
     platform = ctx.query.get("platform")
+    own = _site_platform(ctx)
+    if own is not None:
+        if platform not in (None, own):
+            raise Forbidden(f"a supervisor at site {ctx.user.site} lists only {own} orders",
+                            error_id="other_site")
+        platform = own
     if ctx.user.is_agent:
         if platform not in (None, ctx.user.platform):
             raise Forbidden(f"a {ctx.user.platform} agent lists only {ctx.user.platform} orders",
@@ -258,24 +310,41 @@ async def submit_order(ctx: Ctx) -> Reply:
     if ctx.user.is_agent and platform != ctx.user.platform:
         raise Forbidden(f"a {ctx.user.platform} agent submits only {ctx.user.platform} orders",
                         error_id="other_platform")
+    if _site_platform(ctx) not in (None, platform):
+        raise Forbidden(f"a supervisor at site {ctx.user.site} submits only "
+                        f"{_site_platform(ctx)} orders", error_id="other_site")
     order_id = await ctx.orders.submit_online(
         platform, citizen_number=body["citizen_number"], region_code=body["region_code"],
         summary=body["summary"], category=body.get("category"), level=body.get("level"))
     return Reply({"order_id": order_id, "platform": platform, "channel": "online"}, 201)
 
 
-async def export_orders(ctx: Ctx) -> web.Response:
+async def export_orders(ctx: Ctx) -> web.StreamResponse:
+    """Streamed a batch at a time (never the whole database in memory); CSV cells that a
+    spreadsheet would run as formulas are neutralised."""
     fmt = ctx.query.get("format", "jsonl")
-    stream = io.StringIO()
-    count = await ctx.orders.export(stream, fmt)
+    platform = _site_platform(ctx)
+    orders = ctx.orders
+    count = await orders.count_orders(platform)
     media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
-    return web.Response(text=stream.getvalue(), content_type=media, headers={
-        "X-Order-Count": str(count),
+    response = web.StreamResponse(headers={
+        "Content-Type": f"{media}; charset=utf-8", "X-Order-Count": str(count),
         "Content-Disposition": f'attachment; filename="orders.{fmt}"'})
+    await response.prepare(ctx.request)
+    records = orders.iter_records(platform=platform)
+    chunks = csv_chunks(records) if fmt == "csv" else jsonl_chunks(records)
+    async for chunk in chunks:
+        await response.write(chunk.encode("utf-8"))
+    await response.write_eof()
+    return response
 
 
 async def get_order(ctx: Ctx) -> dict[str, Any]:
     order_id, user = ctx.params["order_id"], ctx.user
+    own = _site_platform(ctx)
+    if own is not None and platform_of(order_id) != own:
+        raise Forbidden(f"a supervisor at site {user.site} sees only {own} orders",
+                        error_id="other_site", order_id=order_id)
     view = await ctx.orders.view(order_id, user.role)
     if view.get("restricted"):
         return view
@@ -290,14 +359,14 @@ async def get_order(ctx: Ctx) -> dict[str, Any]:
 
 async def update_order(ctx: Ctx) -> dict[str, Any]:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     await ctx.orders.update_details(order_id, _actor(ctx.user), **ctx.body)
     return {"order_id": order_id, "changed": sorted(ctx.body)}
 
 
 async def change_status(ctx: Ctx) -> dict[str, Any]:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     body = ctx.body
     await ctx.orders.transition(
         order_id, body["status"], _actor(ctx.user), note=body.get("note", ""),
@@ -308,7 +377,7 @@ async def change_status(ctx: Ctx) -> dict[str, Any]:
 
 async def record_visit(ctx: Ctx) -> Reply:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     body = ctx.body
     await ctx.orders.record_visit(order_id, _actor(ctx.user), resolved=body["resolved"],
                                        satisfied=body["satisfied"], note=body.get("note", ""))
@@ -318,7 +387,7 @@ async def record_visit(ctx: Ctx) -> Reply:
 
 async def forward_order(ctx: Ctx) -> Reply:
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id)
+    _check_may_write_order(ctx.user, order_id, ctx)
     linked = await ctx.orders.forward_online(order_id, _actor(ctx.user),
                                                   ctx.body.get("note", ""))
     return Reply({"order_id": order_id, "linked_order_id": linked}, 201)
@@ -357,16 +426,26 @@ async def set_overflow(ctx: Ctx) -> dict[str, Any]:
 HOTSPOT_SCAN = 20_000
 
 
+def _report_platform(ctx: Ctx) -> str | None:
+    """The asked platform; a site-bound supervisor gets only their site's (403 otherwise)."""
+    asked, own = ctx.query.get("platform"), _site_platform(ctx)
+    if own is not None and asked not in (None, own):
+        raise Forbidden(f"a supervisor at site {ctx.user.site} sees only {own} reports",
+                        error_id="other_site")
+    return own or asked
+
+
 async def rates(ctx: Ctx) -> dict[str, Any]:
     q = ctx.query
     rows = await ctx.orders.rates(by=q.get("by") or ["department"],
                                        period=q.get("period", "month"), since=q.get("since"),
-                                       until=q.get("until"), platform=q.get("platform"))
+                                       until=q.get("until"), platform=_report_platform(ctx))
     return {"rows": [row.to_dict() for row in rows]}
 
 
 async def overdue(ctx: Ctx) -> dict[str, Any]:
-    items = await ctx.orders.board()
+    own = _site_platform(ctx)
+    items = [i for i in await ctx.orders.board() if own in (None, i.platform)]
     return {"items": [{**asdict(i), "overdue_by_s": i.overdue_by.total_seconds()}
                       for i in items]}
 
@@ -374,13 +453,14 @@ async def overdue(ctx: Ctx) -> dict[str, Any]:
 async def hotspots(ctx: Ctx) -> dict[str, Any]:
     """Orders counted by category, region and period: where complaints gather."""
     q, service = ctx.query, ctx.orders
+    platform = _report_platform(ctx)
     period = q.get("period", "day")
     requests = await service.open311_requests(start=q.get("since"), end=q.get("until"),
                                               limit=HOTSPOT_SCAN)
     counts: Counter[tuple[str, str, str]] = Counter()
     for request in requests:
         extra = request["extended_attributes"]
-        if q.get("platform") not in (None, extra["platform"]):
+        if platform not in (None, extra["platform"]):
             continue
         when = datetime.fromisoformat(request["requested_datetime"])
         counts[(request["service_code"] or "uncategorised", extra["region_code"],
@@ -392,10 +472,26 @@ async def hotspots(ctx: Ctx) -> dict[str, Any]:
 
 
 # ---- live events and the document -----------------------------------------------------------
+def _check_origin(ctx: Ctx) -> None:
+    """A browser names the page that opens the WebSocket: only our own pages (or an origin
+    the deployment lists) may, so another site cannot ride a desk's session. Clients that
+    are not browsers send no Origin."""
+    origin = ctx.request.headers.get("Origin")
+    if origin is None:
+        return
+    parsed = urlsplit(origin)
+    if origin in ctx.deps.allowed_origins or (
+            parsed.scheme in ("http", "https") and parsed.netloc == ctx.request.host):
+        return
+    raise Forbidden("this page's origin may not open the event stream",
+                    error_id="bad_origin", origin=origin[:200])
+
+
 async def events(ctx: Ctx) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     if not ws.can_prepare(ctx.request).ok:
         raise ApiError("connect with a WebSocket", error_id="upgrade_required", status=426)
+    _check_origin(ctx)
     await ws.prepare(ctx.request)
     with ctx.deps.events.subscribe(ctx.user) as subscription:
         await ws.send_str(dumps({"type": "hello", "user": ctx.user.public()}))
@@ -428,13 +524,12 @@ SINCE_UNTIL = {"since": DATETIME, "until": DATETIME}
 HISTORY_ITEM = obj(
     ["when"], when=DATETIME, summary=text(2000),
     flags={"type": "array", "maxItems": 20, "items": text(32)},
-    order_id={"type": ["string", "null"], "maxLength": 64}, open={"type": "boolean"},
-    target={"type": ["string", "null"], "maxLength": 32},
-    category={"type": ["string", "null"], "maxLength": 64})
+    order_id=nullable(text(64)), open={"type": "boolean"}, target=nullable(text(32)),
+    category=nullable(text(64)))
 
 OPERATIONS: list[Operation] = [
     Operation("POST", "/session", login, "Log in with a password; returns a session token",
-              "session", authenticated=False, ok=201, errors=(401,),
+              "session", authenticated=False, ok=201, errors=(401, 429),
               ok_schema=shape(["token", "token_type", "expires_in", "user"], token=STR,
                               token_type=STR, expires_in=INT, user=USER_OUT),
               body=obj(["user", "password"], user=text(64, 1), password=text(256, 1))),
@@ -442,6 +537,10 @@ OPERATIONS: list[Operation] = [
               ok_schema=shape(["user"], user=USER_OUT)),
     Operation("DELETE", "/session", logout, "End this session token", "session",
               ok_schema=shape(["logged_out"], logged_out=BOOL)),
+    Operation("DELETE", "/users/{user}/sessions", revoke_sessions,
+              "End every session of a user (a lost device, a leaver)", "session",
+              roles=BOARD_ROLES, params={"user": NAME}, errors=(403,),
+              ok_schema=shape(["user", "revoked"], user=STR, revoked=INT)),
     Operation("GET", "/openapi.json", openapi, "This document", "meta"),
     Operation("GET", "/calls", list_calls, "List live calls", "calls",
               query={"site": SITE}, ok_schema=listing("calls", CALL_OUT)),
@@ -485,6 +584,10 @@ OPERATIONS: list[Operation] = [
                        level=LEVEL)),
     Operation("GET", "/orders/export", export_orders, "Export every order (JSONL or CSV)",
               "orders", roles=("supervisor",), ok_media="application/x-ndjson",
+              ok_media_alt=("text/csv",),
+              description="Streamed. A supervisor with a site gets only that site's "
+              "platform's orders. CSV cells starting `=`, `+`, `-`, `@`, tab or CR get a "
+              "leading `'` so that no spreadsheet runs them as formulas.",
               query={"format": {"type": "string", "enum": ["jsonl", "csv"]}}),
     Operation("GET", "/orders/{order_id}", get_order,
               "One order with its audit trail and links", "orders", roles=ORDER_ROLES,
@@ -517,7 +620,7 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/suggestions", suggest, "Suggest the line for a text", "suggestions",
               roles=ORDER_ROLES, ok_schema=SUGGESTION_OUT,
               body=obj(["text"], text=text(4000), context=obj(
-                  [], site=SITE, ivr_choice={"type": ["string", "null"], "maxLength": 32},
+                  [], site=SITE, ivr_choice=nullable(text(32)),
                   history={"type": "array", "maxItems": 50, "items": HISTORY_ITEM}))),
     Operation("GET", "/overflow", get_overflow, "Overflow per site: active, why, ops switch",
               "overflow",
@@ -546,9 +649,10 @@ OPERATIONS: list[Operation] = [
                      "top": {"type": "integer", "minimum": 1, "maximum": 1000},
                      **SINCE_UNTIL}),
     Operation("GET", "/events", events, "Live events (WebSocket)", "events", ok=101,
-              errors=(426,),
+              errors=(403, 426),
               description="A WebSocket of JSON events for this user: `hello`, "
               "`call_incoming` (pop-up, to the rung seat only), `call_state`, `key_refused`, "
               "`suggestion`, `supervision`, `events_lost`. Authenticate with the "
-              "Authorization header or, for browsers, `?token=`."),
+              "Authorization header or, for browsers, `?token=`. A browser's `Origin` must "
+              "be this server's (or one listed in HOTLINE_API_ORIGINS): 403 `bad_origin`."),
 ]

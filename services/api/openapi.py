@@ -87,6 +87,7 @@ def _response(op: Operation, status: int, why: str) -> dict[str, Any]:
     if status == 101:
         return {"description": "switching to the WebSocket event stream"}
     if status == op.ok:
-        return {"description": why, "content": {op.ok_media: {"schema": op.ok_schema or {}}}}
+        return {"description": why, "content": {
+            media: {"schema": op.ok_schema or {}} for media in (op.ok_media, *op.ok_media_alt)}}
     return {"description": why,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -21,8 +21,9 @@ KNOWN_KEYWORDS = frozenset({
     "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
     "minProperties", "description", "example", "title", "nullable", "readOnly",
 })
-# Text no database or log should receive: NUL and other C0 controls except tab and newlines.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Text no database or log should receive: NUL and other C0 controls except tab and newlines,
+# DEL, the C1 controls, and the Unicode line/paragraph separators (a log line splitter).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class SchemaError(ValueError):
@@ -34,6 +35,10 @@ def check_schema(schema: Mapping[str, Any]) -> None:
     unknown = set(schema) - KNOWN_KEYWORDS
     if unknown:
         raise SchemaError(f"unsupported schema keywords {sorted(unknown)}")
+    pattern = schema.get("pattern")
+    if pattern is not None and not (pattern.startswith("^") and pattern.endswith("$")):
+        # JSON Schema patterns search; ours match whole values. Anchored, both agree.
+        raise SchemaError(f"pattern {pattern!r} must be anchored with ^ and $")
     for sub in schema.get("properties", {}).values():
         check_schema(sub)
     if "items" in schema:
@@ -72,7 +77,9 @@ def _type_ok(wanted: str | list[str], actual: str) -> bool:
 
 @cache
 def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text)
+    # ASCII classes as in ECMA-262 (the document's regex dialect): \d is 0-9, not every
+    # Unicode digit.
+    return re.compile(text, re.ASCII)
 
 
 def _check(schema: Mapping[str, Any], value: Any, path: str, out: list[dict[str, str]]) -> None:
@@ -122,7 +129,9 @@ def _check_string(schema: Mapping[str, Any], value: str, bad) -> None:
         bad(f"must be at least {schema['minLength']} characters")
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         bad(f"must be at most {schema['maxLength']} characters")
-    if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
+    # The whole value must match: Python's `$` also matches before a final newline, so
+    # "1001\n" would pass `^\d+$` with search().
+    if "pattern" in schema and not _pattern(schema["pattern"]).fullmatch(value):
         bad(f"must match {schema['pattern']}")
     if schema.get("format") == "date-time" and parse_datetime(value) is None:
         bad("must be an ISO 8601 date-time with a UTC offset")

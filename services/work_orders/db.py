@@ -41,8 +41,22 @@ def default_url(data_dir: Path | None = None) -> str:
 
 
 def resolve_url(url: str | None = None) -> str:
-    """An explicit URL, else HOTLINE_DB_URL, else SQLite in the data directory."""
-    return url or os.environ.get("HOTLINE_DB_URL") or default_url()
+    """An explicit URL, else HOTLINE_DB_URL, else SQLite in the data directory; a URL
+    without a password gets HOTLINE_DB_PASSWORD or the file HOTLINE_DB_PASSWORD_FILE."""
+    return with_password(url or os.environ.get("HOTLINE_DB_URL") or default_url())
+
+
+def with_password(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" or parsed.password:
+        return url
+    password = os.environ.get("HOTLINE_DB_PASSWORD")
+    path = os.environ.get("HOTLINE_DB_PASSWORD_FILE")
+    if not password and path:
+        password = Path(path).read_text(encoding="utf-8").strip()
+    if not password:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:

@@ -754,18 +754,26 @@ class WorkOrderService:
             for o in orders
         ]
 
-    async def iter_records(self, batch: int = 200) -> AsyncIterator[dict[str, Any]]:
-        """Every order as an exchange record, in a stable order, a batch at a time."""
+    async def count_orders(self, platform: str | None = None) -> int:
+        """How many orders (of one platform) there are."""
+        async with self._sessions() as session:
+            query = select(func.count()).select_from(Order)
+            if platform:
+                query = query.where(Order.platform == platform)
+            return int(await session.scalar(query) or 0)
+
+    async def iter_records(self, batch: int = 200,
+                           platform: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every order (of one platform) as an exchange record, in a stable order, a batch
+        at a time."""
         after = ""
         while True:
             async with self._sessions() as session:
+                query = select(Order).where(Order.order_id > after)
+                if platform:
+                    query = query.where(Order.platform == platform)
                 orders = (
-                    await session.scalars(
-                        select(Order)
-                        .where(Order.order_id > after)
-                        .order_by(Order.order_id)
-                        .limit(batch)
-                    )
+                    await session.scalars(query.order_by(Order.order_id).limit(batch))
                 ).all()
                 if not orders:
                     return

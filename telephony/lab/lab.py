@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from telephony.lab.processes import ProcessBook
 from telephony.lab.prompts import SOUND_DIR, render_prompts
@@ -27,6 +27,21 @@ LAB_DIR = Path(os.environ.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
 
 class LabError(RuntimeError):
     pass
+
+
+# Our keys all start `hotline:`; no admin or dangerous command (CONFIG, FLUSHALL, KEYS...).
+REDIS_ACL_RULES = "~hotline:* &* +@all -@admin -@dangerous"
+
+
+def write_redis_acl(path: Path, user: str, password: str) -> Path:
+    """The lab Redis's ACL file (owner-only): the default user off, one user with a
+    password (the password stays off the command line, which `ps` shows)."""
+    if not user or not password:
+        raise LabError("the lab's Redis URL needs an ACL user and password (lab/accounts.toml)")
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(f"user default off\nuser {user} on >{password} {REDIS_ACL_RULES}\n")
+    return path
 
 
 class Lab:
@@ -119,10 +134,14 @@ class Lab:
         url = urlparse(self.settings.redis_url)
         data = self.lab_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        # append-only with fsync every second: the order-event outbox lives here
+        acl = write_redis_acl(data / "users.acl", unquote(url.username or ""),
+                              unquote(url.password or ""))
+        # append-only with fsync every second: the order-event outbox lives here. The
+        # default user is off: only the ACL user with its password gets in.
         cmd = [server, "--bind", url.hostname or "127.0.0.1", "--port", str(url.port or 6379),
                "--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec",
-               "--save", "", "--protected-mode", "no", "--daemonize", "no"]
+               "--save", "", "--protected-mode", "yes", "--aclfile", str(acl),
+               "--daemonize", "no"]
         proc = self.book.start("redis", cmd, self.lab_dir / "redis.log")
         say(f"redis: started (pid {proc.pid}) on {url.hostname}:{url.port}")
 

@@ -68,8 +68,9 @@ async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_sho
     citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=25_000)
 
     # the pop-up: the agent on the call sees the whole number, and the suggestion's reasons
-    await desk.wait_for_function(
-        f"document.querySelector('#caller-number')?.textContent === '{CITIZEN}'", timeout=15_000)
+    # selectors, not wait_for_function: the pages' CSP forbids eval, and the test runs
+    # under the same CSP as any desk
+    await desk.wait_for_selector(f"#caller-number:text-is('{CITIZEN}')", timeout=15_000)
     await desk.wait_for_selector("#suggestion-reasons li", timeout=15_000)
     assert await desk.is_enabled("#act-transfer")
     # the order form: a summary re-routes (POST /suggestions) and is saved (PATCH)
@@ -77,8 +78,7 @@ async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_sho
     await desk.wait_for_selector("#suggestion-edited", timeout=10_000)
     await desk.select_option("#f-category", "dispute")
     await desk.click("#f-save")
-    await desk.wait_for_function(
-        "document.querySelector('#f-notice')?.textContent.startsWith('已保存')", timeout=10_000)
+    await desk.wait_for_selector("#f-notice:text-matches('^已保存')", timeout=10_000)
     await desk.screenshot(path=str(SCREENSHOTS / "desk.png"), full_page=True)
 
     await desk.click("#act-transfer")

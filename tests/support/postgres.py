@@ -3,6 +3,7 @@ real server (and, in the outage drill, one they can stop and start)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,7 +33,12 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 class PgCluster:
-    """initdb once, then start/stop at will; `url` is the server's base URL."""
+    """initdb once, then start/stop at will; `url` is the server's base URL.
+
+    As production should run: over TCP only with a password (scram-sha-256), as the
+    application's own role `hotline` (not a superuser; it may create databases, which
+    the tests do), owning database `hotline`. The superuser is reached only through the
+    cluster's private socket directory."""
 
     def __init__(self, bin_dir: Path, fast: bool = True):
         self.bin = bin_dir
@@ -43,20 +49,36 @@ class PgCluster:
         self._options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
         if fast:
             self._options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self.password = "test-" + secrets.token_hex(12)
+        self._role_made = False
         subprocess.run(
-            _as_postgres([str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
-                          "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]),
+            _as_postgres([str(bin_dir / "initdb"), "-D", str(self.data), "--auth-local=trust",
+                          "--auth-host=scram-sha-256", "-U", "postgres", "-E", "UTF8",
+                          "--locale=C", "--no-sync"]),
             check=True, capture_output=True)
 
     @property
     def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+        return (f"postgresql+asyncpg://hotline:{self.password}@127.0.0.1:{self.port}"
+                "/hotline")
 
     def start(self) -> None:
         subprocess.run(
             _as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
                           str(self.root / "log"), "-o", self._options, "-w", "-t", "60", "start"]),
             check=True, capture_output=True)
+        if not self._role_made:
+            self._psql(f"CREATE ROLE hotline LOGIN CREATEDB PASSWORD '{self.password}'",
+                       "CREATE DATABASE hotline OWNER hotline")
+            self._role_made = True
+
+    def _psql(self, *statements: str) -> None:
+        for statement in statements:
+            subprocess.run(
+                _as_postgres([str(self.bin / "psql"), "-h", str(self.root), "-p", str(self.port),
+                              "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
+                              "-c", statement]),
+                check=True, capture_output=True)
 
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode,

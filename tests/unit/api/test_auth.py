@@ -48,7 +48,7 @@ async def test_every_authenticated_route_refuses_anonymous_callers(client):
         if not op.authenticated:
             continue
         path = op.path.format(call_id="c1", action="keep", site="12345", seat="1001",
-                              order_id="WO-20261123-000000000000")
+                              order_id="WO-20261123-000000000000", user="ops")
         resp = await client.request(op.method, BASE + path, json={})
         assert resp.status == 401, (op.method, op.path)
 

@@ -88,6 +88,7 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "login": ("", "/session", {"user": "ops", "password": "lab-pw-ops"}),
         "whoami": ("ops", "/session", None),
         "logout": ("ops", "/session", None),
+        "revoke_sessions": ("ops", "/users/agent1002/sessions", None),
         "openapi": ("ops", "/openapi.json", None),
         "list_calls": ("agent1001", "/calls", None),
         "get_call": ("agent1001", "/calls/c1", None),

@@ -169,7 +169,8 @@ class RedisServer:
     """A real redis-server on a free port that a test can kill and start again.
 
     Run as production should: with an fsync'd append-only file, so a stream
-    entry Redis acknowledged survives a crash.
+    entry Redis acknowledged survives a crash, and the lab's ACL (default user off, one
+    user with a password and the lab's command and key rules).
     """
 
     port: int
@@ -178,21 +179,24 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://hotline:test-redis-pw@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        from telephony.lab.lab import write_redis_acl
+
+        acl = write_redis_acl(self.directory / "users.acl", "hotline", "test-redis-pw")
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always"],
+             "--appendfsync", "always", "--aclfile", str(acl), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
+                    sock.sendall(b"AUTH hotline test-redis-pw\r\nPING\r\n")
+                    if b"+PONG" in sock.recv(32) or b"+PONG" in sock.recv(32):
                         return
             except OSError:
                 time.sleep(0.02)
