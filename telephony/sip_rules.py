@@ -44,7 +44,7 @@ _HEADERS = {rule.name: rule for rule in (*TRUNK_HEADERS, IVR_CHOICE)}
 
 # PJSIP/<endpoint> or PJSIP/<number>@<trunk endpoint>: names we configure ourselves
 _ENDPOINT = re.compile(r"PJSIP/[A-Za-z0-9_-]{1,40}(@trunk-[A-Za-z0-9_-]{1,32})?")
-_NUMBER = re.compile(r"[0-9]{1,32}")
+_NUMBER = re.compile(r"\+?[0-9]{1,32}")  # E.164 callers keep their "+" (+8613800138000)
 
 
 class UnsafeDialString(ValueError):
@@ -65,7 +65,8 @@ def check_endpoint(endpoint: str) -> str:
 
 
 def caller_number(raw: str) -> str:
-    """A caller's number as it may reach an originate: ASCII digits, else nothing."""
+    """A caller's number as it may reach an originate: ASCII digits (after an E.164 "+"),
+    else nothing. A carrier that sends +86… must not cost the citizen their number."""
     return raw if _NUMBER.fullmatch(raw) else ""
 
 

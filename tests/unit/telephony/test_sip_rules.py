@@ -65,7 +65,8 @@ def test_anything_else_is_refused_as_a_dial_string(endpoint):
 
 def test_caller_number_is_ascii_digits_or_nothing():
     assert caller_number("13800138000") == "13800138000"
-    for raw in ("", "1380013800&", '"x" <1>', "١٢٣", "1" * 33, "+8613800138000"):
+    assert caller_number("+8613800138000") == "+8613800138000"
+    for raw in ("", "1380013800&", '"x" <1>', "١٢٣", "1" * 33, "++86138", "86+138", "+"):
         assert caller_number(raw) == ""
 
 
