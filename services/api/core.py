@@ -247,7 +247,8 @@ def _coerce(schema: Mapping[str, Any], raw: str) -> Any:
     if kind == "boolean":
         return {"true": True, "false": False}.get(raw.lower(), _BAD)
     if kind == "array":
-        return [part for part in raw.split(",") if part] if raw else []
+        # "a,,b", "," and "" hold empty items: the schema then refuses them, as it says
+        return raw.split(",")
     return raw
 
 
