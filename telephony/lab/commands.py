@@ -55,6 +55,13 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from telephony.app import run_controller
     from telephony.logs import configure_logging
 
+    from telephony.config.check import check_config, report
+
+    # the same check as `hotline config check`: every problem at once, no traceback
+    problems = check_config(os.environ)
+    if problems:
+        print("hotline controller: " + report(problems, "the environment"), file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as exc:
