@@ -84,3 +84,19 @@ def _tone(target: Path, seconds: float = 0.5) -> None:
         frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 450 * i / 8000)))
                           for i in range(int(8000 * seconds)))
         out.writeframes(frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m telephony.lab.prompts --out DIR`: the Asterisk image renders its prompts
+    at build time with this (needs only Python, espeak-ng and sox)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python3 -m telephony.lab.prompts")
+    parser.add_argument("--out", type=Path, default=Path(SOUND_DIR))
+    args = parser.parse_args(argv)
+    render_prompts(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
