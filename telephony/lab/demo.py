@@ -66,7 +66,13 @@ async def _until(check, timeout: float = 10.0, what: str = ""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _demo(settings: Settings, lab: Lab, step: Steps) -> int:
+async def docker_demo(settings: Settings, stack, step: Steps) -> int:
+    """The same call against the compose deployment (telephony/deploy/demo.py)."""
+    return await _demo(settings, stack, step)
+
+
+async def _demo(settings: Settings, lab, step: Steps) -> int:
+    """`lab`: anything with health() -> the controller's /healthz (the lab, a deployment)."""
     hotline, police = settings.site("12345"), settings.site("110")
     creds = settings.credentials
     work = Path(tempfile.mkdtemp(prefix="hotline-demo-"))
@@ -143,7 +149,7 @@ async def _async(value):
     return value
 
 
-def _seat_available(lab: Lab, site: str, seat: str):
+def _seat_available(lab, site: str, seat: str):
     async def check():
         return ((lab.health() or {}).get("seats", {}).get(site, {}) or {}).get(seat) == "available"
     return check()

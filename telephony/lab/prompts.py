@@ -16,9 +16,8 @@ import tomllib
 import wave
 from pathlib import Path
 
-from telephony.settings import REPO_ROOT
-
-PROMPTS = REPO_ROOT / "dialplan" / "prompts.toml"
+# no project import: the Asterisk image runs this file on its own (see main)
+PROMPTS = Path(__file__).resolve().parents[2] / "dialplan" / "prompts.toml"
 SOUND_DIR = "/usr/share/asterisk/sounds/hotline"   # as Asterisk sees it; any language
 
 
@@ -87,14 +86,15 @@ def _tone(target: Path, seconds: float = 0.5) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python3 -m telephony.lab.prompts --out DIR`: the Asterisk image renders its prompts
-    at build time with this (needs only Python, espeak-ng and sox)."""
+    """`python3 prompts.py --source prompts.toml --out DIR`: the Asterisk image renders
+    its prompts at build time with this file alone (Python, espeak-ng and sox)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python3 -m telephony.lab.prompts")
+    parser = argparse.ArgumentParser(prog="prompts.py")
+    parser.add_argument("--source", type=Path, default=PROMPTS)
     parser.add_argument("--out", type=Path, default=Path(SOUND_DIR))
     args = parser.parse_args(argv)
-    render_prompts(args.out)
+    render_prompts(args.out, args.source)
     return 0
 
 

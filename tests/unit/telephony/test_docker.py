@@ -86,7 +86,7 @@ def test_the_official_images_stay_the_defaults(compose):
 
 def test_the_asterisk_image_builds_the_prompts_in():
     text = (DOCKER / "asterisk/Dockerfile").read_text()
-    assert "RUN python3 -m telephony.lab.prompts --out /usr/share/asterisk/sounds/hotline" in text
+    assert "RUN python3 /tmp/prompts/prompts.py --source /tmp/prompts/prompts.toml" in text
 
 
 @pytest.mark.parametrize("dockerfile", ["asterisk/Dockerfile", "controller/Dockerfile",
