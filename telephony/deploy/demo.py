@@ -40,24 +40,27 @@ def taken_addresses(settings: Settings, addresses: Addresses) -> list[str]:
     return taken
 
 
-def run_docker_demo(keep: bool = False) -> int:
+def run_docker_demo(keep: bool = False, topology: Path = DEFAULT_TOPOLOGY,
+                    addresses: Addresses = LAB_ADDRESSES, seat_ip: str = "127.0.2.1",
+                    citizen_ip: str = "127.0.1.1", project: str = PROJECT) -> int:
+    """By default at the lab's addresses (the README's); the arguments move it elsewhere."""
     from telephony.lab.demo import Steps, docker_demo
 
-    lab = load_settings(env={"HOTLINE_MODE": "lab"})
-    taken = taken_addresses(lab, LAB_ADDRESSES)
+    lab = load_settings(env={"HOTLINE_MODE": "lab", "HOTLINE_TOPOLOGY": str(topology)})
+    taken = taken_addresses(lab, addresses)
     if taken:
         print("hotline demo --docker: the deployment runs at the lab's addresses, and these are "
               f"taken: {', '.join(taken)}.\nStop the lab first (.venv/bin/hotline lab down), or "
               "whatever else holds them.", flush=True)
         return 2
-    work = cache_dir() / "docker" / "demo"
+    work = cache_dir() / "docker" / f"demo-{project}"
     work.mkdir(parents=True, exist_ok=True)
-    config = write_config(work, DEFAULT_TOPOLOGY, LAB_ADDRESSES)
+    config = write_config(work, topology, addresses)
     engine = DockerEngine()
     print("== hotline-link demo --docker: the compose deployment at the lab's addresses; a "
           "citizen calls 12345; agent 1001 presses *1; seat 2001 at 110 takes the call ==",
           flush=True)
-    stack = Stack(engine, config, PROJECT)
+    stack = Stack(engine, config, project)
     step = Steps()
     code = 1
     try:
@@ -70,12 +73,12 @@ def run_docker_demo(keep: bool = False) -> int:
              + ", ".join(f"{k} {v}" for k, v in sorted(stack.states().items())))
         env = compose_view(read_env_file(config.env_file), config.env_file.parent)
         settings = load_settings(env=env)
-        code = asyncio.run(docker_demo(settings, stack, step))
+        code = asyncio.run(docker_demo(settings, stack, step, seat_ip, citizen_ip))
     except (EngineError, RuntimeError, AssertionError, TimeoutError, OSError) as exc:
         print(f"demo failed: {exc}", flush=True)
     finally:
         if keep and code == 0:
-            _kept(stack, config.env_file, work)
+            _kept(stack, config.env_file, work, project)
         else:
             stack.down()
             step("compose down: no container, network or volume left")
@@ -83,10 +86,10 @@ def run_docker_demo(keep: bool = False) -> int:
     return code
 
 
-def _kept(stack: Stack, env_file: Path, work: Path) -> None:
+def _kept(stack: Stack, env_file: Path, work: Path, project: str) -> None:
     host = f"DOCKER_HOST={stack.engine.host} " if stack.engine.host else ""
     print(f"\nThe deployment keeps running at the lab's addresses (secrets in {work}/secrets;\n"
           f"API token {stack.config.ops_token}). Stop it with:\n"
-          f"  {host}docker-compose -f docker/compose.yaml -p {PROJECT} --env-file {env_file} down"
+          f"  {host}docker-compose -f docker/compose.yaml -p {project} --env-file {env_file} down"
           + (f"\nthen the Docker engine this demo started: kill {stack.engine.started.pid}"
              if stack.engine.started else ""), flush=True)
