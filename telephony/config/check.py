@@ -149,11 +149,20 @@ def _check_topology(path: Path, problems: list[str]) -> list[str]:
     return seats
 
 
+# docker/topology.toml ships addresses from these (RFC 5737): placeholders, never real
+DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in
+                           ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+
+
 def _address(key: str, value, problems: list[str]) -> None:
     try:
-        ipaddress.ip_address(str(value))
+        address = ipaddress.ip_address(str(value))
     except ValueError:
         problems.append(f"{key}: must be an IP address, not {value!r}")
+        return
+    if any(address in net for net in DOCUMENTATION_NETS):
+        problems.append(f"{key}: {value} is a placeholder (documentation range); "
+                        "put this site's real address")
 
 
 def _network(key: str, value, problems: list[str]) -> None:

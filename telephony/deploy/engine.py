@@ -108,7 +108,17 @@ class DockerEngine:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self._unmount_leftovers()
         say(f"dockerd {proc.pid} stopped")
+
+    def _unmount_leftovers(self) -> None:
+        """dockerd leaves its default network namespace mounted under its exec root;
+        without this the cache directory cannot be removed."""
+        exec_root = str(self.base / "exec") + "/"
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            ours = [line.split()[1] for line in mounts if line.split()[1].startswith(exec_root)]
+        for point in sorted(ours, reverse=True):
+            subprocess.run(["umount", point], check=False, capture_output=True)
 
     def image_exists(self, tag: str) -> bool:
         return self.docker("image", "inspect", tag, check=False).returncode == 0

@@ -77,7 +77,21 @@ def _sid_root() -> Path:
     _remove_root(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     say(f"copying the lab's sid root to {root}")
-    _run(["cp", "-a", str(lab_root), str(root)])
+    root.mkdir()
+    # the lab may be running in it: leave out its live directories (tmp/, proc/),
+    # and take files it changes meanwhile as they are (tar exit 1)
+    pack = subprocess.Popen(["tar", "-C", str(lab_root), "--exclude=./tmp", "--exclude=./proc",
+                             "--warning=no-file-changed", "--ignore-failed-read",
+                             "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-xpf", "-"], stdin=pack.stdout,
+                   check=True)
+    assert pack.stdout is not None
+    pack.stdout.close()
+    if pack.wait() not in (0, 1):
+        raise RuntimeError(f"copying {lab_root} failed")
+    for inner in ("tmp", "proc"):
+        (root / inner).mkdir(exist_ok=True)
+    (root / "tmp").chmod(0o1777)
     _install(root, SID_PACKAGES)
     return root
 

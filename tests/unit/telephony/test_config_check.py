@@ -8,6 +8,7 @@ import pytest
 from services.api.accounts import hash_secret
 from telephony.cli import main
 from telephony.config.check import check_config, compose_view, read_env_file
+from telephony.deploy.topology import retarget
 from telephony.settings import REPO_ROOT
 
 PROD_TOPOLOGY = REPO_ROOT / "docker" / "topology.toml"
@@ -27,8 +28,16 @@ def secrets_dir(tmp_path: Path) -> Path:
     return d
 
 
+def _topology(tmp_path: Path) -> Path:
+    """The production file with real (here: loopback) addresses put in."""
+    return retarget(tmp_path / "topology.toml", {"12345": "127.0.0.41", "110": "127.0.0.42",
+                                                 "remote": "127.0.0.43"}, ["127.0.5.0/25"],
+                    "127.0.5.240")
+
+
 def _env_file(tmp_path: Path, secrets_dir: Path, **extra: str) -> Path:
-    lines = {"HOTLINE_TOPOLOGY_FILE": str(PROD_TOPOLOGY), "HOTLINE_SECRETS_DIR": str(secrets_dir),
+    lines = {"HOTLINE_TOPOLOGY_FILE": str(_topology(tmp_path)),
+             "HOTLINE_SECRETS_DIR": str(secrets_dir),
              "HOTLINE_REDIS_ADDRESS": "192.0.2.10", "HOTLINE_DB_ADDRESS": "192.0.2.10", **extra}
     path = tmp_path / ".env"
     path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
@@ -41,8 +50,14 @@ def test_given_the_production_topology_and_every_secret_then_the_check_passes(
     assert "configuration OK" in capsys.readouterr().out
 
 
-def test_given_an_empty_environment_then_every_missing_credential_is_named_at_once():
-    problems = check_config({"HOTLINE_TOPOLOGY": str(PROD_TOPOLOGY)})
+def test_given_the_shipped_placeholder_addresses_then_each_site_is_named():
+    problems = check_config({"HOTLINE_MODE": "lab", "HOTLINE_TOPOLOGY": str(PROD_TOPOLOGY)})
+    assert [p.split(": ")[1] for p in problems] == [
+        "sites.12345.address", "sites.110.address", "sites.remote.address"]
+
+
+def test_given_an_empty_environment_then_every_missing_credential_is_named_at_once(tmp_path):
+    problems = check_config({"HOTLINE_TOPOLOGY": str(_topology(tmp_path))})
     text = "\n".join(problems)
     for name in ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET", "HOTLINE_SEAT_PASSWORDS_FILE",
                  "HOTLINE_API_USERS_FILE"):
@@ -52,9 +67,9 @@ def test_given_an_empty_environment_then_every_missing_credential_is_named_at_on
 
 def test_given_many_wrong_settings_then_one_readable_list_and_a_non_zero_exit(
         tmp_path, secrets_dir, capsys):
-    topology = tmp_path / "topology.toml"
-    topology.write_text(PROD_TOPOLOGY.read_text()
-                        .replace('address = "192.0.2.12"', 'address = "not-an-ip"')
+    topology = tmp_path / "bad.toml"
+    topology.write_text(_topology(tmp_path).read_text()
+                        .replace('address = "127.0.0.42"', 'address = "not-an-ip"')
                         .replace('region_code = "410100"', 'region_code = "41"')
                         .replace('to = "remote"', 'to = "nowhere"'))
     (secrets_dir / "ari_password").write_text("lab-ari-secret\n")
