@@ -135,7 +135,7 @@ class Stack:
         for tag, dockerfile in LOCAL_IMAGES.items():
             self._docker_build(tag, dockerfile)
         t0 = time.monotonic()
-        self.compose("build", check=True)
+        self.compose("build", "--quiet", check=True)
         say(f"compose images built in {time.monotonic() - t0:.1f}s")
 
     def _docker_build(self, tag: str, dockerfile: str) -> None:
