@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 import urllib.request
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.api.accounts import hash_secret
-from telephony.deploy.engine import DockerEngine, EngineError, say
+from telephony.deploy.engine import DockerEngine, EngineError, docker_cli, say
 from telephony.deploy.images import ensure_base_images
 from telephony.lab.runtime import cache_dir
 from telephony.settings import REPO_ROOT
@@ -50,7 +49,6 @@ class DeployConfig:
     env_file: Path
     secrets_dir: Path
     ops_token: str     # "ops:<secret>", for the API
-    db_url: str        # as the host reaches it, password included
 
 
 def write_config(workdir: Path, topology: Path, addresses: Addresses,
@@ -86,18 +84,12 @@ def write_config(workdir: Path, topology: Path, addresses: Addresses,
     }
     env_file = workdir / "deploy.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    db_url = (f"postgresql+asyncpg://hotline:{values['db_password']}@{addresses.db}:"
-              f"{addresses.db_port}/hotline")
-    return DeployConfig(env_file, secrets_dir, f"ops:{token}", db_url)
+    return DeployConfig(env_file, secrets_dir, f"ops:{token}")
 
 
 def seat_password(config: DeployConfig, seat: str) -> str:
     table = tomllib.loads((config.secrets_dir / "seat_passwords.toml").read_text())
     return table["seats"][seat]
-
-
-def secret(config: DeployConfig, name: str) -> str:
-    return (config.secrets_dir / name).read_text().strip()
 
 
 def _seats(topology: Path) -> list[str]:
@@ -113,7 +105,7 @@ class Stack:
         self.engine = engine
         self.config = config
         self.project = project
-        self.env = {k: v for k, v in _read_env(config.env_file).items()}
+        self.env = _read_env(config.env_file)
 
     def compose(self, *args: str, check: bool = True, capture: bool = False,
                 timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -140,13 +132,9 @@ class Stack:
 
     def _docker_build(self, tag: str, dockerfile: str) -> None:
         env = {**self.engine.env, "DOCKER_BUILDKIT": "0"}
-        subprocess.run([self.engine_cli(), "build", "-q", "--network", "host", "-f", dockerfile,
+        subprocess.run([docker_cli(), "build", "-q", "--network", "host", "-f", dockerfile,
                         "-t", tag, "."], cwd=REPO_ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL)
-
-    def engine_cli(self) -> str:
-        from telephony.deploy.engine import docker_cli
-        return docker_cli()
 
     def up(self, timeout: float = 180) -> float:
         """Start every service and wait until all are healthy; the seconds it took."""

@@ -10,13 +10,11 @@ HTTP .46:8080; SIPp citizens 127.0.5.1 (gateway network 127.0.5.0/25), seats
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from telephony.config.check import check_config, compose_view, read_env_file
