@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = [
     "telephony.lab.commands",
     "telephony.ops_cli",
+    "telephony.config.cli",
     "services.work_orders.cli",
     "services.routing.cli",
 ]

@@ -87,6 +87,8 @@ class Settings:
     orders_consumer: str = "process"
     # ARI requests on the events WebSocket (falls back to HTTP where Asterisk lacks it)
     ari_requests: str = "websocket"
+    # where AMI logins may come from (the controller's addresses)
+    manager_networks: tuple[str, ...] = ("127.0.0.0/8",)
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -142,11 +144,35 @@ def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
     return tuple(sites), lines, defaults
 
 
+# A credential may come from a file (a Docker secret): NAME_FILE names it.
+SECRET_SETTINGS = ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET", "HOTLINE_DB_PASSWORD")
+
+
+def with_secret_files(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with each NAME_FILE of SECRET_SETTINGS read into NAME (NAME itself wins),
+    and HOTLINE_DB_PASSWORD put into HOTLINE_DB_URL when the URL carries none."""
+    out = dict(env)
+    for name in SECRET_SETTINGS:
+        path = out.get(f"{name}_FILE")
+        if path and not out.get(name):
+            try:
+                out[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+    url, password = out.get("HOTLINE_DB_URL"), out.get("HOTLINE_DB_PASSWORD")
+    if url and password and "://" in url:
+        scheme, rest = url.split("://", 1)
+        userinfo, sep, hostpart = rest.rpartition("@")
+        if sep and ":" not in userinfo:
+            out["HOTLINE_DB_URL"] = f"{scheme}://{userinfo}:{quote(password, safe='')}@{hostpart}"
+    return out
+
+
 def load_settings(
     topology: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    env = os.environ if env is None else env
+    env = with_secret_files(os.environ if env is None else env)
     topology = Path(env.get("HOTLINE_TOPOLOGY", topology or DEFAULT_TOPOLOGY))
     sites, lines, defaults = parse_topology(_load_toml(topology))
     if env.get("HOTLINE_SURGE_AFTER_S"):   # drills and tests shorten the wait
@@ -166,6 +192,7 @@ def load_settings(
         lines=lines,
         credentials=credentials,
         citizen_networks=tuple(defaults.get("citizen_networks", ["127.0.1.0/24"])),
+        manager_networks=tuple(defaults.get("manager_networks", ["127.0.0.0/8"])),
         redis_url=redis_url,
         lab_mode=lab_mode,
         ring_timeout_s=int(env.get("HOTLINE_RING_TIMEOUT_S", defaults.get("ring_timeout_s", 20))),

@@ -55,6 +55,13 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from telephony.app import run_controller
     from telephony.logs import configure_logging
 
+    from telephony.config.check import check_config, report
+
+    # the same check as `hotline config check`: every problem at once, no traceback
+    problems = check_config(os.environ)
+    if problems:
+        print("hotline controller: " + report(problems, "the environment"), file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -78,6 +85,10 @@ def _loop_factory():
 def cmd_demo(args: argparse.Namespace) -> int:
     from telephony.lab.demo import run_demo, run_surge_demo
 
+    if args.docker:
+        from telephony.deploy.demo import run_docker_demo
+
+        return run_docker_demo(keep=args.keep)
     if args.surge:
         return run_surge_demo(_lab_settings(), keep=args.keep)
     return run_demo(_lab_settings(), keep=args.keep)
@@ -130,6 +141,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     demo = sub.add_parser("demo", help="bring the lab up and place a simulated citizen call")
     demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    demo.add_argument("--docker", action="store_true",
+                      help="the same call against the compose deployment (docker/), at the "
+                           "lab's addresses: the lab must be down")
     demo.add_argument("--surge", action="store_true",
                       help="more citizens than local seats: overflow to remote seats")
     demo.set_defaults(func=cmd_demo)

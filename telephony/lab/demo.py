@@ -66,7 +66,15 @@ async def _until(check, timeout: float = 10.0, what: str = ""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _demo(settings: Settings, lab: Lab, step: Steps) -> int:
+async def docker_demo(settings: Settings, stack, step: Steps, seat_ip: str = SEAT_IP,
+                      citizen_ip: str = CITIZEN_IP) -> int:
+    """The same call against the compose deployment (telephony/deploy/demo.py)."""
+    return await _demo(settings, stack, step, seat_ip, citizen_ip)
+
+
+async def _demo(settings: Settings, lab, step: Steps, seat_ip: str = SEAT_IP,
+                citizen_ip: str = CITIZEN_IP) -> int:
+    """`lab`: anything with health() -> the controller's /healthz (the lab, a deployment)."""
     hotline, police = settings.site("12345"), settings.site("110")
     creds = settings.credentials
     work = Path(tempfile.mkdtemp(prefix="hotline-demo-"))
@@ -79,21 +87,21 @@ async def _demo(settings: Settings, lab: Lab, step: Steps) -> int:
                 ("1001", hotline, agent_scenario(work / "agent-1001.xml",
                                                  [("pause", 1500), ("info", "*1")])),
                 ("2001", police, "seat_answer.xml")):
-            port = free_udp_port(SEAT_IP)
+            port = free_udp_port(seat_ip)
             await register_seat(seat, creds.seat_password(seat), f"{site.address}:{site.sip_port}",
-                                contact_ip=SEAT_IP, contact_port=port)
+                                contact_ip=seat_ip, contact_port=port)
             registered.append((seat, f"{site.address}:{site.sip_port}", port))
-            uas[seat] = await start_sipp(str(scenario), "", local_ip=SEAT_IP, local_port=port,
+            uas[seat] = await start_sipp(str(scenario), "", local_ip=seat_ip, local_port=port,
                                          service=seat, timeout_s=60, name=f"demo-seat-{seat}",
                                          workdir=work)
-            step(f"seat {seat} registered at site {site.name} from {SEAT_IP}:{port}")
+            step(f"seat {seat} registered at site {site.name} from {seat_ip}:{port}")
         await _until(lambda: _seat_available(lab, "12345", "1001"), what="seat 1001 on duty")
         await _until(lambda: _seat_available(lab, "110", "2001"), what="seat 2001 on duty")
         citizen = await start_sipp("citizen.xml", f"{hotline.address}:{hotline.sip_port}",
-                                   local_ip=CITIZEN_IP, service="12345",
+                                   local_ip=citizen_ip, service="12345",
                                    variables={"citizen": CITIZEN}, extra=["-d", "6000"],
                                    timeout_s=60, name="demo-citizen", workdir=work)
-        step(f"citizen {mask_number(CITIZEN)} dials 12345@{hotline.address} from {CITIZEN_IP}")
+        step(f"citizen {mask_number(CITIZEN)} dials 12345@{hotline.address} from {citizen_ip}")
         try:
             await _until(lambda: _bridged(ari["12345"], "1001"), what="citizen bridged with 1001")
             invite = uas["1001"].received("INVITE")[0]
@@ -127,7 +135,7 @@ async def _demo(settings: Settings, lab: Lab, step: Steps) -> int:
                 run.stop()
             for seat, registrar, port in registered:
                 await register_seat(seat, creds.seat_password(seat), registrar,
-                                    contact_ip=SEAT_IP, contact_port=port, expires=0)
+                                    contact_ip=seat_ip, contact_port=port, expires=0)
     ok = code == 0 and all(r.proc.returncode == 0 for r in uas.values()) and left == [0, 0]
     print("== demo " + ("passed" if ok else "FAILED") + " ==", flush=True)
     return 0 if ok else 1
@@ -143,7 +151,7 @@ async def _async(value):
     return value
 
 
-def _seat_available(lab: Lab, site: str, seat: str):
+def _seat_available(lab, site: str, seat: str):
     async def check():
         return ((lab.health() or {}).get("seats", {}).get(site, {}) or {}).get(seat) == "available"
     return check()

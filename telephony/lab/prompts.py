@@ -16,9 +16,8 @@ import tomllib
 import wave
 from pathlib import Path
 
-from telephony.settings import REPO_ROOT
-
-PROMPTS = REPO_ROOT / "dialplan" / "prompts.toml"
+# no project import: the Asterisk image runs this file on its own (see main)
+PROMPTS = Path(__file__).resolve().parents[2] / "dialplan" / "prompts.toml"
 SOUND_DIR = "/usr/share/asterisk/sounds/hotline"   # as Asterisk sees it; any language
 
 
@@ -84,3 +83,20 @@ def _tone(target: Path, seconds: float = 0.5) -> None:
         frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 450 * i / 8000)))
                           for i in range(int(8000 * seconds)))
         out.writeframes(frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 prompts.py --source prompts.toml --out DIR`: the Asterisk image renders
+    its prompts at build time with this file alone (Python, espeak-ng and sox)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="prompts.py")
+    parser.add_argument("--source", type=Path, default=PROMPTS)
+    parser.add_argument("--out", type=Path, default=Path(SOUND_DIR))
+    args = parser.parse_args(argv)
+    render_prompts(args.out, args.source)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -265,12 +265,41 @@ _BYE_IN = """  <recv request="BYE" timeout="{timeout}" />
 """
 
 
+# wait for the test's signal: an in-dialog OPTIONS (see poke()), answered 200
+_AWAIT = """  <recv request="OPTIONS" timeout="{timeout}" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def poke(run: SippRun, call_id: str) -> None:
+    """Release a scenario waiting at an ("await", ms) step: an OPTIONS in its dialog."""
+    host, port = run.local
+    message = (f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {host}:9;branch=z9hG4bK-poke-{abs(hash(call_id)) % 10**9}\r\n"
+               f"From: <sip:test@{host}>;tag=poke\r\nTo: <sip:{host}:{port}>\r\n"
+               f"Call-ID: {call_id}\r\nCSeq: 900 OPTIONS\r\nMax-Forwards: 70\r\n"
+               "Content-Length: 0\r\n\r\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), (host, port))
+
+
 def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_ms: int = 60000) -> Path:
     """Write a SIPp UAS scenario: answer, then each step, then wait for BYE.
 
     Steps: ("pause", ms), ("info", "*1") sends each digit as SIP INFO,
     ("rfc2833", "*1") plays the digits as RTP telephone-events (RFC 2833/4733),
-    ("storm", digits) plays them as fast as 200 keys a second.
+    ("storm", digits) plays them as fast as 200 keys a second,
+    ("await", ms) waits up to ms for the test's poke().
     """
     # SIPp refuses variables set but never used: capture the dialog only for INFO
     sends_info = any(kind == "info" for kind, _ in steps)
@@ -278,6 +307,8 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     for kind, arg in steps:
         if kind == "pause":
             body.append(f'  <pause milliseconds="{int(arg)}" />\n')
+        elif kind == "await":
+            body.append(_AWAIT.format(timeout=int(arg)))
         elif kind == "info":
             for digit in str(arg):
                 body.append(_INFO.format(cseq=cseq, digit=digit, **_AGENT_DIALOG))
@@ -361,7 +392,7 @@ _CITIZEN_BYE = """  <send retrans="500">
 
 def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
                      hang_up: bool = True, bye_timeout_ms: int = 30000) -> Path:
-    """The citizen.xml call, then steps ("pause", ms) / ("info", "12"), then our
+    """The citizen.xml call, then steps ("pause", ms) / ("info", "12") / ("await", ms), then our
     BYE, or (hang_up=False) a wait for the far end's BYE."""
     base = (SCENARIOS / "citizen.xml").read_text()
     head = base[:base.index("  <pause />")]
@@ -369,6 +400,8 @@ def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
     for kind, arg in steps:
         if kind == "pause":
             body.append(f'  <pause milliseconds="{int(arg)}" />\n')
+        elif kind == "await":
+            body.append(_AWAIT.format(timeout=int(arg)))
         elif kind == "info":
             for digit in str(arg):
                 body.append(_INFO.format(cseq=cseq, digit=digit, **_CITIZEN_DIALOG))

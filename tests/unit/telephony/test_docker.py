@@ -1,8 +1,6 @@
-"""docker/ must stay true to the lab: same templates, addresses and ports.
-
-No Docker engine runs here, so this checks what can be checked: the compose
-file's services and addresses, that every file the images copy exists, and
-that the image's entrypoint renderer produces the lab's configuration."""
+"""docker/ read as files: the compose file's services, settings, secrets,
+healthchecks and volumes, every file the images copy, and the image's
+entrypoint renderer. tests/deploy runs it all on a real Docker engine."""
 from __future__ import annotations
 
 import re
@@ -23,8 +21,9 @@ def compose() -> dict:
     return yaml.safe_load((DOCKER / "compose.yaml").read_text())
 
 
-def test_compose_runs_one_asterisk_per_lab_site_on_the_host_network(compose):
-    sites = {s.name for s in load_settings(env={"HOTLINE_MODE": "lab"}).sites}
+def test_compose_runs_one_asterisk_per_topology_site_on_the_host_network(compose):
+    sites = {s.name for s in load_settings(topology=DOCKER / "topology.toml",
+                                           env={"HOTLINE_MODE": "lab"}).sites}
     services = compose["services"]
     asterisks = {v["environment"]["HOTLINE_SITE"] for k, v in services.items()
                  if k.startswith("asterisk-")}
@@ -32,22 +31,66 @@ def test_compose_runs_one_asterisk_per_lab_site_on_the_host_network(compose):
     assert all(v.get("network_mode") == "host" for v in services.values())
 
 
-def test_compose_uses_the_lab_addresses_for_redis_and_the_controller(compose):
-    services = compose["services"]
-    assert services["redis"]["command"][1:5] == ["--bind", "127.0.0.10", "--port", "6379"]
-    env = services["controller"]["environment"]
-    assert env["HOTLINE_REDIS_URL"] == "redis://127.0.0.10:6379/0"
-    assert (env["HOTLINE_API_HOST"], env["HOTLINE_API_PORT"]) == ("127.0.0.1", "8080")
-
-
-def test_compose_ships_no_default_secret():
+def test_compose_holds_no_lab_address_every_address_comes_from_settings(compose):
     text = (DOCKER / "compose.yaml").read_text()
-    for var in ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET", "HOTLINE_DB_PASSWORD"):
-        assert re.search(r"\$\{" + var + r":\?", text), var
-    assert "lab-" not in text
+    for lab in ("127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.1.", "lab-"):
+        assert lab not in text
+    assert "${HOTLINE_REDIS_ADDRESS" in " ".join(compose["services"]["redis"]["command"])
+    env = compose["services"]["controller"]["environment"]
+    assert env["HOTLINE_API_HOST"].startswith("${HOTLINE_API_HOST")
 
 
-@pytest.mark.parametrize("dockerfile", ["asterisk/Dockerfile", "controller/Dockerfile"])
+def test_env_example_lists_every_setting_compose_reads():
+    used = set(re.findall(r"\$\{(HOTLINE_[A-Z_]+)", (DOCKER / "compose.yaml").read_text()))
+    listed = set(re.findall(r"^(HOTLINE_[A-Z_]+)=", (DOCKER / ".env.example").read_text(), re.M))
+    assert used == listed
+
+
+def test_every_credential_is_a_secret_file_and_none_has_a_default(compose):
+    text = (DOCKER / "compose.yaml").read_text()
+    assert not re.search(r"(PASSWORD|SECRET):\s*\$", text), "a credential in the environment"
+    for name, secret in compose["secrets"].items():
+        assert secret["file"].startswith("${HOTLINE_SECRETS_DIR:?"), name
+    controller = compose["services"]["controller"]
+    assert set(controller["secrets"]) == set(compose["secrets"])
+    for key, value in controller["environment"].items():
+        if key.endswith("_FILE"):
+            assert value.startswith("/run/secrets/"), key
+
+
+def test_every_service_has_a_healthcheck_and_the_controller_waits_for_them(compose):
+    services = compose["services"]
+    assert all(v.get("healthcheck") for v in services.values())
+    waits = services["controller"]["depends_on"]
+    assert set(waits) == set(services) - {"controller"}
+    assert all(v == {"condition": "service_healthy"} for v in waits.values())
+
+
+def test_every_piece_of_state_is_in_a_volume(compose):
+    services = compose["services"]
+    mounts = {name: " ".join(v.get("volumes", [])) for name, v in services.items()}
+    assert "controller-data:/var/lib/hotline-link" in mounts["controller"]   # spool, audit
+    assert "redis-data:/data" in mounts["redis"]
+    assert "pg-data:/var/lib/postgresql/data" in mounts["postgres"]
+    for site in ("12345", "110", "remote"):
+        assert f"spool-{site}:/var/spool/asterisk" in mounts[f"asterisk-{site}"]
+
+
+def test_the_official_images_stay_the_defaults(compose):
+    services = compose["services"]
+    assert services["redis"]["image"] == "${HOTLINE_REDIS_IMAGE:-redis:7}"
+    assert services["postgres"]["image"] == "${HOTLINE_POSTGRES_IMAGE:-postgres:15}"
+    assert "FROM debian:sid-slim" in (DOCKER / "asterisk/Dockerfile").read_text()
+    assert "FROM python:3.11-slim-bookworm" in (DOCKER / "controller/Dockerfile").read_text()
+
+
+def test_the_asterisk_image_builds_the_prompts_in():
+    text = (DOCKER / "asterisk/Dockerfile").read_text()
+    assert "RUN python3 /tmp/prompts/prompts.py --source /tmp/prompts/prompts.toml" in text
+
+
+@pytest.mark.parametrize("dockerfile", ["asterisk/Dockerfile", "controller/Dockerfile",
+                                        "local/redis.Dockerfile", "local/postgres.Dockerfile"])
 def test_every_file_an_image_copies_exists(dockerfile):
     for line in (DOCKER / dockerfile).read_text().splitlines():
         if line.startswith("COPY "):

@@ -1,0 +1,1 @@
+"""Checking a configuration before anything runs on it."""

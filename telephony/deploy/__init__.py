@@ -1,0 +1,1 @@
+"""The Docker deployment: a Docker engine, local base images, the compose stack."""
