@@ -193,8 +193,11 @@ def _secret(env: Mapping[str, str], name: str, problems: list[str]) -> str | Non
 
 def _check_credentials(env: Mapping[str, str], seats: list[str], problems: list[str]) -> None:
     lab = lab_accounts()
-    lab_secrets = {lab["ari"]["password"], lab["ami"]["secret"]}
-    for name in ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET"):
+    lab_secrets = {lab["ari"]["password"], lab["ami"]["secret"], lab["redis"]["password"]}
+    names = ["HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET"]
+    if env.get("HOTLINE_REDIS_URL"):   # Redis admits only its ACL user: no password, no start
+        names.append("HOTLINE_REDIS_PASSWORD")
+    for name in names:
         value = _secret(env, name, problems)
         if value in lab_secrets:
             problems.append(f"{name}: a lab secret; refused outside lab mode")

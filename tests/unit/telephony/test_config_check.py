@@ -21,6 +21,7 @@ def secrets_dir(tmp_path: Path) -> Path:
     (d / "ari_password").write_text("ops-ari\n")
     (d / "ami_secret").write_text("ops-ami\n")
     (d / "db_password").write_text("ops-db\n")
+    (d / "redis_password").write_text("ops-redis\n")
     seats = [*range(1001, 1051), *range(2001, 2031), *range(3001, 3021)]
     (d / "seat_passwords.toml").write_text("[seats]\n" + "".join(f'"{n}" = "s-{n}"\n' for n in seats))
     (d / "api_users.toml").write_text(
@@ -108,3 +109,9 @@ def test_compose_view_follows_compose_yaml(tmp_path):
     assert env["HOTLINE_ARI_PASSWORD_FILE"] == str(tmp_path / "s" / "ari_password")
     assert env["HOTLINE_TOPOLOGY"] == str(tmp_path / "t.toml")
     assert env["HOTLINE_DB_URL"] == "postgresql+asyncpg://hotline@192.0.2.5:5432/hotline"
+
+
+def test_given_no_redis_password_then_the_check_names_it(tmp_path, secrets_dir):
+    (secrets_dir / "redis_password").unlink()
+    env = compose_view(read_env_file(_env_file(tmp_path, secrets_dir)), tmp_path)
+    assert any(p.startswith("HOTLINE_REDIS_PASSWORD") for p in check_config(env))

@@ -33,7 +33,11 @@ def test_write_config_makes_every_secret_fresh_and_a_password_for_every_seat(tmp
                                                                    "127.0.0.46"))
     names = sorted(p.name for p in config.secrets_dir.iterdir())
     assert names == ["ami_secret", "api_users.toml", "ari_password", "db_password",
-                     "seat_passwords.toml"]
+                     "redis.acl", "redis_password", "seat_passwords.toml"]
+    # the ACL names the Redis password by its hash only
+    password = (config.secrets_dir / "redis_password").read_text().strip()
+    acl = (config.secrets_dir / "redis.acl").read_text()
+    assert password not in acl and "user default off" in acl
     seats = tomllib.loads((config.secrets_dir / "seat_passwords.toml").read_text())["seats"]
     assert len(seats) == 50 + 30 + 20 and not any(v.startswith("lab-") for v in seats.values())
     assert "token_hash" in (config.secrets_dir / "api_users.toml").read_text()
