@@ -249,8 +249,8 @@ _CITIZEN_DIALOG = {
     "contact": "<sip:[$citizen]@[local_ip]:[local_port]>"}
 
 
-_BYE_IN = """  <recv request="BYE" timeout="{timeout}" />
-  <send>
+# a request received in the dialog, answered 200 OK with no body
+_OK_TO_LAST = """  <send>
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -261,24 +261,16 @@ _BYE_IN = """  <recv request="BYE" timeout="{timeout}" />
       Content-Length: 0
     ]]>
   </send>
-  <timewait milliseconds="300" />
 """
+
+_BYE_IN = ("""  <recv request="BYE" timeout="{timeout}" />
+""" + _OK_TO_LAST + """  <timewait milliseconds="300" />
+""")
 
 
 # wait for the test's signal: an in-dialog OPTIONS (see poke()), answered 200
 _AWAIT = """  <recv request="OPTIONS" timeout="{timeout}" />
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-"""
+""" + _OK_TO_LAST
 
 
 def poke(run: SippRun, call_id: str) -> None:
