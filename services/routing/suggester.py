@@ -160,8 +160,9 @@ class Suggester:
                  "model_emergency" if any(r.ref == "model:emergency" for r in reasons) else "rule")
         confidence = calibrate(by_target[target], self._calibration, basis)
         if prediction is not None and not emergency:
-            # However sure of the line, a call the model thinks may be an emergency
-            # cannot be more than (1 - p_emergency) sure to be a non-emergency one.
+            # A line picked without the emergency stage, for a call the model thinks may be
+            # an emergency, is at most (1 - p_emergency) sure: the emergency stage might
+            # have sent it elsewhere. (Round 3's blind figures were measured with this.)
             confidence = min(confidence, 1.0 - prediction.emergency_prob)
         reasons += self._list_reasons(matches, target, category, bool(tokens))
         if prediction is not None:
