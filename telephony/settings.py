@@ -144,27 +144,19 @@ def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
     return tuple(sites), lines, defaults
 
 
-# A credential may come from a file (a Docker secret): NAME_FILE names it.
-SECRET_SETTINGS = ("HOTLINE_ARI_PASSWORD", "HOTLINE_AMI_SECRET", "HOTLINE_DB_PASSWORD")
-
-
-def with_secret_files(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` with each NAME_FILE of SECRET_SETTINGS read into NAME (NAME itself wins),
-    and HOTLINE_DB_PASSWORD put into HOTLINE_DB_URL when the URL carries none."""
+def with_db_password(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with HOTLINE_DB_PASSWORD(_FILE) put into a HOTLINE_DB_URL that names a user
+    but carries no password. Every other secret is read where it is used, by `secret()`."""
     out = dict(env)
-    for name in SECRET_SETTINGS:
-        path = out.get(f"{name}_FILE")
-        if path and not out.get(name):
-            try:
-                out[name] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
-    url, password = out.get("HOTLINE_DB_URL"), out.get("HOTLINE_DB_PASSWORD")
-    if url and password and "://" in url:
+    url = out.get("HOTLINE_DB_URL")
+    if url and "://" in url:
         scheme, rest = url.split("://", 1)
         userinfo, sep, hostpart = rest.rpartition("@")
         if sep and ":" not in userinfo:
-            out["HOTLINE_DB_URL"] = f"{scheme}://{userinfo}:{quote(password, safe='')}@{hostpart}"
+            password = secret(out, "HOTLINE_DB_PASSWORD")
+            if password:
+                out["HOTLINE_DB_URL"] = (f"{scheme}://{userinfo}:{quote(password, safe='')}"
+                                         f"@{hostpart}")
     return out
 
 
@@ -172,7 +164,7 @@ def load_settings(
     topology: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    env = with_secret_files(os.environ if env is None else env)
+    env = with_db_password(os.environ if env is None else env)
     topology = Path(env.get("HOTLINE_TOPOLOGY", topology or DEFAULT_TOPOLOGY))
     sites, lines, defaults = parse_topology(_load_toml(topology))
     if env.get("HOTLINE_SURGE_AFTER_S"):   # drills and tests shorten the wait

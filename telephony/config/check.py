@@ -16,6 +16,7 @@ from telephony.settings import (
     SettingsError,
     lab_accounts,
     load_settings,
+    secret,
 )
 
 PLATFORMS = ("12345", "110")
@@ -175,20 +176,15 @@ def _network(key: str, value, problems: list[str]) -> None:
 
 
 def _secret(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:
-    if env.get(name):
-        return env[name]
-    path = env.get(f"{name}_FILE")
-    if not path:
-        problems.append(f"{name}: missing (set it, or {name}_FILE to a secret file)")
-        return None
+    """`secret()` as start-up reads it, with what is wrong added to `problems`."""
     try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        problems.append(f"{name}_FILE: cannot read {path}: {exc.strerror}")
+        value = secret(env, name)
+    except SettingsError as exc:
+        problems.append(str(exc))
         return None
-    if not value:
-        problems.append(f"{name}_FILE: {path} is empty")
-    return value or None
+    if value is None:
+        problems.append(f"{name}: missing (set it, or {name}_FILE to a secret file)")
+    return value
 
 
 def _check_credentials(env: Mapping[str, str], seats: list[str], problems: list[str]) -> None:
