@@ -15,11 +15,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.routing.dataset import Example, file_sha256
 from services.routing.diversion_list import DATA_DIR, DiversionList
 from services.routing.text import TextProcessor
+
+if TYPE_CHECKING:
+    from services.routing.suggester import Tuning
 
 CALIBRATION_PATH = DATA_DIR / "calibration.v1.json"
 
@@ -40,9 +43,10 @@ class Outcome:
 
 
 def out_of_writer_outcomes(examples: Sequence[Example], diversion_list: DiversionList,
-                           processor: TextProcessor, tuning: Any = None) -> list[Outcome]:
+                           processor: TextProcessor,
+                           tuning: Tuning | None = None) -> list[Outcome]:
     from services.routing.classifier import LinearModel
-    from services.routing.suggester import Suggester
+    from services.routing.suggester import Suggester, Tuning
     from services.routing.training import build_artifact
 
     by_writer: dict[str, list[Example]] = defaultdict(list)
@@ -53,7 +57,7 @@ def out_of_writer_outcomes(examples: Sequence[Example], diversion_list: Diversio
         train = [e for e in examples if writer_of(e) != writer]
         model = LinearModel(build_artifact(train, diversion_list, processor, "crossval"))
         suggester = Suggester(diversion_list, processor, model,  # uncalibrated
-                              *(() if tuning is None else (tuning,)))
+                              tuning or Tuning())
         for example in held:
             s = suggester.suggest(example.text)
             prediction = suggester.model.predict(suggester.features(example.text))
