@@ -46,6 +46,8 @@ class HomophoneRepair:
                     continue
                 if i and text[i - 1] in _COUNTING:
                     continue  # "这条河" is a river, not "跳河": after 这/一/几 comes a measure word
+                if self._aspect_inside(text, i, length):
+                    continue  # "干着活" is working: 着 splits the word 干活, it is not 着火
                 for word in self._by_sound.get(tuple(sounds[i:i + length]), ()):
                     if window != word and _shares_enough(window, word) \
                             and not self._is_word(window):
@@ -59,6 +61,13 @@ class HomophoneRepair:
         return "".join(out)
 
 
+    def _aspect_inside(self, text: str, i: int, length: int) -> bool:
+        """An aspect particle between a verb and its object ("干着活", "吃着饭") starts the
+        window but belongs to the word around it."""
+        return bool(i) and text[i] in _ASPECT and self._is_word(text[i - 1] + text[i + 1:i + length])
+
+
+_ASPECT = frozenset("着了过")
 _COUNTING = frozenset("这那一二两三四五六七八九十几每哪某半")
 
 

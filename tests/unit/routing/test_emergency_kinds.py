@@ -114,3 +114,42 @@ def test_an_engine_that_will_not_start_is_no_fire(suggester):
 def test_the_homophone_repair_leaves_a_river_a_river(processor_and_list):
     processor, _ = processor_and_list
     assert "跳河" not in processor.normalise("我们这条河里天天有人电鱼")
+
+
+# ---- round 4: near-twins that told the rules apart on outside text (our own wording) ----
+
+def test_a_lift_stuck_with_nobody_inside_is_a_repair_not_a_rescue(suggester):
+    assert not suggester.suggest("电梯卡在七楼和八楼之间不动了，里面没人，物业也联系不上").emergency
+    _assert_emergency(suggester, "电梯卡在七楼和八楼之间不动了，我妈还关在里面", {"119"})
+
+
+def test_people_stranded_by_flood_water_go_to_119(suggester):
+    _assert_emergency(suggester, "桥洞底下水淹到车窗了，司机爬到车顶上在喊", {"119"})
+
+
+def test_a_group_caught_dismantling_is_theft_in_the_act(suggester):
+    _assert_emergency(suggester, "仓库后面两个人正在拆我们的空调外机往三轮上装", {"110"})
+
+
+def test_a_wreck_of_years_is_a_maritime_complaint(suggester):
+    suggestion = suggester.suggest("河湾里一条废船沉了一半，好几年了没人管，挡着航道")
+    assert not suggestion.emergency
+
+
+def test_a_threat_that_has_not_happened_yet_is_not_an_emergency(suggester):
+    assert not suggester.suggest("孩子说班上有人放话要打他，还没发生，想问学校该谁管").emergency
+
+
+def test_a_button_that_does_not_respond_is_no_casualty(suggester):
+    finding = suggester.suggest("门禁按了半天没反应，物业电话也打不通")
+    assert not finding.emergency
+
+
+def test_an_aspect_particle_does_not_make_a_fire(processor_and_list):
+    processor, _ = processor_and_list
+    assert "着火" not in processor.normalise("师傅正干着活呢，说下午再来修")
+    assert "着火" in processor.normalise("厨房着伙了")
+
+
+def test_a_factory_chimney_is_pollution_not_fire(suggester):
+    assert not suggester.suggest("那个厂的烟囱天天排放黑色浓烟，呛得人难受").emergency
