@@ -153,3 +153,36 @@ def test_an_aspect_particle_does_not_make_a_fire(processor_and_list):
 
 def test_a_factory_chimney_is_pollution_not_fire(suggester):
     assert not suggester.suggest("那个厂的烟囱天天排放黑色浓烟，呛得人难受").emergency
+
+
+# ---- round 5 (our own wording) ----
+
+@pytest.mark.parametrize("text", [
+    "我心里难受，刚才把一瓶安眠药全吃了",
+    "我爸跟我妈吵完架，把地里打的农药喝了两口",
+    "孩子把抽屉里的降压药吃了二十多片",
+])
+def test_poisoning_and_overdose_go_to_120(suggester, text):
+    _assert_emergency(suggester, text, {"120"})
+
+
+def test_a_wall_that_fell_on_someone_is_a_rescue(suggester):
+    _assert_emergency(suggester, "工地的围墙倒了砸到人了，一个工人压在下面", {"119", "120"})
+
+
+def test_a_worker_on_a_crane_threatening_to_jump(suggester):
+    _assert_emergency(suggester, "有个讨薪的工人爬到塔吊顶上了，喊着不给钱就跳", {"110"})
+
+
+@pytest.mark.parametrize("text", [
+    "着火了！哦不是，说错了，是对面饭馆油烟太大，天天这样",
+    "上午楼道里有人晕倒，救护车已经拉走了，我想问问楼里的急救箱谁管",
+    "导游不买东西不让走，这是上个礼拜的事了，我想投诉旅行社",
+    "就是火车站门口那些黑车拉客，一个人收一百多",
+])
+def test_told_afterwards_or_corrected_is_no_emergency(suggester, text):
+    assert not suggester.suggest(text).emergency, text
+
+
+def test_a_boat_turning_in_a_fast_current_is_in_distress(suggester):
+    _assert_emergency(suggester, "渡船开到江中间发动机熄火了，船在原地打转，上面有人", {"12395"})
