@@ -12,9 +12,6 @@ exports); `store` holds what all of them share.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from ..categories import DEFAULT_CATEGORIES, Category
 from ..events import (
     NegotiationRecorded,
     OrderOpened,
@@ -24,14 +21,11 @@ from ..events import (
     TransferFailed,
 )
 from ..exchange import CHANNELS
-from ..levels import Calendar
-from ..reports import SupervisionPolicy
-from ..views import ViewPolicy
 from .intake import Intake
 from .links import TRANSFER_LINKS, Links
 from .reporting import Reporting
 from .status_flow import StatusFlow
-from .store import SYSTEM, Clock, other_platform
+from .store import SYSTEM, Clock, EventTable, other_platform
 from .supervising import BoardItem, Notice, Supervising
 
 __all__ = [
@@ -47,20 +41,9 @@ __all__ = [
 
 
 class WorkOrderService(Intake, StatusFlow, Links, Supervising, Reporting):
-    def __init__(
-        self,
-        session_factory: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        calendar: Calendar,
-        *,
-        supervision: SupervisionPolicy | None = None,
-        views: ViewPolicy | None = None,
-        categories: tuple[Category, ...] = DEFAULT_CATEGORIES,
-    ) -> None:
-        super().__init__(session_factory, clock, calendar, supervision=supervision,
-                         views=views, categories=categories)
-        # Every event the controller emits, and the one place that applies it.
-        self._handlers = {
+    def _event_table(self) -> EventTable:
+        """Every event the controller emits, and the one place that applies it."""
+        return {
             OrderOpened: self._on_opened,
             OrderTransferred: self._on_transferred,
             NegotiationRecorded: self._on_negotiation,

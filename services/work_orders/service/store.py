@@ -26,6 +26,7 @@ from ..views import ViewPolicy
 log = logging.getLogger("services.work_orders.service")
 
 Clock = Callable[[], datetime]
+EventTable = dict[type[OrderEvent], Callable[[AsyncSession, Any], Any]]
 SYSTEM = "system"
 
 
@@ -36,8 +37,6 @@ def other_platform(platform: str) -> str:
 class OrderStore:
     """The state and the writes the service's parts (intake, status, links,
     supervision, reports) have in common."""
-
-    _handlers: dict[type[OrderEvent], Callable[[AsyncSession, Any], Any]]
 
     def __init__(
         self,
@@ -55,7 +54,11 @@ class OrderStore:
         self.supervision = supervision or SupervisionPolicy()
         self.views = views or ViewPolicy()
         self.categories = categories
-        self._handlers = {}
+        self._handlers = self._event_table()
+
+    def _event_table(self) -> EventTable:
+        """Which handler applies which event (the service's parts together say)."""
+        return {}
 
     # -- events -------------------------------------------------------------------------
 
