@@ -379,7 +379,12 @@ def _refuse_lab_secrets(users: Mapping[str, User], lab_users: Mapping[str, Any])
                                     "outside lab mode")
 
 
-if __name__ == "__main__":
-    from services.api.accounts_cli import main
+def main(argv: list[str] | None = None) -> int:
+    """`hash` or `token USER`: see services/api/accounts_cli.py."""
+    from services.api.accounts_cli import main as run
 
+    return run(argv)
+
+
+if __name__ == "__main__":
     raise SystemExit(main())

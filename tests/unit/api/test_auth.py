@@ -8,10 +8,10 @@ from services.api.accounts import (
     ScryptCost,
     hash_secret,
     load_accounts,
+    main,
     users_from_mapping,
     verify_secret,
 )
-from services.api.accounts_cli import main
 from services.api.core import ApiDeps
 from tests.unit.api.conftest import CHEAP, auth, make_accounts, token
 
