@@ -456,7 +456,7 @@ def settle_heap() -> None:
 def reload_users(accounts: Accounts, settings: Settings) -> None:
     """SIGHUP: read the API users file again (token rotation); a bad file keeps the old."""
     try:
-        accounts.reload(load_users(lab_mode=settings.lab_mode))
+        accounts.reload(load_users(os.environ, lab_mode=settings.lab_mode))
     except AccountsError as exc:
         log.error("API users not reloaded: %s", exc)
         return
@@ -465,7 +465,7 @@ def reload_users(accounts: Accounts, settings: Settings) -> None:
 
 async def run_controller(settings: Settings) -> None:
     # a bad users file stops start-up before anything answers calls
-    accounts = load_accounts(lab_mode=settings.lab_mode)
+    accounts = load_accounts(os.environ, lab_mode=settings.lab_mode)
     controller = Controller(settings)
     await controller.start()
     if controller.redis is not None:

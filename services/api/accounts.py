@@ -34,7 +34,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -346,10 +345,10 @@ def _read(path: Path) -> dict[str, Any]:
         raise AccountsError(f"{path}: {exc}") from None
 
 
-def load_users(env: Mapping[str, str] | None = None, *, lab_mode: bool | None = None,
+def load_users(env: Mapping[str, str], *, lab_mode: bool | None = None,
                lab_file: Path = LAB_ACCOUNTS) -> dict[str, User]:
-    """Lab users in lab mode (HOTLINE_MODE=lab); else HOTLINE_API_USERS_FILE, hashes only."""
-    env = os.environ if env is None else env
+    """Lab users in lab mode (HOTLINE_MODE=lab); else HOTLINE_API_USERS_FILE, hashes only.
+    `env` is the settings the caller read (the environment, for the controller)."""
     lab = env.get("HOTLINE_MODE") == "lab" if lab_mode is None else lab_mode
     lab_users = _read(lab_file).get("api", {}).get("users", {})
     if lab:
@@ -362,7 +361,7 @@ def load_users(env: Mapping[str, str] | None = None, *, lab_mode: bool | None = 
     return users
 
 
-def load_accounts(env: Mapping[str, str] | None = None, *, lab_mode: bool | None = None,
+def load_accounts(env: Mapping[str, str], *, lab_mode: bool | None = None,
                   lab_file: Path = LAB_ACCOUNTS, sessions: SessionStore | None = None) -> Accounts:
     """`Accounts` over `load_users`; sessions in `sessions` (Redis) or in memory."""
     return Accounts(load_users(env, lab_mode=lab_mode, lab_file=lab_file), sessions=sessions)
@@ -381,25 +380,10 @@ def _refuse_lab_secrets(users: Mapping[str, User], lab_users: Mapping[str, Any])
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`hash` (secret on stdin) or `token USER`: print what goes in the users file."""
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["hash"]:
-        print(hash_secret(sys.stdin.readline().rstrip("\n")))
-        return 0
-    if args[:1] == ["token"] and len(args) in (2, 4) and (len(args) == 2 or args[2] == "--days"):
-        secret = secrets.token_urlsafe(32)
-        print(f"token (give to the user): {args[1]}:{secret}")
-        if len(args) == 2:
-            print(f'token_hash = "{hash_secret(secret)}"')
-            return 0
-        until = datetime.fromtimestamp(time.time() + 86400 * int(args[3]), UTC)
-        print(f"[[api.users.{args[1]}.tokens]]   # rotation: add this, then drop the old token")
-        print(f'hash = "{hash_secret(secret)}"')
-        print(f"expires = {until.strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        return 0
-    print("usage: python -m services.api.accounts hash | token USER [--days N]",
-          file=sys.stderr)
-    return 2
+    """`hash` or `token USER`: see services/api/accounts_cli.py."""
+    from services.api.accounts_cli import main as run
+
+    return run(argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """API errors, and the one middleware that turns every failure into JSON.
 
-The body is always `{"error_id", "message", "details"}`. A domain error says
+The body is always `{"error_id", "message", "details"}`. A domain error (any
+`services.errors.DomainError`: the API's own below, the work orders') says
 its own id and status; aiohttp's own errors (unknown route, wrong method, body
 too large) keep their status; anything else is a 500 with a fresh incident id
 in the body and the traceback only in the log.
@@ -16,28 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from services.work_orders.errors import WorkOrderError
+from services.errors import DomainError
 
 log = logging.getLogger("hotline.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
-    """A refusal the client can act on: an id to branch on, a status, details."""
-
-    error_id = "bad_request"
-    status = 400
-
-    def __init__(self, message: str, *, error_id: str | None = None, status: int | None = None,
-                 **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-        if error_id is not None:
-            self.error_id = error_id
-        if status is not None:
-            self.status = status
+class ApiError(DomainError):
+    """A refusal of the API itself (authentication, access, the body)."""
 
 
 class Unauthorized(ApiError):
@@ -116,11 +104,9 @@ def error_response(error_id: str, message: str, status: int,
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
+    except DomainError as exc:
         return error_response(exc.error_id, exc.message, exc.status, exc.details,
-                              headers=getattr(exc, "headers", None))
-    except WorkOrderError as exc:
-        return error_response(exc.error_id, exc.message, exc.status, exc.details)
+                              headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -10,6 +10,7 @@ calibration (a Platt scale on the logit of the raw confidence), written to
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,6 +26,23 @@ if TYPE_CHECKING:
     from services.routing.suggester import Tuning
 
 CALIBRATION_PATH = DATA_DIR / "calibration.v1.json"
+IDENTITY: dict[str, dict[str, float]] = {}  # no calibration: the raw probability
+
+log = logging.getLogger(__name__)
+
+
+def read_calibration(train_sha256: str | None) -> dict[str, dict[str, float]]:
+    """The calibration fitted by `hotline route --crossval`, if it belongs to a model
+    trained on the data whose sha256 is `train_sha256`."""
+    if not CALIBRATION_PATH.exists():
+        return IDENTITY
+    raw = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+    if raw.get("train_sha256") != train_sha256:
+        log.warning("routing calibration %s was fitted for other training data; "
+                    "rerun `hotline route --crossval`", CALIBRATION_PATH)
+        return IDENTITY
+    return {basis: {"a": float(ab["a"]), "b": float(ab["b"])}
+            for basis, ab in raw["bases"].items()}
 
 
 def writer_of(example: Example) -> str:

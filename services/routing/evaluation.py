@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.routing.dataset import Example
-from services.routing.model import TARGETS, is_emergency_line
+from services.routing.model import TARGETS, Suggestion, is_emergency_line
 from services.routing.suggester import Suggester
 
 
@@ -62,64 +62,84 @@ class EvalReport:
 
 def evaluate(suggester: Suggester, examples: Sequence[Example]) -> EvalReport:
     """Top-1 target scores; a target the example accepts (122 for road traffic) counts as right."""
-    gold: list[str] = []
-    predicted: list[str] = []
-    timings: list[float] = []
-    errors: list[dict[str, Any]] = []
-    categories_right = categories_total = 0
-    emergency_hits = emergency_gold = emergency_predicted = 0
-    uncertain = certain_right = sent_away = sent_away_confident = 0
-    confidences: list[tuple[float, bool]] = []
+    tally = _Tally()
     for example in examples:
         if example.target is None:
             raise ValueError(f"example {example.id} has no gold target")
         started = time.perf_counter()
         suggestion = suggester.suggest(example.text)
-        timings.append((time.perf_counter() - started) * 1000)
-        target = suggestion.target
-        scored = example.target if example.accepts(target) else target
-        gold.append(example.target)
-        predicted.append(scored)
-        confidences.append((suggestion.confidence, scored == example.target))
-        if example.emergency and not is_emergency_line(target):
-            sent_away += 1
-            sent_away_confident += suggestion.confidence >= 0.5
-        if scored != example.target or (
-                example.target == "12345" and suggestion.category != example.category):
-            errors.append({"id": example.id, "text": example.text,
-                           "gold": [example.target, example.category],
-                           "got": [target, suggestion.category],
-                           "confidence": round(suggestion.confidence, 3)})
-        if example.target == "12345" and target == "12345":
-            categories_total += 1
-            categories_right += suggestion.category == example.category
-        emergency_gold += bool(example.emergency)
-        emergency_predicted += suggestion.emergency
-        emergency_hits += bool(example.emergency) and suggestion.emergency
-        uncertain += suggestion.uncertain
-        certain_right += (not suggestion.uncertain) and scored == example.target
+        tally.timings.append((time.perf_counter() - started) * 1000)
+        tally.add(example, example.target, suggestion)
+    return tally.report(len(examples))
 
-    n = len(examples)
-    per_target = _per_target(gold, predicted)
-    scored_targets = [t for t in TARGETS if per_target[t].support]
-    return EvalReport(
-        examples=n,
-        accuracy=sum(g == p for g, p in zip(gold, predicted)) / n,
-        macro_f1=sum(per_target[t].f1 for t in scored_targets) / len(scored_targets),
-        category_accuracy=categories_right / categories_total if categories_total else 0.0,
-        emergency_recall=emergency_hits / emergency_gold if emergency_gold else 1.0,
-        emergency_precision=emergency_hits / emergency_predicted if emergency_predicted else 1.0,
-        emergency_examples=emergency_gold,
-        uncertain_rate=uncertain / n,
-        accuracy_when_certain=certain_right / (n - uncertain) if n > uncertain else 0.0,
-        per_target={t: per_target[t] for t in scored_targets},
-        confusion=_confusion(gold, predicted),
-        latency_ms=percentiles(timings),
-        calibration_error=expected_calibration_error(confidences),
-        emergencies_sent_away=sent_away,
-        emergencies_sent_away_confident=sent_away_confident,
-        errors=errors,
-    )
+
+@dataclass
+class _Tally:
+    """The counts `evaluate` gathers, one example at a time."""
+
+    gold: list[str] = field(default_factory=list)
+    predicted: list[str] = field(default_factory=list)
+    timings: list[float] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    confidences: list[tuple[float, bool]] = field(default_factory=list)
+    categories_right: int = 0
+    categories_total: int = 0
+    emergency_hits: int = 0
+    emergency_gold: int = 0
+    emergency_predicted: int = 0
+    uncertain: int = 0
+    certain_right: int = 0
+    sent_away: int = 0
+    sent_away_confident: int = 0
+
+    def add(self, example: Example, gold: str, suggestion: Suggestion) -> None:
+        target = suggestion.target
+        scored = gold if example.accepts(target) else target
+        self.gold.append(gold)
+        self.predicted.append(scored)
+        self.confidences.append((suggestion.confidence, scored == gold))
+        if example.emergency and not is_emergency_line(target):
+            self.sent_away += 1
+            self.sent_away_confident += suggestion.confidence >= 0.5
+        if scored != gold or (gold == "12345" and suggestion.category != example.category):
+            self.errors.append({"id": example.id, "text": example.text,
+                                "gold": [gold, example.category],
+                                "got": [target, suggestion.category],
+                                "confidence": round(suggestion.confidence, 3)})
+        if gold == "12345" and target == "12345":
+            self.categories_total += 1
+            self.categories_right += suggestion.category == example.category
+        self.emergency_gold += bool(example.emergency)
+        self.emergency_predicted += suggestion.emergency
+        self.emergency_hits += bool(example.emergency) and suggestion.emergency
+        self.uncertain += suggestion.uncertain
+        self.certain_right += (not suggestion.uncertain) and scored == gold
+
+    def report(self, n: int) -> EvalReport:
+        gold, predicted, uncertain = self.gold, self.predicted, self.uncertain
+        per_target = _per_target(gold, predicted)
+        scored_targets = [t for t in TARGETS if per_target[t].support]
+        hits, emergency_gold, emergency_predicted = (
+            self.emergency_hits, self.emergency_gold, self.emergency_predicted)
+        return EvalReport(
+            examples=n,
+            accuracy=sum(g == p for g, p in zip(gold, predicted)) / n,
+            macro_f1=sum(per_target[t].f1 for t in scored_targets) / len(scored_targets),
+            category_accuracy=(self.categories_right / self.categories_total
+                               if self.categories_total else 0.0),
+            emergency_recall=hits / emergency_gold if emergency_gold else 1.0,
+            emergency_precision=hits / emergency_predicted if emergency_predicted else 1.0,
+            emergency_examples=emergency_gold,
+            uncertain_rate=uncertain / n,
+            accuracy_when_certain=self.certain_right / (n - uncertain) if n > uncertain else 0.0,
+            per_target={t: per_target[t] for t in scored_targets},
+            confusion=_confusion(gold, predicted),
+            latency_ms=percentiles(self.timings),
+            calibration_error=expected_calibration_error(self.confidences),
+            emergencies_sent_away=self.sent_away,
+            emergencies_sent_away_confident=self.sent_away_confident,
+            errors=self.errors,
+        )
 
 
 def expected_calibration_error(pairs: Sequence[tuple[float, bool]], bins: int = 10) -> float:

@@ -7,7 +7,6 @@ outright, and a close race between two targets is reported as uncertain.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -16,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from services.routing.classifier import DEFAULT_MODEL_PATH, LinearModel, Prediction, features
+from services.routing.crossval import IDENTITY, calibrate, read_calibration
 from services.routing.dataset import TRAIN_PATH, file_sha256, read_examples
 from services.routing.diversion_list import (
     DEFAULT_LIST_PATH,
     DiversionList,
     load_diversion_list,
 )
-from services.routing.crossval import CALIBRATION_PATH, calibrate
 from services.routing.emergency_lexicon import EmergencyLexicon, load_emergency_lexicon
 from services.routing.history import harassment, open_matter
 from services.routing.model import (
@@ -43,6 +42,17 @@ log = logging.getLogger(__name__)
 FORCE = 12.0  # log-space boost that makes a rule's decision final
 _REASON_ORDER = {"emergency_rule": 0, "history": 1, "rule": 2, "list_entry": 3,
                  "feature": 4, "ivr": 5, "site": 6}
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """The targets, most likely first, and the category for a 12345 call."""
+
+    ranked: list[str]
+    by_target: dict[str, float]
+    target: str
+    category: str | None
+    category_probs: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class Suggester:
             model = LinearModel(build_artifact(read_examples(TRAIN_PATH), diversion_list,
                                                processor, file_sha256(TRAIN_PATH)))
         suggester = cls(diversion_list, processor, model, tuning, lexicon,
-                        _read_calibration(model))
+                        read_calibration(model.meta.get("train_sha256")))
         suggester.suggest("预热")  # the first jieba cut loads its dictionary
         log.info("routing suggester ready in %.2fs", time.perf_counter() - started)
         return suggester
@@ -124,67 +134,89 @@ class Suggester:
 
         target_scores, category_scores = self._text_evidence(prediction, matches)
         self._context_evidence(context, target_scores, category_scores, reasons)
+        emergency, forced, linked_order_id = self._decisions(
+            normalised, feats, bool(tokens), prediction, matches, context, target_scores, reasons)
+        known = bool(tokens) or bool(context and any(c.category for c in context.history))
+        rank = self._rank(target_scores, category_scores, known)
+        uncertain = self._uncertain(rank, feats, bool(tokens), forced, context, reasons)
+        basis = ("text" if not emergency else
+                 "model_emergency" if any(r.ref == "model:emergency" for r in reasons) else "rule")
+        confidence = calibrate(rank.by_target[rank.target], self._calibration, basis)
+        if prediction is not None and not emergency:
+            # A line picked without the emergency stage, for a call the model thinks may be
+            # an emergency, is at most (1 - p_emergency) sure: the emergency stage might
+            # have sent it elsewhere. (Round 3's blind figures were measured with this.)
+            confidence = min(confidence, 1.0 - prediction.emergency_prob)
+        return Suggestion(
+            target=rank.target,
+            category=rank.category,
+            emergency=emergency,
+            confidence=confidence,
+            uncertain=uncertain,
+            propose_three_way=uncertain,
+            reasons=self._explained(reasons, matches, rank, prediction, bool(tokens)),
+            alternatives=self._alternatives(rank.target, rank.ranked, rank.by_target,
+                                            rank.category_probs, matches),
+            linked_order_id=linked_order_id,
+            basis=basis,
+        )
+
+    def _decisions(self, normalised: str, feats: list[str], has_tokens: bool,
+                   prediction: Prediction | None, matches: list[EntryMatch],
+                   context: CallContext | None, target_scores: np.ndarray,
+                   reasons: list[Reason]) -> tuple[bool, bool, str | None]:
+        """The rules that decide outright (emergency, harassment) and the open matter the
+        call is about: (emergency, forced, linked order id)."""
         utility = any(m.entry.target in UTILITIES for m in matches)
         emergency = self._emergency(normalised, prediction, target_scores, reasons, utility)
         forced = emergency
         if context is not None and context.history and not emergency:
             forced = self._harassment(context, target_scores, reasons)
         linked_order_id = None
-        if context is not None and context.history and tokens:
+        if context is not None and context.history and has_tokens:
             linked_order_id = self._link(feats, context, reasons)
+        return emergency, forced, linked_order_id
 
+    def _rank(self, target_scores: np.ndarray, category_scores: np.ndarray,
+              known: bool) -> _Ranking:
         target_probs = _softmax(target_scores)
         category_probs = _softmax(category_scores)
         ranked = [self._targets[i] for i in np.argsort(-target_probs, kind="stable")]
         by_target = {t: float(target_probs[i]) for t, i in self._target_index.items()}
         target = ranked[0]
-        known = bool(tokens) or bool(context and any(c.category for c in context.history))
         category = self._best_category(category_probs) if target == "12345" and known else None
+        return _Ranking(ranked, by_target, target, category, category_probs)
 
-        runner_up = next((t for t in ranked[1:]
+    def _uncertain(self, rank: _Ranking, feats: list[str], has_tokens: bool, forced: bool,
+                   context: CallContext | None, reasons: list[Reason]) -> bool:
+        """A close race between two lines, or a text unlike what the model knows."""
+        target, by_target = rank.target, rank.by_target
+        runner_up = next((t for t in rank.ranked[1:]
                           if t not in self.diversion_list.equivalents(target)), None)
         close = bool(
-            tokens and not forced and runner_up is not None
+            has_tokens and not forced and runner_up is not None
             and by_target[target] - by_target[runner_up] < self.tuning.margin
         )
-        unfamiliar = bool(tokens) and not forced and \
+        unfamiliar = has_tokens and not forced and \
             self.model.coverage(feats) < self.tuning.min_coverage
-        uncertain = close or unfamiliar
         if close and runner_up is not None:
             reasons.append(self._three_way_reason(target, runner_up, context))
         elif unfamiliar:
             reasons.append(Reason("rule", "001-R.3way",
                                   "来电内容与已知事项差别较大，建议三方通话协商受理平台；"
                                   "仍无法确定的由首接平台先行受理（001-R.first）"))
-        basis = ("text" if not emergency else
-                 "model_emergency" if any(r.ref == "model:emergency" for r in reasons) else "rule")
-        confidence = calibrate(by_target[target], self._calibration, basis)
-        if prediction is not None and not emergency:
-            # A line picked without the emergency stage, for a call the model thinks may be
-            # an emergency, is at most (1 - p_emergency) sure: the emergency stage might
-            # have sent it elsewhere. (Round 3's blind figures were measured with this.)
-            confidence = min(confidence, 1.0 - prediction.emergency_prob)
-        reasons += self._list_reasons(matches, target, category, bool(tokens))
+        return close or unfamiliar
+
+    def _explained(self, reasons: list[Reason], matches: list[EntryMatch], rank: _Ranking,
+                   prediction: Prediction | None, has_tokens: bool) -> list[Reason]:
+        """Every reason, once, in the order an agent reads them."""
+        reasons = reasons + self._list_reasons(matches, rank.target, rank.category, has_tokens)
         if prediction is not None:
-            reasons += self._feature_reasons(prediction, target, category)
+            reasons += self._feature_reasons(prediction, rank.target, rank.category)
         if not reasons:
             reasons.append(Reason("site", "001-R.first",
                                   "尚无诉求内容：按首接负责制由接听平台先行受理"))
-        reasons = sorted(dict.fromkeys(reasons), key=lambda r: _REASON_ORDER[r.kind])
-
-        return Suggestion(
-            target=target,
-            category=category,
-            emergency=emergency,
-            confidence=confidence,
-            uncertain=uncertain,
-            propose_three_way=uncertain,
-            reasons=reasons,
-            alternatives=self._alternatives(target, ranked, by_target, category_probs,
-                                            matches),
-            linked_order_id=linked_order_id,
-            basis=basis,
-        )
+        return sorted(dict.fromkeys(reasons), key=lambda r: _REASON_ORDER[r.kind])
 
     # -- evidence -------------------------------------------------------------------------
 
@@ -343,22 +375,6 @@ def build_processor(diversion_list: DiversionList,
     lexicon = lexicon or load_emergency_lexicon()
     phrases = [p for e in diversion_list.entries for p in (*e.phrases, e.name)]
     return TextProcessor(phrases, diversion_list.synonyms, lexicon.asr_words, lexicon.idioms)
-
-
-IDENTITY: dict[str, dict[str, float]] = {}  # no calibration: the raw probability
-
-
-def _read_calibration(model: LinearModel) -> dict[str, dict[str, float]]:
-    """The calibration fitted by `hotline route --crossval`, if it belongs to this model."""
-    if not CALIBRATION_PATH.exists():
-        return IDENTITY
-    raw = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
-    if raw.get("train_sha256") != model.meta.get("train_sha256"):
-        log.warning("routing calibration %s was fitted for other training data; "
-                    "rerun `hotline route --crossval`", CALIBRATION_PATH)
-        return IDENTITY
-    return {basis: {"a": float(ab["a"]), "b": float(ab["b"])}
-            for basis, ab in raw["bases"].items()}
 
 
 def _warn_if_stale(model: LinearModel, diversion_list: DiversionList, path: Path) -> None:

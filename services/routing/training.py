@@ -27,25 +27,9 @@ MIN_DF = 2
 
 def build_artifact(examples: list[Example], diversion_list: DiversionList,
                    processor: TextProcessor, train_sha256: str) -> dict[str, Any]:
-    from scipy.sparse import csr_matrix
-
     feats = [features(*processor.analyse(processor.normalise(e.text))) for e in examples]
-    df = Counter(f for fs in feats for f in set(fs))
-    # A feature seen in one example only is that writer's wording, not the class's; dropping
-    # those keeps the artifact small and the model from memorising single lines.
-    names = sorted(f for f, count in df.items() if count >= MIN_DF)
-    index = {f: i for i, f in enumerate(names)}
+    names, idf, matrix = _tfidf_matrix(feats)
     n = len(examples)
-    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
-
-    rows, cols, vals = [], [], []
-    for row, fs in enumerate(feats):
-        idx, values = tfidf(fs, index, idf)
-        rows += [row] * len(idx)
-        cols += idx.tolist()
-        vals += values.tolist()
-    matrix = csr_matrix((vals, (rows, cols)), shape=(n, len(names)))
-
     target_head = _with_every_target(
         _fit(matrix, [e.target or "" for e in examples], REGULARISATION_C), len(names))
     in_12345 = [i for i, e in enumerate(examples) if e.target == "12345"]
@@ -68,6 +52,27 @@ def build_artifact(examples: list[Example], diversion_list: DiversionList,
         "heads": {"target": target_head, "category": category_head,
                   "emergency": emergency_head},
     }
+
+
+def _tfidf_matrix(feats: list[list[str]]) -> tuple[list[str], np.ndarray, Any]:
+    """The feature names kept, their idf, and the examples' tf-idf rows as a sparse matrix."""
+    from scipy.sparse import csr_matrix
+
+    df = Counter(f for fs in feats for f in set(fs))
+    # A feature seen in one example only is that writer's wording, not the class's; dropping
+    # those keeps the artifact small and the model from memorising single lines.
+    names = sorted(f for f, count in df.items() if count >= MIN_DF)
+    index = {f: i for i, f in enumerate(names)}
+    n = len(feats)
+    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
+
+    rows, cols, vals = [], [], []
+    for row, fs in enumerate(feats):
+        idx, values = tfidf(fs, index, idf)
+        rows += [row] * len(idx)
+        cols += idx.tolist()
+        vals += values.tolist()
+    return names, idf, csr_matrix((vals, (rows, cols)), shape=(n, len(names)))
 
 
 def _with_every_target(head: dict[str, Any], n_features: int) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Engines, sessions and migrations of the work-order database.
 
 SQLite in the data directory is the embedded default; PostgreSQL is production.
+Nothing here reads the environment: the caller passes the finished URL.
 Tables are only ever created or changed by the Alembic migrations shipped in
 this package, run with `upgrade()` (or `hotline orders migrate`).
 """
@@ -26,10 +27,8 @@ SYSTEM_DATA_DIR = Path("/var/lib/hotline-link")
 
 
 def default_data_dir() -> Path:
-    """HOTLINE_DATA_DIR, else /var/lib/hotline-link if writable, else ~/.local/share."""
-    configured = os.environ.get("HOTLINE_DATA_DIR")
-    if configured:
-        return Path(configured)
+    """/var/lib/hotline-link if writable, else ~/.local/share/hotline-link (the settings
+    name the data directory; this is only the fallback when they do not)."""
     probe = SYSTEM_DATA_DIR if SYSTEM_DATA_DIR.exists() else SYSTEM_DATA_DIR.parent
     if os.access(probe, os.W_OK):
         return SYSTEM_DATA_DIR
@@ -40,23 +39,9 @@ def default_url(data_dir: Path | None = None) -> str:
     return f"sqlite+aiosqlite:///{(data_dir or default_data_dir()) / 'orders.db'}"
 
 
-def resolve_url(url: str | None = None) -> str:
-    """An explicit URL, else HOTLINE_DB_URL, else SQLite in the data directory; a URL
-    without a password gets HOTLINE_DB_PASSWORD or the file HOTLINE_DB_PASSWORD_FILE."""
-    return with_password(url or os.environ.get("HOTLINE_DB_URL") or default_url())
-
-
-def with_password(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" or parsed.password:
-        return url
-    password = os.environ.get("HOTLINE_DB_PASSWORD")
-    path = os.environ.get("HOTLINE_DB_PASSWORD_FILE")
-    if not password and path:
-        password = Path(path).read_text(encoding="utf-8").strip()
-    if not password:
-        return url
-    return parsed.set(password=password).render_as_string(hide_password=False)
+def resolve_url(url: str | None = None, *, data_dir: Path | None = None) -> str:
+    """`url` as given (the settings put the password in it), else SQLite in `data_dir`."""
+    return url or default_url(data_dir)
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:

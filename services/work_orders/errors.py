@@ -1,23 +1,15 @@
-"""Domain errors: each carries an id, an HTTP-like status and details for the API layer."""
+"""Work-order errors: the domain error family (services.errors) as the service uses it."""
 
 from __future__ import annotations
 
-from typing import Any
+from services.errors import DomainError
 
 
-class WorkOrderError(Exception):
+class WorkOrderError(DomainError):
     """A request the work-order service refuses; never retried by the outbox consumer."""
 
     error_id = "work_order_error"
     status = 400
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error_id": self.error_id, "message": self.message, "details": self.details}
 
 
 class IllegalTransition(WorkOrderError):

@@ -103,22 +103,8 @@ def record_to_rows(record: dict[str, Any]) -> RecordRows:
 
 
 def _record_to_rows(record: dict[str, Any]) -> RecordRows:
-    if record.get("schema") != SCHEMA_ID:
-        raise InvalidOrder(f"schema must be {SCHEMA_ID!r}", schema=record.get("schema"))
-    missing = [n for n in ORDER_FIELDS if n not in NULLABLE and record.get(n) is None]
-    if missing:
-        raise InvalidOrder("missing fields", order_id=record.get("order_id"), missing=missing)
+    _check_order(record)
     order_id = record["order_id"]
-    if not ORDER_ID_PATTERN.match(order_id) or record["platform"] not in PREFIXES:
-        raise InvalidOrder("bad order id or platform", order_id=order_id)
-    if platform_of(order_id) != record["platform"]:
-        raise InvalidOrder("order id and platform disagree", order_id=order_id)
-    if not REGION_CODE.match(record["region_code"]):
-        raise InvalidOrder("region_code must be a GB/T 2260 code", order_id=order_id)
-    if record["channel"] not in CHANNELS:
-        raise InvalidOrder(f"channel must be one of {CHANNELS}", order_id=order_id)
-    Status(record["status"])
-    ResponseLevel(record["level"])
     values = {
         name: _parse_time(record[name]) if name in TIME_FIELDS else record.get(name)
         for name in ORDER_FIELDS
@@ -150,6 +136,26 @@ def _record_to_rows(record: dict[str, Any]) -> RecordRows:
         for n in record.get("notices") or ()
     ]  # fmt: skip
     return RecordRows(order, history, links, visits, notices)
+
+
+def _check_order(record: dict[str, Any]) -> None:
+    """The order's own fields: schema, required fields, id, platform, region, channel."""
+    if record.get("schema") != SCHEMA_ID:
+        raise InvalidOrder(f"schema must be {SCHEMA_ID!r}", schema=record.get("schema"))
+    missing = [n for n in ORDER_FIELDS if n not in NULLABLE and record.get(n) is None]
+    if missing:
+        raise InvalidOrder("missing fields", order_id=record.get("order_id"), missing=missing)
+    order_id = record["order_id"]
+    if not ORDER_ID_PATTERN.match(order_id) or record["platform"] not in PREFIXES:
+        raise InvalidOrder("bad order id or platform", order_id=order_id)
+    if platform_of(order_id) != record["platform"]:
+        raise InvalidOrder("order id and platform disagree", order_id=order_id)
+    if not REGION_CODE.match(record["region_code"]):
+        raise InvalidOrder("region_code must be a GB/T 2260 code", order_id=order_id)
+    if record["channel"] not in CHANNELS:
+        raise InvalidOrder(f"channel must be one of {CHANNELS}", order_id=order_id)
+    Status(record["status"])
+    ResponseLevel(record["level"])
 
 
 def _status(value: str | None) -> str | None:

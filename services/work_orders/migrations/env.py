@@ -1,5 +1,6 @@
-"""Alembic environment: runs on a connection handed in by `db.upgrade`, or on
-`sqlalchemy.url` / HOTLINE_DB_URL when called from the alembic command line."""
+"""Alembic environment: runs on a connection handed in by `db.upgrade`, or, from the
+alembic command line, on `-x db=URL`, else `sqlalchemy.url`, else SQLite in the
+default data directory."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def command_line_url() -> str:
+    return resolve_url(context.get_x_argument(as_dictionary=True).get("db")
+                       or config.get_main_option("sqlalchemy.url"))
+
+
 def run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -27,7 +33,7 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_from_url() -> None:
-    engine = make_engine(resolve_url(config.get_main_option("sqlalchemy.url")))
+    engine = make_engine(command_line_url())
     async with engine.begin() as conn:
         await conn.run_sync(run_on)
     await engine.dispose()
@@ -35,7 +41,7 @@ async def run_from_url() -> None:
 
 if context.is_offline_mode():
     context.configure(
-        url=resolve_url(config.get_main_option("sqlalchemy.url")),
+        url=command_line_url(),
         target_metadata=target_metadata,
         literal_binds=True,
     )

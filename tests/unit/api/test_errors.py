@@ -1,10 +1,15 @@
 """Every failure is JSON {error_id, message, details} with the right status; nothing leaks."""
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
+from services.api.errors import ApiError, Conflict, error_middleware
+from services.errors import DomainError
+from services.work_orders.errors import InvalidOrder, WorkOrderError
 from tests.unit.api.conftest import auth
 
 BASE = "/api/v1"
@@ -125,3 +130,30 @@ async def test_services_that_are_not_up_yet_answer_503_until_they_are(deps):
         assert (await client.get(f"{BASE}/orders", headers=auth("sup"))).status == 200
         assert (await client.post(f"{BASE}/suggestions", json={"text": "停电"},
                                   headers=auth("agent1001"))).status == 200
+
+
+class _Refused(DomainError):
+    error_id = "refused_here"
+    status = 418
+
+
+@pytest.mark.parametrize(("error", "status", "error_id", "details"), [
+    (_Refused("no tea", kind="green"), 418, "refused_here", {"kind": "green"}),
+    (InvalidOrder("bad channel", channel="fax"), 422, "invalid_order", {"channel": "fax"}),
+    (Conflict("taken", error_id="call_taken", seat="1001"), 409, "call_taken", {"seat": "1001"}),
+])
+async def test_every_domain_error_answers_through_the_one_handler(error, status, error_id,
+                                                                   details):
+    async def handler(request):
+        raise error
+
+    resp = await error_middleware(make_mocked_request("GET", "/api/v1/x"), handler)
+    assert resp.status == status
+    assert json.loads(resp.text) == {"error_id": error_id, "message": error.message,
+                                     "details": details}
+
+
+def test_the_api_and_work_order_errors_are_one_family():
+    assert issubclass(ApiError, DomainError) and issubclass(WorkOrderError, DomainError)
+    assert InvalidOrder("x", order_id="1").to_dict() == {
+        "error_id": "invalid_order", "message": "x", "details": {"order_id": "1"}}

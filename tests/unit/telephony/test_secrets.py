@@ -63,14 +63,16 @@ def test_outside_the_lab_postgres_needs_a_real_password(url):
 
 
 def test_postgres_password_from_a_file_is_added_to_the_url(tmp_path: Path, monkeypatch):
-    from services.work_orders.db import resolve_url
+    from telephony.cli import orders_config
 
     (tmp_path / "pw").write_text("s3cret\n")
     monkeypatch.setenv("HOTLINE_DB_PASSWORD_FILE", str(tmp_path / "pw"))
-    load_settings(env={**PROD, "HOTLINE_DB_URL": "postgresql+asyncpg://hotline@db/hotline",
-                       "HOTLINE_DB_PASSWORD_FILE": str(tmp_path / "pw")})
-    assert resolve_url("postgresql+asyncpg://hotline@db/hotline") == \
-        "postgresql+asyncpg://hotline:s3cret@db/hotline"
+    monkeypatch.setenv("HOTLINE_DB_URL", "postgresql+asyncpg://hotline@db/hotline")
+    monkeypatch.delenv("HOTLINE_DB_PASSWORD", raising=False)
+    settings = load_settings(env={**PROD, "HOTLINE_DB_URL": "postgresql+asyncpg://hotline@db/hotline",
+                                  "HOTLINE_DB_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert settings.db_url == "postgresql+asyncpg://hotline:s3cret@db/hotline"
+    assert orders_config().db_url == "postgresql+asyncpg://hotline:s3cret@db/hotline"
 
 
 def test_lab_redis_acl_turns_the_default_user_off_and_is_owner_only(tmp_path: Path):

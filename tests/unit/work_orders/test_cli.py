@@ -11,13 +11,14 @@ from services.work_orders import cli
 from services.work_orders.db import make_engine, make_session_factory
 from services.work_orders.levels import Calendar
 from services.work_orders.service import WorkOrderService
+from telephony.cli import orders_config
 
 from .helpers import CITIZEN, open_order
 
 
 def run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="hotline")
-    cli.register(parser.add_subparsers(dest="command", required=True))
+    cli.register(parser.add_subparsers(dest="command", required=True), orders_config)
     args = parser.parse_args(argv)
     return args.func(args)
 

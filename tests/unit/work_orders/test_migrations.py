@@ -60,12 +60,17 @@ def test_controller_side_modules_do_not_pull_in_sqlalchemy():
 
 
 def test_default_database_is_sqlite_in_the_data_directory(monkeypatch, tmp_path):
+    from telephony.cli import orders_config
+
+    assert db.resolve_url(None, data_dir=tmp_path) == f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    assert db.resolve_url("postgresql+asyncpg://h/x", data_dir=tmp_path) == "postgresql+asyncpg://h/x"
+    assert db.resolve_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    # the settings name the data directory and the URL; the services only receive them
     monkeypatch.delenv("HOTLINE_DB_URL", raising=False)
     monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path))
-    assert db.resolve_url() == f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    assert orders_config().db_url == f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     monkeypatch.setenv("HOTLINE_DB_URL", "postgresql+asyncpg://h/x")
-    assert db.resolve_url() == "postgresql+asyncpg://h/x"
-    assert db.resolve_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert orders_config().db_url == "postgresql+asyncpg://h/x"
 
 
 def test_without_a_data_dir_setting_the_fallback_is_the_users_share(monkeypatch, tmp_path):
