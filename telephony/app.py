@@ -21,6 +21,7 @@ from services.api.accounts import AccountsError, load_users
 from services.api.sessions import RedisSessions
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
+from services.api.callers import JsonlAudit
 from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import Outbox
@@ -424,6 +425,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
             site_platforms={site.name: site.platform for site in controller.settings.sites},
             allowed_origins=frozenset(
                 o for o in os.environ.get("HOTLINE_API_ORIGINS", "").split(",") if o),
+            audit=JsonlAudit(controller.settings.data_dir / "lookup-audit.jsonl"),
         )))
 
     async def healthz(request: web.Request) -> web.Response:

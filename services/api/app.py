@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.api import callers, handlers, search
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
-from services.api.handlers import OPERATIONS
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
+
+# The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
+# aiohttp would otherwise match first.
+OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *handlers.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:
@@ -38,4 +42,4 @@ def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
     return api
 
 
-__all__ = ["API_PREFIX", "ApiDeps", "build_api"]
+__all__ = ["API_PREFIX", "OPERATIONS", "ApiDeps", "build_api"]

@@ -125,6 +125,14 @@ class WorkOrderService:
             StatusChanged: self._on_status,
         }
 
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """For the read-side queries kept in their own modules (search.py)."""
+        return self._sessions
+
+    def now(self) -> datetime:
+        return self._clock()
+
     # -- events -------------------------------------------------------------------------
 
     async def apply(self, event: OrderEvent) -> bool:

@@ -220,7 +220,8 @@ async def open_order(orders: WorkOrderService, platform: str = "12345",
 
     now = orders._clock()
     event = OrderOpened(order_id=new_order_id(platform, now), platform=platform,
-                        call_id=call_id, citizen_number=CITIZEN, region_code="410300",
+                        call_id=call_id, citizen_number=fields.pop("citizen_number", CITIZEN),
+                        region_code="410300",
                         channel="phone", opened_at=now, suggestion=None,
                         category=fields.pop("category", "housing"), level=None,
                         summary=fields.pop("summary", "楼道灯坏了"), **fields)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from services.api.app import OPERATIONS
 from services.api.core import ApiDeps
-from services.api.handlers import OPERATIONS
 from services.api.schema import problems
 from tests.unit.api.conftest import auth, mount, open_order
 
@@ -115,6 +115,10 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "overdue": ("ops", "/reports/overdue", None),
         "hotspots": ("ops", "/reports/hotspots?period=week", None),
         "events": ("ops", "/events", None),
+        "caller_history": ("agent1001", "/callers/13800138000/history", None),
+        "find_orders": ("sup", "/orders/search?status=received,assigned&overdue=false", None),
+        "categories": ("agent1001", "/categories", None),
+        "levels": ("ops", "/levels", None),
     }
 
 
