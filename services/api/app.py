@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.api import callers, handlers, search
+from services.api import callers, event_schemas, handlers, open311, search
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
@@ -29,7 +29,12 @@ def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
     check_operations(OPERATIONS)
     api = web.Application(middlewares=[error_middleware])
     api[DEPS] = deps
-    api[DOCUMENT] = build_document(OPERATIONS, prefix)
+    document = build_document(OPERATIONS, prefix, extra_paths=open311.OPENAPI_PATHS,
+                              extra_schemas={**open311.OPENAPI_SCHEMAS, **event_schemas.SCHEMAS})
+    # the WebSocket's messages: OpenAPI has no word for them, so an extension names the schema
+    document["paths"][f"{prefix}/events"]["get"]["x-messages"] = {
+        "$ref": "#/components/schemas/Event"}
+    api[DOCUMENT] = document
     for op in OPERATIONS:
         api.router.add_route(op.method, op.path, endpoint(op), name=op.operation_id)
 

@@ -79,7 +79,8 @@ USER_OUT = shape(["name", "role", "site", "seat"], name=STR, role=STR, site=OPT_
                  seat=OPT_STR)
 CALL_OUT = shape(["call_id", "site", "platform", "state", "citizen_number", "order_id", "seat"],
                  call_id=STR, site=STR, platform=STR, state=STR, citizen_number=OPT_STR,
-                 order_id=OPT_STR, linked_order_id=OPT_STR, seat=OPT_STR)
+                 order_id=OPT_STR, linked_order_id=OPT_STR, seat=OPT_STR,
+                 allowed_actions={"type": "array", "items": {"type": "string"}})
 SEAT_OUT = shape(["site", "seat", "state"], site=STR, seat=STR, state=STR, registered=BOOL)
 ORDER_ROW = shape(["order_id", "platform", "status", "level", "citizen"], order_id=STR,
                   platform=STR, status=STR, level=STR, category=OPT_STR, department=OPT_STR,
@@ -251,6 +252,11 @@ async def call_action(ctx: Ctx) -> Reply:
     _check_may_act(ctx.user, call)
     action = ctx.params["action"]
     key = ACTION_KEYS[action]
+    allowed = call.get("allowed_actions")
+    if allowed is not None and action not in allowed:
+        # the machine would refuse the key in this state: say so now, as the desk's buttons do
+        raise Conflict(f"{action} is not possible in state {call.get('state')}",
+                       error_id="action_not_allowed", state=call.get("state"), allowed=allowed)
     if not await ctx.deps.desk.press(call["call_id"], key):
         raise Conflict("the call cannot take a key now (not answered, or ended)",
                        error_id="call_not_answered", call_id=call["call_id"])
@@ -554,8 +560,10 @@ OPERATIONS: list[Operation] = [
                               action=STR, key=STR, accepted=BOOL),
               description="Posts the action's key (transfer *1, three_way *2, hand_over *3, "
               "keep *4, cancel *0, suggested_line *8) through the call's state machine, "
-              "exactly as the agent's softphone would. 202 means the key was posted; if the "
-              "call's state refuses it, a `key_refused` event follows on /events."),
+              "exactly as the agent's softphone would. The call's `allowed_actions` (in "
+              "`GET /calls/{call_id}` and the call events) lists what its state accepts now; "
+              "any other action is 409 `action_not_allowed`. 202 means the key was posted; if "
+              "the state changed meanwhile and refuses it, a `key_refused` event follows."),
     Operation("PUT", "/calls/{call_id}/summary", call_summary,
               "The agent's summary of a call: re-suggests the line, records it on the order",
               "calls", roles=(*AGENTS, "supervisor"), params=CALL_PARAMS,

@@ -264,8 +264,10 @@ def open311_request(
     record: dict[str, Any],
     tz: ZoneInfo,
     categories: Iterable[Category] = DEFAULT_CATEGORIES,
+    location: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """GET requests: an order as a GeoReport service request; no citizen data in it."""
+    """GET requests: an order as a GeoReport service request; no citizen data in it.
+    `location` ({"address", "lat", "long"}) fills address, lat and long."""
     names = {c.code: c.name for c in categories}
     status = record["status"]
     is_open = status not in (Status.CLOSED, Status.REJECTED, Status.TRANSFERRED)
@@ -284,11 +286,11 @@ def open311_request(
         "requested_datetime": _local(record["opened_at"], tz),
         "updated_datetime": _local(record["updated_at"], tz),
         "expected_datetime": _local(record["deadline_at"], tz),
-        "address": None,
+        "address": (location or {}).get("address"),
         "address_id": None,
         "zipcode": None,
-        "lat": None,
-        "long": None,
+        "lat": (location or {}).get("lat"),
+        "long": (location or {}).get("long"),
         "media_url": None,
         "extended_attributes": {
             "platform": record["platform"],

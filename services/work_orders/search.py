@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from services.privacy import mask_number
 
 from .errors import InvalidOrder, OrderNotFound
+from .exchange import ORDER_FIELDS, TIME_FIELDS, open311_request
 from .models import AuditEntry, Order
 from .status import WAITING, Status
 
@@ -172,3 +173,40 @@ async def locations(service: WorkOrderService, order_ids: Sequence[str]
         orders = (await session.scalars(
             select(Order).where(Order.order_id.in_(list(order_ids))))).all()
     return {o.order_id: loc for o in orders if (loc := location_of(o)) is not None}
+
+
+# Open311 folds the status table into two: closed is 办结, 不予受理 or handed to the other
+# platform (exchange.open311_request says the same of one order).
+OPEN311_CLOSED = (Status.CLOSED, Status.REJECTED, Status.TRANSFERRED)
+
+
+async def open311_requests(service: WorkOrderService, *, ids: Sequence[str] = (),
+                           service_codes: Sequence[str] = (), statuses: Sequence[str] = (),
+                           start: datetime | None = None, end: datetime | None = None,
+                           limit: int = 1000) -> list[dict[str, Any]]:
+    """GeoReport v2 service requests, newest first, every filter in SQL (so `limit` cuts
+    only matches)."""
+    query = select(Order).order_by(Order.opened_at.desc(), Order.order_id)
+    if ids:
+        query = query.where(Order.order_id.in_(list(ids)))
+    else:
+        if service_codes:
+            query = query.where(Order.category.in_(list(service_codes)))
+        if start is not None:
+            query = query.where(Order.opened_at >= start)
+        if end is not None:
+            query = query.where(Order.opened_at <= end)
+        closed = Order.status.in_([str(s) for s in OPEN311_CLOSED])
+        if set(statuses) == {"open"}:
+            query = query.where(~closed)
+        elif set(statuses) == {"closed"}:
+            query = query.where(closed)
+    async with service.session_factory() as session:
+        orders = (await session.scalars(query.limit(limit))).all()
+    return [open311_request(_record(o), service.calendar.tz, service.categories, location_of(o))
+            for o in orders]
+
+
+def _record(order: Order) -> dict[str, Any]:
+    return {name: (getattr(order, name).isoformat() if name in TIME_FIELDS
+                   else getattr(order, name)) for name in ORDER_FIELDS}
