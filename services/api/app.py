@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.api import callers, event_schemas, handlers, open311, search
+from services.api import callers, event_schemas, handlers, open311, reference, search
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 
 # The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
 # aiohttp would otherwise match first.
-OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *handlers.OPERATIONS]
+OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
+              *handlers.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:
@@ -21,7 +22,9 @@ async def api_headers(_request: web.Request, response: web.StreamResponse) -> No
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    # the reference page (reference.py) names its own CSP: scripts and styles from 'self'
+    response.headers["Content-Security-Policy"] = response.get(
+        reference.CSP_KEY, "default-src 'none'; frame-ancestors 'none'")
 
 
 def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:

@@ -123,6 +123,8 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "find_orders": ("sup", "/orders/search?status=received,assigned&overdue=false", None),
         "categories": ("agent1001", "/categories", None),
         "levels": ("ops", "/levels", None),
+        "reference_page": ("", "/reference", None),
+        "reference_asset": ("", "/reference/swagger-ui-bundle.js", None),
     }
 
 
@@ -146,3 +148,23 @@ async def _expect_success(client, op, recipe) -> None:
     assert resp.content_type == op.ok_media or op.operation_id == "export_orders"
     if op.ok_schema is not None:
         assert problems(op.ok_schema, await resp.json()) == []
+
+
+async def test_the_reference_page_is_served_here_with_a_csp_of_self_only(client):
+    from services.api.reference import PAGE_CSP
+
+    page = await client.get(f"{BASE}/reference")
+    assert page.status == 200 and page.content_type == "text/html"
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP
+    sources = [word for word in PAGE_CSP.replace(";", " ").split() if "'" in word or ":" in word]
+    assert set(sources) <= {"'self'", "'none'", "data:"}      # no CDN, no inline script
+    html = await page.text()
+    assert "http" not in html.replace('href="/desk"', "").replace('href="/board"', "")
+    for asset, media in (("swagger-ui-bundle.js", "text/javascript"),
+                         ("swagger-ui.css", "text/css"), ("reference.js", "text/javascript")):
+        resp = await client.get(f"{BASE}/reference/{asset}")
+        assert (resp.status, resp.content_type) == (200, media), asset
+        assert len(await resp.read()) > 100
+    assert (await client.get(f"{BASE}/reference/..%2fapp.py")).status == 404
+    api = await client.get(f"{BASE}/openapi.json", headers=auth("ops"))
+    assert api.headers["Content-Security-Policy"].startswith("default-src 'none'")
