@@ -9,19 +9,26 @@ from typing import Any
 
 from services.api.callers import ORDER_ITEM, audit_lookup
 from services.api.core import Ctx, Operation
-from services.api.errors import Forbidden
+from services.api.errors import Forbidden, Invalid
 from services.api.handlers import (
     CATEGORY,
     DATETIME,
     INT,
     LEVEL,
     NUMBER,
+    ORDER_ID,
     ORDER_ROLES,
     PLATFORMS,
+    STR,
+    _actor,
+    _check_may_write_order,
     _site_platform,
+    obj,
     shape,
+    text,
 )
-from services.work_orders.search import OrderQuery, search_orders
+from services.work_orders.errors import InvalidOrder
+from services.work_orders.search import Location, OrderQuery, search_orders, set_location
 from services.work_orders.status import Status
 
 
@@ -54,6 +61,25 @@ async def find_orders(ctx: Ctx) -> dict[str, Any]:
     return {"items": items, "total": total, "next": after if after < total else None}
 
 
+async def put_location(ctx: Ctx) -> dict[str, Any]:
+    """Where the request is about: an address, coordinates, or both (validated here)."""
+    order_id = ctx.params["order_id"]
+    _check_may_write_order(ctx.user, order_id, ctx)
+    body = ctx.body
+    try:
+        location = Location(body.get("address"), body.get("lat"), body.get("long"))
+    except InvalidOrder as exc:
+        raise Invalid(exc.message, problems=[{"path": "/", "message": exc.message}]) from None
+    await set_location(ctx.orders, order_id, location, _actor(ctx.user))
+    return {"order_id": order_id, "location": location.to_dict()}
+
+
+LOCATION = {**obj([], address=text(200, 1),
+                  lat={"type": "number", "minimum": -90, "maximum": 90},
+                  long={"type": "number", "minimum": -180, "maximum": 180}),
+            "minProperties": 1}
+
+
 def _many(item: dict[str, Any], most: int) -> dict[str, Any]:
     return {"type": "array", "minItems": 1, "maxItems": most, "items": item}
 
@@ -80,4 +106,12 @@ OPERATIONS: list[Operation] = [
                   "number": NUMBER, "overdue": {"type": "boolean"},
                   "limit": {"type": "integer", "minimum": 1, "maximum": 500},
                   "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}),
+    Operation("PUT", "/orders/{order_id}/location", put_location,
+              "Set where an order's request is about (address and/or coordinates)", "orders",
+              roles=ORDER_ROLES, params={"order_id": ORDER_ID}, body=LOCATION, errors=(403,),
+              ok_schema=shape(["order_id", "location"], order_id=STR,
+                              location={"type": "object"}),
+              description="`lat` and `long` (WGS 84) come together; an address is 1 to 200 "
+              "characters. Audited on the order (a `details` entry). Search rows and Open311 "
+              "requests show it."),
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from services.privacy import mask_number
 
@@ -137,9 +137,8 @@ async def search_orders(service: WorkOrderService, query: OrderQuery, *, limit: 
     """One page of matching orders, newest first, and how many match in all."""
     limit = max(1, min(limit, MAX_PAGE))
     clauses = _where(query, service.now())
-    page: Select[tuple[Order]] = (select(Order).where(*clauses)
-                                  .order_by(Order.opened_at.desc(), Order.order_id)
-                                  .limit(limit).offset(offset))
+    page = (select(Order).where(*clauses).order_by(Order.opened_at.desc(), Order.order_id)
+            .limit(limit).offset(offset))
     async with service.session_factory() as session:
         total = int(await session.scalar(
             select(func.count()).select_from(Order).where(*clauses)) or 0)

@@ -124,6 +124,8 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "categories": ("agent1001", "/categories", None),
         "levels": ("ops", "/levels", None),
         "reference_page": ("", "/reference", None),
+        "put_location": ("agent1001", f"/orders/{world['open']}/location",
+                         {"address": "西工区中州中路 1 号", "lat": 34.67, "long": 112.44}),
         "reference_asset": ("", "/reference/swagger-ui-bundle.js", None),
     }
 

@@ -220,3 +220,17 @@ async def test_categories_and_levels_come_from_the_server(client):
     assert [lv["code"] for lv in body["levels"]] == [str(lv) for lv in ResponseLevel]
     assert {lv["code"]: lv["period_s"] for lv in body["levels"]}["2h"] == int(
         ResponseLevel.URGENT.period.total_seconds())
+
+
+async def test_an_orders_location_is_set_through_the_api_and_validated(client, orders, clock):
+    (order_id,) = await orders_of(orders, clock, CITIZEN, 1)
+    put = lambda user, body: client.put(f"{API_PREFIX}/orders/{order_id}/location",
+                                        json=body, headers=auth(user))
+    for bad in ({"lat": 34.6}, {"lat": 91, "long": 1}, {}, {"address": ""}, {"x": 1}):
+        resp = await put("agent1001", bad)
+        assert resp.status == 422, bad
+    assert (await put("agent2001", {"address": "某路"})).status == 403
+    resp = await put("agent1001", {"address": "某路 1 号", "lat": 34.6, "long": 112.4})
+    assert resp.status == 200
+    _, body = await get(client, "sup", "/orders/search")
+    assert body["items"][0]["location"] == {"address": "某路 1 号", "lat": 34.6, "long": 112.4}
