@@ -234,3 +234,14 @@ async def test_an_orders_location_is_set_through_the_api_and_validated(client, o
     assert resp.status == 200
     _, body = await get(client, "sup", "/orders/search")
     assert body["items"][0]["location"] == {"address": "某路 1 号", "lat": 34.6, "long": 112.4}
+
+
+def test_the_audit_file_gets_one_json_line_per_lookup(tmp_path):
+    import json
+
+    from services.api.callers import JsonlAudit
+    sink = JsonlAudit(tmp_path / "lookup-audit.jsonl")
+    sink({"user": "sup", "number": MASKED})
+    sink({"user": "agent1001", "number": MASKED})
+    lines = (tmp_path / "lookup-audit.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["user"] for line in lines] == ["sup", "agent1001"]
