@@ -1,12 +1,13 @@
-"""Open311 GeoReport v2, served at /open311/v2 (JSON only): the city's other systems read
-our categories as services and our orders as service requests, and post requests received
-online (在线转交) as new orders.
+"""Open311 GeoReport v2, served at /open311/v2: the city's other systems read our
+categories as services and our orders as service requests, and post requests received
+online (在线转交) as new orders. Each resource answers in the format its name ends with,
+`.xml` (the specification's required format) or `.json`.
 
-    GET  /open311/v2/services.json
-    GET  /open311/v2/requests.json      service_request_id, service_code, start_date,
-                                        end_date, status (comma-separated lists)
-    GET  /open311/v2/requests/{id}.json
-    POST /open311/v2/requests.json      form-encoded, as the specification says
+    GET  /open311/v2/services.{json,xml}
+    GET  /open311/v2/requests.{json,xml}   service_request_id, service_code, start_date,
+                                           end_date, status (comma-separated lists)
+    GET  /open311/v2/requests/{id}.{json,xml}
+    POST /open311/v2/requests.{json,xml}   form-encoded, as the specification says
 
 Every call takes `api_key` (the specification asks it of POST; here GET too, since a
 request's description holds a citizen's words). Keys are stored as SHA-256 hashes; each
@@ -28,6 +29,7 @@ import re
 import secrets
 import sys
 import tomllib
+import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +53,7 @@ OPEN311_PREFIX = "/open311/v2"
 MAX_REQUESTS = 1000                 # the specification's default ceiling for GET requests
 DEFAULT_WINDOW = timedelta(days=90)  # and its default window when no dates are given
 MAX_FORM = 64 * 1024
+MAX_LIST = 50                        # items of a comma-separated filter (a URL stays short)
 PLATFORMS = ("12345", "110")
 _REGION = re.compile(r"[0-9]{6}([0-9]{3}([0-9]{3})?)?", re.ASCII)
 _NUMBER = re.compile(r"\+?[0-9]{3,20}", re.ASCII)
@@ -141,7 +144,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise KeysError(f"{path}: {exc}") from None
 
 
-# ---- errors in the specification's shape -----------------------------------------------------
+# ---- answers and errors in the specification's shapes ------------------------------------------
 class Open311Error(Exception):
     def __init__(self, status: int, description: str) -> None:
         super().__init__(description)
@@ -149,9 +152,42 @@ class Open311Error(Exception):
         self.description = description
 
 
-def _errors(status: int, description: str) -> web.Response:
-    return web.json_response([{"code": status, "description": description}], status=status,
-                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
+# XML: the root element and the name of each item of the list it holds
+LISTS = {"services": ("services", "service"), "requests": ("service_requests", "request"),
+         "errors": ("errors", "error")}
+
+
+def _xml_value(parent: ET.Element, name: str, value: Any) -> None:
+    element = ET.SubElement(parent, name)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _xml_value(element, key, item)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)
+
+
+def to_xml(kind: str, items: list[dict[str, Any]]) -> bytes:
+    root_name, item_name = LISTS[kind]
+    root = ET.Element(root_name)
+    for item in items:
+        element = ET.SubElement(root, item_name)
+        for key, value in item.items():
+            _xml_value(element, key, value)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _answer(request: web.Request, kind: str, items: list[dict[str, Any]],
+            status: int = 200) -> web.Response:
+    if request.path.endswith(".xml"):
+        return web.Response(body=to_xml(kind, items), status=status,
+                            content_type="text/xml", charset="utf-8")
+    return web.json_response(items, status=status, dumps=_dumps)
+
+
+def _errors(request: web.Request, status: int, description: str) -> web.Response:
+    return _answer(request, "errors", [{"code": status, "description": description}], status)
 
 
 @web.middleware
@@ -161,18 +197,18 @@ async def open311_errors(request: web.Request,
     try:
         return await handler(request)
     except Open311Error as exc:
-        return _errors(exc.status, exc.description)
+        return _errors(request, exc.status, exc.description)
     except WorkOrderError as exc:
-        return _errors(exc.status if exc.status < 500 else 400, exc.message)
+        return _errors(request, exc.status if exc.status < 500 else 400, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _errors(exc.status, exc.reason)
+        return _errors(request, exc.status, exc.reason)
     except (ConnectionError, TimeoutError):
-        return _errors(503, "a backend is unavailable; try again")
+        return _errors(request, 503, "a backend is unavailable; try again")
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return _errors(500, "internal error")
+        return _errors(request, 500, "internal error")
 
 
 # ---- handlers ---------------------------------------------------------------------------------
@@ -205,7 +241,7 @@ def _list(raw: str | None, pattern: re.Pattern[str], name: str) -> list[str]:
     if raw is None:
         return []
     items = raw.split(",")
-    if len(items) > 100 or not all(pattern.fullmatch(item) for item in items):
+    if len(items) > MAX_LIST or not all(pattern.fullmatch(item) for item in items):
         raise Open311Error(400, f"{name} must be a comma-separated list of valid values")
     return items
 
@@ -221,7 +257,7 @@ def _when(raw: str | None, name: str) -> datetime | None:
 
 async def services(request: web.Request) -> web.Response:
     _key(request)
-    return web.json_response(_orders(request).open311_services(), dumps=_dumps)
+    return _answer(request, "services", _orders(request).open311_services())
 
 
 async def list_requests(request: web.Request) -> web.Response:
@@ -238,7 +274,7 @@ async def list_requests(request: web.Request) -> web.Response:
         raise Open311Error(400, "start_date is after end_date")
     found = await open311_requests(service, ids=ids, service_codes=codes, statuses=statuses,
                                    start=start, end=end, limit=MAX_REQUESTS)
-    return web.json_response(found, dumps=_dumps)
+    return _answer(request, "requests", found)
 
 
 async def get_request(request: web.Request) -> web.Response:
@@ -249,7 +285,7 @@ async def get_request(request: web.Request) -> web.Response:
     found = await open311_requests(_orders(request), ids=[request_id])
     if not found:
         raise Open311Error(404, f"no service request {request_id}")
-    return web.json_response(found, dumps=_dumps)
+    return _answer(request, "requests", found)
 
 
 def _text(form: Mapping[str, str], name: str, limit: int) -> str | None:
@@ -304,9 +340,9 @@ async def create_request(request: web.Request) -> web.Response:
     await set_location(service, order_id, location, f"open311:{key.name}")
     log.info("open311 %s: request %s (%s) as an online order", key.name, order_id, code)
     level = known[code].level
-    return web.json_response(
-        [{"service_request_id": order_id, "service_notice": f"response level {level}",
-          "account_id": None}], status=201, dumps=_dumps)
+    return _answer(request, "requests",
+                   [{"service_request_id": order_id, "service_notice": f"response level {level}",
+                     "account_id": None}], status=201)
 
 
 async def _headers(_request: web.Request, response: web.StreamResponse) -> None:
@@ -325,10 +361,10 @@ def build_open311(deps: Open311Deps) -> web.Application:
     """The GeoReport v2 sub-app, to mount at OPEN311_PREFIX."""
     app = web.Application(middlewares=[open311_errors], client_max_size=MAX_FORM)
     app[DEPS] = deps
-    app.router.add_get("/services.json", services)
-    app.router.add_get("/requests.json", list_requests)
-    app.router.add_post("/requests.json", create_request)
-    app.router.add_get("/requests/{service_request_id}.json", get_request)
+    app.router.add_get("/services.{format:json|xml}", services)
+    app.router.add_get("/requests.{format:json|xml}", list_requests)
+    app.router.add_post("/requests.{format:json|xml}", create_request)
+    app.router.add_get("/requests/{service_request_id}.{format:json|xml}", get_request)
     app.on_response_prepare.append(_headers)
     return app
 
@@ -359,33 +395,40 @@ _KEY = {"name": "api_key", "in": "query", "required": True,
         "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
 
 
+_FORMAT = {"name": "format", "in": "path", "required": True,
+           "description": "the answer's format: json, or xml (the specification's own)",
+           "schema": {"type": "string", "enum": ["json", "xml"]}}
+
+
 def _answers(ok: int, schema: dict[str, Any], *errors: int) -> dict[str, Any]:
-    out: dict[str, Any] = {str(ok): {"description": "success", "content": {
-        "application/json": {"schema": schema}}}}
-    for status in (*errors, 403, 500, 503):
-        out[str(status)] = {"description": "error", "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}}}}
+    def content(body: dict[str, Any]) -> dict[str, Any]:
+        return {"application/json": {"schema": body}, "text/xml": {"schema": {}}}
+    out: dict[str, Any] = {str(ok): {"description": "success", "content": content(schema)}}
+    # 404 also for a format other than json or xml (no such resource)
+    for status in sorted({*errors, 403, 404, 500, 503}):
+        out[str(status)] = {"description": "error", "content": content(
+            {"$ref": "#/components/schemas/Open311Errors"})}
     return out
 
 
 def _list_param(name: str, pattern: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "style": "form", "explode": False,
-            "schema": {"type": "array", "maxItems": 100,
+            "schema": {"type": "array", "maxItems": MAX_LIST,
                        "items": {"type": "string", "pattern": pattern}}}
 
 
 OPENAPI_PATHS: dict[str, Any] = {
-    f"{OPEN311_PREFIX}/services.json": {"get": {
+    f"{OPEN311_PREFIX}/services.{{format}}": {"get": {
         "operationId": "open311_services", "tags": ["open311"], "security": [],
         "summary": "Open311: the services (one per order category)",
-        "parameters": [_KEY],
+        "parameters": [_FORMAT, _KEY],
         "responses": _answers(200, {"type": "array", "items": _SERVICE})}},
-    f"{OPEN311_PREFIX}/requests.json": {
+    f"{OPEN311_PREFIX}/requests.{{format}}": {
         "get": {"operationId": "open311_requests", "tags": ["open311"], "security": [],
                 "summary": "Open311: service requests (orders), newest first, at most 1000",
                 "description": "Without service_request_id or dates: the last 90 days.",
                 "parameters": [
-                    _KEY, _list_param("service_request_id", ORDER_ID_PATTERN.pattern),
+                    _FORMAT, _KEY, _list_param("service_request_id", ORDER_ID_PATTERN.pattern),
                     _list_param("service_code", "^[a-z][a-z0-9_]{0,63}$"),
                     {"name": "start_date", "in": "query", "required": False,
                      "schema": {"type": "string", "format": "date-time"}},
@@ -395,6 +438,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "responses": _answers(200, {"type": "array", "items": _REQUEST}, 400)},
         "post": {"operationId": "open311_create_request", "tags": ["open311"], "security": [],
                  "summary": "Open311: post a request received online (在线转交) as a new order",
+                 "parameters": [_FORMAT],
                  "requestBody": {"required": True, "content": {
                      "application/x-www-form-urlencoded": {"schema": {
                          "type": "object", "required": ["api_key", "service_code",
@@ -415,10 +459,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                                     "service_notice": {"type": ["string", "null"]},
                                     "account_id": {"type": ["string", "null"]}}}},
                      400, 413)}},
-    f"{OPEN311_PREFIX}/requests/{{service_request_id}}.json": {"get": {
+    f"{OPEN311_PREFIX}/requests/{{service_request_id}}.{{format}}": {"get": {
         "operationId": "open311_request", "tags": ["open311"], "security": [],
         "summary": "Open311: one service request",
-        "parameters": [_KEY, {"name": "service_request_id", "in": "path", "required": True,
+        "parameters": [_FORMAT, _KEY, {"name": "service_request_id", "in": "path", "required": True,
                               "schema": {"type": "string"}}],
         "responses": _answers(200, {"type": "array", "items": _REQUEST}, 404)}},
 }

@@ -179,3 +179,34 @@ def test_the_cli_prints_a_key_and_an_entry_that_loads(tmp_path: Path, capsys):
     keys = load_open311_keys({"HOTLINE_OPEN311_KEYS_FILE": str(path)}, lab_mode=False)
     assert keys.find(key).region_code == "410302"
     assert key not in out
+
+
+async def test_every_resource_answers_in_xml_too_as_the_specification_requires(
+        server, session, georeport, orders):
+    import xml.etree.ElementTree as ET
+
+    (created,) = await georeport.post_service_request("water", "停水了", lat=34.6, long=112.4)
+    base, key = str(server.make_url(ENDPOINT)), {"api_key": OPEN311_KEY}
+
+    async def xml(path: str, **params: str) -> tuple[int, ET.Element]:
+        async with session.get(f"{base}{path}", params={**key, **params}) as resp:
+            assert resp.content_type == "text/xml"
+            return resp.status, ET.fromstring(await resp.read())
+
+    status, root = await xml("/services.xml")
+    assert status == 200 and root.tag == "services"
+    assert [s.findtext("service_code") for s in root] == [c.code for c in DEFAULT_CATEGORIES]
+    status, root = await xml(f"/requests/{created['service_request_id']}.xml")
+    (request,) = root.findall("request")
+    assert root.tag == "service_requests"
+    assert request.findtext("service_request_id") == created["service_request_id"]
+    assert (request.findtext("lat"), request.findtext("long")) == ("34.6", "112.4")
+    assert request.find("extended_attributes/platform").text == "12345"
+    status, root = await xml("/requests.xml", status="lost")
+    assert status == 400 and root.tag == "errors"
+    assert root.find("error/code").text == "400"
+    async with session.post(f"{base}/requests.xml", data={**key, "service_code": "water",
+                                                         "description": "又停水",
+                                                         "address_string": "某路"}) as resp:
+        assert resp.status == 201
+        assert ET.fromstring(await resp.read()).find("request/service_request_id").text
