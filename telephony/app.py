@@ -18,6 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from services.api import API_PREFIX, Accounts, ApiDeps, EventHub, build_api, load_accounts
 from services.api.accounts import AccountsError, load_users
+from services.api.callers import JsonlAudit
+from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311, load_open311_keys
 from services.api.sessions import RedisSessions
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
@@ -424,7 +426,10 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
             site_platforms={site.name: site.platform for site in controller.settings.sites},
             allowed_origins=frozenset(
                 o for o in os.environ.get("HOTLINE_API_ORIGINS", "").split(",") if o),
+            audit=JsonlAudit(controller.settings.data_dir / "lookup-audit.jsonl"),
         )))
+        app.add_subapp(OPEN311_PREFIX, build_open311(Open311Deps(
+            lambda: controller.orders, load_open311_keys(lab_mode=controller.settings.lab_mode))))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(request.app[CONTROLLER].health())

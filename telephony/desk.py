@@ -6,9 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from services.api.desk import ACTION_KEYS
 from services.seats import Seat, SeatBoard
+from telephony.calls import machine
 from telephony.calls.controller import CallController, CallObserver
-from telephony.calls.model import Call
+from telephony.calls.model import Call, KeyPressed, Notify
+
+
+def allowed_actions(call: Call) -> list[str]:
+    """The call actions the call's state machine would accept now. Each action's key is
+    stepped through the machine itself (a pure function: nothing is carried out), so the
+    desk enables a button exactly when pressing it would not be refused."""
+    agent = call.agent_leg
+    if agent is None:
+        return []
+    allowed = []
+    for action, key in ACTION_KEYS.items():
+        step = machine.step(call, KeyPressed(agent.id, key))
+        refused = any(isinstance(c, Notify) and c.kind == "key_refused" for c in step.commands)
+        if step.commands and not refused:
+            allowed.append(action)
+    return allowed
 
 
 def call_view(call: Call) -> dict[str, Any]:
@@ -20,7 +38,7 @@ def call_view(call: Call) -> dict[str, Any]:
         "origin_site": call.origin_site, "via_trunk": call.via_trunk,
         "transfer_mode": call.transfer_mode.value if call.transfer_mode else None,
         "suggested_line": call.suggested_line, "emergency": call.emergency,
-        "case_taken_by": call.case_taken_by,
+        "case_taken_by": call.case_taken_by, "allowed_actions": allowed_actions(call),
     }
 
 

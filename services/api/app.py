@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.api import callers, event_schemas, handlers, open311, reference, search
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
-from services.api.handlers import OPERATIONS
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
+
+# The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
+# aiohttp would otherwise match first.
+OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
+              *handlers.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:
@@ -17,7 +22,9 @@ async def api_headers(_request: web.Request, response: web.StreamResponse) -> No
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    # the reference page (reference.py) names its own CSP: scripts and styles from 'self'
+    response.headers["Content-Security-Policy"] = response.get(
+        reference.CSP_KEY, "default-src 'none'; frame-ancestors 'none'")
 
 
 def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
@@ -25,7 +32,12 @@ def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
     check_operations(OPERATIONS)
     api = web.Application(middlewares=[error_middleware])
     api[DEPS] = deps
-    api[DOCUMENT] = build_document(OPERATIONS, prefix)
+    document = build_document(OPERATIONS, prefix, extra_paths=open311.OPENAPI_PATHS,
+                              extra_schemas={**open311.OPENAPI_SCHEMAS, **event_schemas.SCHEMAS})
+    # the WebSocket's messages: OpenAPI has no word for them, so an extension names the schema
+    document["paths"][f"{prefix}/events"]["get"]["x-messages"] = {
+        "$ref": "#/components/schemas/Event"}
+    api[DOCUMENT] = document
     for op in OPERATIONS:
         api.router.add_route(op.method, op.path, endpoint(op), name=op.operation_id)
 
@@ -38,4 +50,4 @@ def build_api(deps: ApiDeps, prefix: str = API_PREFIX) -> web.Application:
     return api
 
 
-__all__ = ["API_PREFIX", "ApiDeps", "build_api"]
+__all__ = ["API_PREFIX", "OPERATIONS", "ApiDeps", "build_api"]

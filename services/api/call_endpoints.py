@@ -104,6 +104,11 @@ async def call_action(ctx: Ctx) -> Reply:
     check_may_act(ctx.user, call)
     action = ctx.params["action"]
     key = ACTION_KEYS[action]
+    allowed = call.get("allowed_actions")
+    if allowed is not None and action not in allowed:
+        # the machine would refuse the key in this state: say so now, as the desk's buttons do
+        raise Conflict(f"{action} is not possible in state {call.get('state')}",
+                       error_id="action_not_allowed", state=call.get("state"), allowed=allowed)
     if not await ctx.deps.desk.press(call["call_id"], key):
         raise Conflict("the call cannot take a key now (not answered, or ended)",
                        error_id="call_not_answered", call_id=call["call_id"])

@@ -47,6 +47,8 @@ class ApiDeps:
     site_platforms: Mapping[str, str] = field(default_factory=dict)
     # browser origins besides the server's own that may open the events WebSocket
     allowed_origins: frozenset[str] = frozenset()
+    # where each lookup of a citizen's number is written (callers.JsonlAudit); None: the log
+    audit: Callable[[dict[str, Any]], None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:

@@ -113,8 +113,10 @@ OPERATIONS: list[Operation] = [
                               action=STR, key=STR, accepted=BOOL),
               description="Posts the action's key (transfer *1, three_way *2, hand_over *3, "
               "keep *4, cancel *0, suggested_line *8) through the call's state machine, "
-              "exactly as the agent's softphone would. 202 means the key was posted; if the "
-              "call's state refuses it, a `key_refused` event follows on /events."),
+              "exactly as the agent's softphone would. The call's `allowed_actions` (in "
+              "`GET /calls/{call_id}` and the call events) lists what its state accepts now; "
+              "any other action is 409 `action_not_allowed`. 202 means the key was posted; if "
+              "the state changed meanwhile and refuses it, a `key_refused` event follows."),
     Operation("PUT", "/calls/{call_id}/summary", call_summary,
               "The agent's summary of a call: re-suggests the line, records it on the order",
               "calls", roles=(*AGENTS, "supervisor"), params=CALL_PARAMS,

@@ -32,16 +32,21 @@ ROLE_TEXT = (
 )
 
 
-def build_document(operations: list[Operation], prefix: str = API_PREFIX) -> dict[str, Any]:
+def build_document(operations: list[Operation], prefix: str = API_PREFIX, *,
+                   extra_paths: dict[str, Any] | None = None,
+                   extra_schemas: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`extra_paths` (absolute, e.g. Open311's) and `extra_schemas` (e.g. the event payloads)
+    join the document as they are."""
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         paths.setdefault(prefix + op.path, {})[op.method.lower()] = _operation(op)
+    paths.update(extra_paths or {})
     return {
         "openapi": "3.1.0",
         "info": {"title": "hotline-link API", "version": "1.0.0", "description": ROLE_TEXT},
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR},
+            "schemas": {"Error": ERROR, **(extra_schemas or {})},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "queryToken": {"type": "apiKey", "in": "query", "name": "token"},

@@ -51,7 +51,8 @@ USER_OUT = shape(["name", "role", "site", "seat"], name=STR, role=STR, site=OPT_
                  seat=OPT_STR)
 CALL_OUT = shape(["call_id", "site", "platform", "state", "citizen_number", "order_id", "seat"],
                  call_id=STR, site=STR, platform=STR, state=STR, citizen_number=OPT_STR,
-                 order_id=OPT_STR, linked_order_id=OPT_STR, seat=OPT_STR)
+                 order_id=OPT_STR, linked_order_id=OPT_STR, seat=OPT_STR,
+                 allowed_actions={"type": "array", "items": {"type": "string"}})
 SEAT_OUT = shape(["site", "seat", "state"], site=STR, seat=STR, state=STR, registered=BOOL)
 ORDER_ROW = shape(["order_id", "platform", "status", "level", "citizen"], order_id=STR,
                   platform=STR, status=STR, level=STR, category=OPT_STR, department=OPT_STR,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -55,7 +56,7 @@ class Order(Base):
     order_id: Mapped[str] = mapped_column(ORDER_ID, primary_key=True)
     platform: Mapped[str] = mapped_column(String(8), index=True)
     call_id: Mapped[str | None] = mapped_column(String(128))
-    citizen_number: Mapped[str] = mapped_column(String(32), default="")
+    citizen_number: Mapped[str] = mapped_column(String(32), default="", index=True)
     region_code: Mapped[str] = mapped_column(String(12), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     opened_at: Mapped[datetime] = mapped_column(index=True)
@@ -72,6 +73,10 @@ class Order(Base):
     merged_into: Mapped[str | None] = mapped_column(ORDER_ID)
     duplicate_of: Mapped[str | None] = mapped_column(ORDER_ID)
     updated_at: Mapped[datetime]
+    # where the request is about (online and Open311 requests may say; calls do not yet)
+    address: Mapped[str | None] = mapped_column(String(200))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
 
 
 class AuditEntry(Base):

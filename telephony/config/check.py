@@ -207,6 +207,13 @@ def _check_credentials(env: Mapping[str, str], seats: list[str], problems: list[
             load_accounts({"HOTLINE_API_USERS_FILE": users}, lab_mode=False)
         except (AccountsError, OSError, ValueError, KeyError) as exc:
             problems.append(f"HOTLINE_API_USERS_FILE: {exc}")
+    keys = env.get("HOTLINE_OPEN311_KEYS_FILE")
+    if keys:   # optional: without it Open311 refuses every call
+        from services.api.open311 import KeysError, load_open311_keys
+        try:
+            load_open311_keys({"HOTLINE_OPEN311_KEYS_FILE": keys}, lab_mode=False)
+        except (KeysError, OSError) as exc:
+            problems.append(f"HOTLINE_OPEN311_KEYS_FILE: {exc}")
 
 
 def _check_seat_passwords(path: str | None, seats: list[str], problems: list[str]) -> None:

@@ -5,18 +5,9 @@
 (() => {
   const { h, fill, api, pill, time, CALL_STATES, SEAT_STATES } = Hotline;
 
-  // services/work_orders/categories.py (the API takes the code)
-  const CATEGORIES = [
-    ["", "未分类 uncategorised"], ["emergency", "突发事件 emergency"],
-    ["instability", "不稳定因素 instability"], ["life_property_risk", "生命财产安全风险 life/property risk"],
-    ["water", "供水 water"], ["power", "供电 power"], ["gas", "供气 gas"], ["heat", "供热 heating"],
-    ["health", "卫生医疗 health"], ["market", "市场监管 market"], ["labour", "劳动保障 labour"],
-    ["housing", "住房建设 housing"], ["environment", "生态环境 environment"],
-    ["traffic", "交通运输 traffic"], ["dispute", "其他纠纷 dispute"], ["other", "其他 other"],
-    ["complex", "复杂疑难 complex"],
-  ];
-  const LEVELS = [["2h", "2 小时 · urgent"], ["24h", "24 小时 · utilities"],
-                  ["7d", "7 天 · general"], ["15d", "15 天 · complex"]];
+  // categories and levels come from the server (GET /categories, GET /levels)
+  const LEVEL_NAMES = { "2h": "2 小时 · urgent", "24h": "24 小时 · utilities",
+                        "7d": "7 天 · general", "15d": "15 天 · complex" };
   const TARGETS = {
     "12345": "12345 政务服务", "110": "110 报警", "119": "119 火警", "120": "120 急救",
     "122": "122 交通事故", "12313": "12313", "12395": "12395", "12348": "12348",
@@ -27,7 +18,7 @@
   let me = null;          // the logged-in user
   let call = null;        // the call at my seat (the API's view)
   let order = null;       // its order, as GET /orders/{id} gives it
-  let suggestion = null;  // the order's suggestion, or a fresher one for the edited summary
+  let suggestion = null;  // the call's suggestion: the order's, or the server's for the saved summary
   let editedSuggestion = false;
 
   const mine = () => (me.role === "agent_110" || me.site === "110" ? "110" : "12345");
@@ -45,12 +36,9 @@
     ];
   }
 
-  // which actions make sense in which call state (the machine still has the last word)
-  const ENABLED = {
-    connected: ["transfer", "three_way", "suggested_line"],
-    transfer_ringing: ["cancel"], three_way_ringing: ["cancel"],
-    three_way: ["hand_over", "keep", "cancel"],
-  };
+  // A button is enabled only when the server says the call's state machine would accept
+  // its action now (the call's allowed_actions); the desk guesses nothing.
+  const allowedActions = () => (call && call.state !== "ended" && call.allowed_actions) || [];
 
   function log(text) {
     const list = document.getElementById("log");
@@ -86,19 +74,13 @@
   }
 
   function renderKeys() {
-    const allowed = (call && ENABLED[call.state]) || [];
+    const allowed = allowedActions();
     fill("keys", keyButtons().map(([action, key, zh, en, cls]) =>
       h("button", {
         id: `act-${action}`, class: cls, dataset: { action },
-        disabled: !allowed.includes(action) || (action === "suggested_line" && !suggestedLine()),
+        disabled: !allowed.includes(action),
         title: `${en} (${key})`, onclick: () => act(action, en),
       }, h("b", {}, zh), h("span", {}, h("kbd", {}, key), " ", en))));
-  }
-
-  function suggestedLine() {
-    if (call && call.suggested_line) return call.suggested_line;
-    const target = suggestion && suggestion.target;
-    return target && target !== mine() && target !== other() ? target : null;
   }
 
   // An emergency outranks everything on the page: a banner above the pop-up, with the cue.
@@ -187,25 +169,23 @@
         : h("div", { class: "empty" }, "暂无反馈 none yet"));
   }
 
-  function maskLikeApi(number) {
-    if (!number || number.includes("*")) return number;
-    const d = number.replace(/\D/g, "");
-    return d.length >= 11 ? `${d.slice(0, 3)}${"*".repeat(d.length - 7)}${d.slice(-4)}` : null;
-  }
-
+  // the caller's earlier orders, matched on the whole number by the server (the agent on
+  // the call sees it whole; a masked number cannot be looked up)
   async function renderHistory() {
-    const masked = call && maskLikeApi(call.citizen_number);
-    if (!masked) { fill("history", h("div", { class: "empty" }, "无 none")); return; }
+    const number = call && call.citizen_number;
+    if (!number || number.includes("*")) { fill("history", h("div", { class: "empty" }, "无 none")); return; }
+    const callId = call.call_id;
     try {
-      const { orders } = await api(`/orders?limit=200`);
-      const earlier = orders.filter((o) => o.citizen === masked && o.order_id !== call.order_id);
+      const { items } = await api(`/callers/${encodeURIComponent(number)}/history?limit=20`);
+      if (!call || call.call_id !== callId) return;
+      const earlier = items.filter((o) => o.order_id !== call.order_id);
       fill("history", earlier.length
-        ? h("table", {},
+        ? h("table", { id: "history-table" },
             h("tr", {}, h("th", {}, "时间 Opened"), h("th", {}, "工单 Order"), h("th", {}, "类别 Category"),
               h("th", {}, "状态 Status")),
             earlier.slice(0, 8).map((o) => h("tr", {}, h("td", {}, time(o.opened_at)),
               h("td", {}, o.order_id), h("td", {}, o.category || "–"), h("td", {}, pill(o.status, o.status)))))
-        : h("div", { class: "empty" }, "首次来电 no earlier orders from this number"));
+        : h("div", { class: "empty", id: "history-none" }, "首次来电 no earlier orders from this number"));
     } catch (e) {
       fill("history", h("div", { class: "empty" }, e.message));
     }
@@ -225,20 +205,18 @@
     }
   }
 
-  let suggestTimer = null;
-  function summaryEdited() {
-    clearTimeout(suggestTimer);
-    const text = form().summary.value.trim();
-    if (!text) return;
-    suggestTimer = setTimeout(async () => {
-      try {
-        suggestion = await api("/suggestions", { method: "POST",
-                                                  body: { text, context: { site: me.site || undefined } } });
-        editedSuggestion = true;
-        renderSuggestion();
-        renderKeys();
-      } catch (e) { log(`suggestion: ${e.message}`); }
-    }, 600);
+  const onLiveCall = () => call && call.state !== "ended" && call.order_id === (order && order.order_id);
+
+  // The summary of a live call is saved through the call (PUT /calls/{id}/summary): the
+  // server records it on the order, suggests again, and the call's *8 line and
+  // allowed_actions follow; the desk shows the server's answer, never its own guess.
+  async function saveSummary(text) {
+    const out = await api(`/calls/${encodeURIComponent(call.call_id)}/summary`,
+                          { method: "PUT", body: { summary: text } });
+    if (out && out.suggestion) { suggestion = out.suggestion; editedSuggestion = true; }
+    await refreshCall();
+    renderSuggestion();
+    renderKeys();
   }
 
   async function saveOrder(ev) {
@@ -246,13 +224,18 @@
     if (!order) return;
     const f = form();
     const body = {};
-    if (f.summary.value !== (order.summary || "")) body.summary = f.summary.value;
+    const summaryChanged = f.summary.value !== (order.summary || "");
     if (f.category.value && f.category.value !== (order.category || "")) body.category = f.category.value;
     if (f.level.value !== order.level) body.level = f.level.value;
-    if (!Object.keys(body).length) { fill("f-notice", "无改动 nothing changed"); return; }
+    if (summaryChanged && !onLiveCall()) body.summary = f.summary.value;
+    const changed = [...(summaryChanged ? ["summary"] : []), ...Object.keys(body).filter((k) => k !== "summary")];
+    if (!changed.length) { fill("f-notice", "无改动 nothing changed"); return; }
     try {
-      await api(`/orders/${encodeURIComponent(order.order_id)}`, { method: "PATCH", body });
-      fill("f-notice", `已保存 saved: ${Object.keys(body).join(", ")}`);
+      if (summaryChanged && onLiveCall()) await saveSummary(f.summary.value);
+      if (Object.keys(body).length) {
+        await api(`/orders/${encodeURIComponent(order.order_id)}`, { method: "PATCH", body });
+      }
+      fill("f-notice", `已保存 saved: ${changed.join(", ")}`);
       await loadOrder();
     } catch (e) {
       fill("f-notice", `保存失败 not saved: ${e.message}`);
@@ -320,20 +303,30 @@
       notice(`按键被拒绝 key refused: ${ev.key || ""} ${ev.reason || ""}`);
       log(`key refused ${ev.key || ""}`);
     } else if (ev.type === "suggestion" && call && ev.call_id === call.call_id && ev.suggestion) {
-      if (!editedSuggestion) { suggestion = ev.suggestion; renderSuggestion(); renderKeys(); }
+      // the server's new suggestion; its *8 line reaches allowed_actions on the call
+      suggestion = ev.suggestion; editedSuggestion = true;
+      renderSuggestion();
+      refreshCall().catch(() => {});
     } else if (ev.type === "events_lost") {
       refreshCall();
     }
+  }
+
+  async function loadCatalogues() {
+    const f = form();
+    const [{ categories }, { levels }] = await Promise.all([api("/categories"), api("/levels")]);
+    f.category.replaceChildren(h("option", { value: "" }, "未分类 uncategorised"),
+      ...categories.map((c) => h("option", { value: c.code }, `${c.name} ${c.code}`)));
+    f.level.replaceChildren(...levels.map((l) => h("option", { value: l.code }, LEVEL_NAMES[l.code] || l.code)));
+    renderOrder();
   }
 
   function start(user) {
     me = user;
     const status = Hotline.header(user);
     const f = form();
-    f.category.append(...CATEGORIES.map(([code, name]) => h("option", { value: code }, name)));
-    f.level.append(...LEVELS.map(([code, name]) => h("option", { value: code }, name)));
     f.addEventListener("submit", saveOrder);
-    f.summary.addEventListener("input", summaryEdited);
+    loadCatalogues().catch((e) => log(`catalogues: ${e.message}`));
     document.getElementById("seat-pause").onclick = () => seatChange("pause");
     document.getElementById("seat-resume").onclick = () => seatChange("resume");
     renderCall();

@@ -56,6 +56,14 @@ class OrderStore:
         self.categories = categories
         self._handlers = self._event_table()
 
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """For the read-side queries kept in their own modules (search.py)."""
+        return self._sessions
+
+    def now(self) -> datetime:
+        return self._clock()
+
     def _event_table(self) -> EventTable:
         """Which handler applies which event (the service's parts together say)."""
         return {}

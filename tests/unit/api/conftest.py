@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.api import API_PREFIX, ApiDeps, EventHub, build_api
 from services.api.accounts import Accounts, ScryptCost, users_from_mapping
+from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311, keys_from_mapping
 from services.routing import RoutingService, Suggester
 from services.work_orders.db import make_engine, make_session_factory, upgrade
 from services.work_orders.levels import Calendar
@@ -35,6 +36,11 @@ USERS = {
     "sup": {"role": "supervisor"},
     "ops": {"role": "ops"},
 }
+
+
+OPEN311_KEY = "lab-open311-test-key"
+OPEN311_KEYS = keys_from_mapping(
+    {"test": {"key": OPEN311_KEY, "platform": "12345", "region_code": "410300"}}, lab=True)
 
 
 def token(name: str) -> str:
@@ -203,6 +209,7 @@ def mount(deps: ApiDeps) -> web.Application:
 
     app.router.add_get("/healthz", healthz)
     app.add_subapp(API_PREFIX, build_api(deps))
+    app.add_subapp(OPEN311_PREFIX, build_open311(Open311Deps(deps.orders, OPEN311_KEYS)))
     return app
 
 
@@ -220,7 +227,8 @@ async def open_order(orders: WorkOrderService, platform: str = "12345",
 
     now = orders._clock()
     event = OrderOpened(order_id=new_order_id(platform, now), platform=platform,
-                        call_id=call_id, citizen_number=CITIZEN, region_code="410300",
+                        call_id=call_id, citizen_number=fields.pop("citizen_number", CITIZEN),
+                        region_code="410300",
                         channel="phone", opened_at=now, suggestion=None,
                         category=fields.pop("category", "housing"), level=None,
                         summary=fields.pop("summary", "楼道灯坏了"), **fields)

@@ -61,6 +61,18 @@ async def test_each_action_posts_its_key_through_the_desk(client, desk, action, 
     assert desk.pressed == [("c1", key)]
 
 
+async def test_an_action_the_calls_state_would_refuse_is_409_and_presses_nothing(client, desk):
+    desk.add_call("c1", site="12345", seat="1001", allowed_actions=["transfer", "three_way"])
+    resp = await client.post(f"{BASE}/calls/c1/actions/suggested_line", headers=auth("agent1001"))
+    assert resp.status == 409
+    body = await resp.json()
+    assert body["error_id"] == "action_not_allowed"
+    assert body["details"]["allowed"] == ["transfer", "three_way"]
+    assert desk.pressed == []
+    resp = await client.post(f"{BASE}/calls/c1/actions/transfer", headers=auth("agent1001"))
+    assert resp.status == 202 and desk.pressed == [("c1", "*1")]
+
+
 async def test_unknown_action_is_404_and_presses_nothing(client, desk):
     desk.add_call("c1")
     resp = await client.post(f"{BASE}/calls/c1/actions/explode", headers=auth("agent1001"))

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.api import ApiDeps, EventHub
-from services.api.handlers import OPERATIONS
+from services.api.app import OPERATIONS
 from services.api.schema import problems
 from services.routing import RoutingService
 from services.work_orders.db import make_engine, make_session_factory

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from services.api.app import OPERATIONS
 from services.api.core import ApiDeps
-from services.api.handlers import OPERATIONS
+from services.api.open311 import OPEN311_PREFIX, OPENAPI_PATHS
 from services.api.schema import problems
 from tests.unit.api.conftest import auth, mount, open_order
 
@@ -26,7 +27,7 @@ def routed(app: web.Application) -> set[tuple[str, str]]:
         for route in resource:
             if route.method != "HEAD":
                 out.add((route.method, resource.canonical))
-    return {(m, p) for m, p in out if p.startswith(BASE + "/")}
+    return {(m, p) for m, p in out if p.startswith((BASE + "/", OPEN311_PREFIX + "/"))}
 
 
 def documented(document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -44,7 +45,8 @@ async def test_every_route_is_documented_and_every_documented_path_is_routed(cli
     document = await _document(client)
     app = mount(deps)
     assert routed(app) == documented(document)
-    assert len(documented(document)) == len(OPERATIONS)
+    assert len(documented(document)) == len(OPERATIONS) + sum(
+        len(item) for item in OPENAPI_PATHS.values())
 
 
 async def test_document_is_openapi_3_with_parameters_matching_the_path_templates(client):
@@ -61,7 +63,9 @@ async def test_document_is_openapi_3_with_parameters_matching_the_path_templates
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")):
                     schema = response["content"]["application/json"]["schema"]
-                    assert schema == {"$ref": "#/components/schemas/Error"}
+                    # GeoReport v2 has its own error shape, [{"code", "description"}]
+                    name = "Open311Errors" if path.startswith(OPEN311_PREFIX) else "Error"
+                    assert schema == {"$ref": f"#/components/schemas/{name}"}
 
 
 def _path(op_path: str, **values: str) -> str:
@@ -115,6 +119,14 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "overdue": ("ops", "/reports/overdue", None),
         "hotspots": ("ops", "/reports/hotspots?period=week", None),
         "events": ("ops", "/events", None),
+        "caller_history": ("agent1001", "/callers/13800138000/history", None),
+        "find_orders": ("sup", "/orders/search?status=received,assigned&overdue=false", None),
+        "categories": ("agent1001", "/categories", None),
+        "levels": ("ops", "/levels", None),
+        "reference_page": ("", "/reference", None),
+        "put_location": ("agent1001", f"/orders/{world['open']}/location",
+                         {"address": "西工区中州中路 1 号", "lat": 34.67, "long": 112.44}),
+        "reference_asset": ("", "/reference/swagger-ui-bundle.js", None),
     }
 
 
@@ -138,3 +150,23 @@ async def _expect_success(client, op, recipe) -> None:
     assert resp.content_type == op.ok_media or op.operation_id == "export_orders"
     if op.ok_schema is not None:
         assert problems(op.ok_schema, await resp.json()) == []
+
+
+async def test_the_reference_page_is_served_here_with_a_csp_of_self_only(client):
+    from services.api.reference import PAGE_CSP
+
+    page = await client.get(f"{BASE}/reference")
+    assert page.status == 200 and page.content_type == "text/html"
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP
+    sources = [word for word in PAGE_CSP.replace(";", " ").split() if "'" in word or ":" in word]
+    assert set(sources) <= {"'self'", "'none'", "data:"}      # no CDN, no inline script
+    html = await page.text()
+    assert "http" not in html.replace('href="/desk"', "").replace('href="/board"', "")
+    for asset, media in (("swagger-ui-bundle.js", "text/javascript"),
+                         ("swagger-ui.css", "text/css"), ("reference.js", "text/javascript")):
+        resp = await client.get(f"{BASE}/reference/{asset}")
+        assert (resp.status, resp.content_type) == (200, media), asset
+        assert len(await resp.read()) > 100
+    assert (await client.get(f"{BASE}/reference/..%2fapp.py")).status == 404
+    api = await client.get(f"{BASE}/openapi.json", headers=auth("ops"))
+    assert api.headers["Content-Security-Policy"].startswith("default-src 'none'")

@@ -115,3 +115,13 @@ def test_given_no_redis_password_then_the_check_names_it(tmp_path, secrets_dir):
     (secrets_dir / "redis_password").unlink()
     env = compose_view(read_env_file(_env_file(tmp_path, secrets_dir)), tmp_path)
     assert any(p.startswith("HOTLINE_REDIS_PASSWORD") for p in check_config(env))
+
+
+def test_given_an_open311_keys_file_with_a_clear_key_then_the_check_names_it(
+        tmp_path, secrets_dir, capsys):
+    keys = tmp_path / "open311.toml"
+    keys.write_text('[open311.keys.crm]\nplatform = "12345"\nregion_code = "410300"\n'
+                    'key = "in-the-clear"\n')
+    env_file = _env_file(tmp_path, secrets_dir, HOTLINE_OPEN311_KEYS_FILE=str(keys))
+    assert main(["config", "check", "--file", str(env_file)]) == 1
+    assert "HOTLINE_OPEN311_KEYS_FILE: open311.keys.crm: clear keys" in capsys.readouterr().err
