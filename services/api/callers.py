@@ -17,16 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.api.access import site_platform
 from services.api.core import Ctx, Operation
 from services.api.errors import Forbidden
-from services.api.handlers import (
+from services.api.shapes import (
     BOOL,
     INT,
     NUMBER,
     OPT_STR,
     ORDER_ROLES,
     STR,
-    _site_platform,
     shape,
 )
 from services.privacy import mask_number
@@ -88,7 +88,7 @@ def history_scope(ctx: Ctx, number: str) -> str | None:
             raise Forbidden("an agent looks up only the citizen on the call they answer",
                             error_id="not_your_caller")
         return user.platform
-    return _site_platform(ctx)
+    return site_platform(ctx)
 
 
 async def caller_history(ctx: Ctx) -> dict[str, Any]:

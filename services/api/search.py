@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.access import actor, check_may_write_order, site_platform
 from services.api.callers import ORDER_ITEM, audit_lookup
 from services.api.core import Ctx, Operation
 from services.api.errors import Forbidden, Invalid
-from services.api.handlers import (
+from services.api.shapes import (
     CATEGORY,
     DATETIME,
     INT,
@@ -20,9 +21,6 @@ from services.api.handlers import (
     ORDER_ROLES,
     PLATFORMS,
     STR,
-    _actor,
-    _check_may_write_order,
-    _site_platform,
     obj,
     shape,
     text,
@@ -35,7 +33,7 @@ from services.work_orders.status import Status
 def _platform(ctx: Ctx) -> str | None:
     """The asked platform, narrowed to what this user may list (403 for another)."""
     asked, user = ctx.query.get("platform"), ctx.user
-    own = user.platform if user.is_agent else _site_platform(ctx)
+    own = user.platform if user.is_agent else site_platform(ctx)
     if own is not None and asked not in (None, own):
         raise Forbidden(f"you list only {own} orders", error_id="other_platform"
                         if user.is_agent else "other_site")
@@ -64,13 +62,13 @@ async def find_orders(ctx: Ctx) -> dict[str, Any]:
 async def put_location(ctx: Ctx) -> dict[str, Any]:
     """Where the request is about: an address, coordinates, or both (validated here)."""
     order_id = ctx.params["order_id"]
-    _check_may_write_order(ctx.user, order_id, ctx)
+    check_may_write_order(ctx.user, order_id, ctx)
     body = ctx.body
     try:
         location = Location(body.get("address"), body.get("lat"), body.get("long"))
     except InvalidOrder as exc:
         raise Invalid(exc.message, problems=[{"path": "/", "message": exc.message}]) from None
-    await set_location(ctx.orders, order_id, location, _actor(ctx.user))
+    await set_location(ctx.orders, order_id, location, actor(ctx.user))
     return {"order_id": order_id, "location": location.to_dict()}
 
 

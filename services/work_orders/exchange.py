@@ -26,6 +26,7 @@ from .status import Status
 
 SCHEMA_ID = "hotline-link/order/v1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "order.v1.json"
+CHANNELS = ("phone", "online")
 
 ORDER_FIELDS = (
     "order_id", "platform", "call_id", "citizen_number", "region_code", "channel",

@@ -99,7 +99,9 @@ async def test_site_supervisor_sees_only_their_sites_orders_reports_and_export(c
 @pytest.mark.parametrize("value", ["13800138000\n", "13800138000\r", "1380013800\x00",
                                    "١٣٨٠٠١٣٨٠٠٠"])
 def test_a_number_with_a_trailing_newline_or_foreign_digits_is_refused(value):
-    from services.api.handlers import NUMBER
+    from services.api.shapes import (
+    NUMBER,
+)
 
     assert problems(NUMBER, value)
 
