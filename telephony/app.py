@@ -19,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from services.api import API_PREFIX, Accounts, ApiDeps, EventHub, build_api, load_accounts
 from services.api.accounts import AccountsError, load_users
 from services.api.callers import JsonlAudit
-from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311, load_open311_keys
+from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
+from services.api.open311_keys import load_open311_keys
 from services.api.sessions import RedisSessions
 from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
@@ -429,7 +430,8 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
             audit=JsonlAudit(controller.settings.data_dir / "lookup-audit.jsonl"),
         )))
         app.add_subapp(OPEN311_PREFIX, build_open311(Open311Deps(
-            lambda: controller.orders, load_open311_keys(lab_mode=controller.settings.lab_mode))))
+            lambda: controller.orders, load_open311_keys(
+                os.environ.get("HOTLINE_OPEN311_KEYS_FILE"), lab_mode=controller.settings.lab_mode))))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(request.app[CONTROLLER].health())

@@ -117,16 +117,22 @@ def record_problems(record: Any) -> list[dict[str, str]]:
             for error in sorted(_validator().iter_errors(record), key=lambda e: e.json_path)]
 
 
-def _record_to_rows(record: dict[str, Any]) -> RecordRows:
+def _check_record(record: dict[str, Any]) -> str:
+    """The record's order id, once the record passed the schema and the one rule no schema
+    keyword says (the id's prefix names the platform)."""
     found = record_problems(record)
     if found:
         order_id = record.get("order_id") if isinstance(record, dict) else None
         raise InvalidOrder("the record breaks the exchange schema (order.v1.json)",
                            order_id=order_id, problems=found[:20])
-    order_id = record["order_id"]
-    # a rule no schema keyword says: the id's prefix names the platform
+    order_id: str = record["order_id"]
     if platform_of(order_id) != record["platform"]:
         raise InvalidOrder("order id and platform disagree", order_id=order_id)
+    return order_id
+
+
+def _record_to_rows(record: dict[str, Any]) -> RecordRows:
+    order_id = _check_record(record)
     values = {
         name: _parse_time(record[name]) if name in TIME_FIELDS else record.get(name)
         for name in ORDER_FIELDS

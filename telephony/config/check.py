@@ -209,9 +209,9 @@ def _check_credentials(env: Mapping[str, str], seats: list[str], problems: list[
             problems.append(f"HOTLINE_API_USERS_FILE: {exc}")
     keys = env.get("HOTLINE_OPEN311_KEYS_FILE")
     if keys:   # optional: without it Open311 refuses every call
-        from services.api.open311 import KeysError, load_open311_keys
+        from services.api.open311_keys import KeysError, load_open311_keys
         try:
-            load_open311_keys({"HOTLINE_OPEN311_KEYS_FILE": keys}, lab_mode=False)
+            load_open311_keys(keys, lab_mode=False)
         except (KeysError, OSError) as exc:
             problems.append(f"HOTLINE_OPEN311_KEYS_FILE: {exc}")
 

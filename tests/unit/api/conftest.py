@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.api import API_PREFIX, ApiDeps, EventHub, build_api
 from services.api.accounts import Accounts, ScryptCost, users_from_mapping
-from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311, keys_from_mapping
+from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
+from services.api.open311_keys import keys_from_mapping
 from services.routing import RoutingService, Suggester
 from services.work_orders.db import make_engine, make_session_factory, upgrade
 from services.work_orders.levels import Calendar

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from services.api.open311 import (
+from services.api.open311_keys import (
     KeysError,
     hash_key,
     keys_from_mapping,
@@ -161,13 +161,13 @@ def test_keys_are_stored_hashed_and_clear_keys_only_in_the_lab(tmp_path: Path):
 
 
 def test_no_key_outside_the_lab_unless_a_file_names_one(tmp_path: Path):
-    assert len(load_open311_keys({}, lab_mode=False)) == 0
-    assert len(load_open311_keys({}, lab_mode=True)) == 1       # lab/accounts.toml
+    assert len(load_open311_keys(None, lab_mode=False)) == 0
+    assert len(load_open311_keys(None, lab_mode=True)) == 1       # lab/accounts.toml
     leaked = tmp_path / "keys.toml"
     leaked.write_text(f'[open311.keys.x]\nplatform = "12345"\nregion_code = "410300"\n'
                       f'hash = "{hash_key("lab-open311-key")}"\n', encoding="utf-8")
     with pytest.raises(KeysError, match="lab key"):
-        load_open311_keys({"HOTLINE_OPEN311_KEYS_FILE": str(leaked)}, lab_mode=False)
+        load_open311_keys(str(leaked), lab_mode=False)
 
 
 def test_the_cli_prints_a_key_and_an_entry_that_loads(tmp_path: Path, capsys):
@@ -176,7 +176,7 @@ def test_the_cli_prints_a_key_and_an_entry_that_loads(tmp_path: Path, capsys):
     key = err.split(": ", 1)[1].strip()
     path = tmp_path / "keys.toml"
     path.write_text(out, encoding="utf-8")
-    keys = load_open311_keys({"HOTLINE_OPEN311_KEYS_FILE": str(path)}, lab_mode=False)
+    keys = load_open311_keys(str(path), lab_mode=False)
     assert keys.find(key).region_code == "410302"
     assert key not in out
 
