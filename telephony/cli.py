@@ -8,9 +8,14 @@ import argparse
 import importlib
 import sys
 
-# Modules exposing `register(subparsers)`; each adds its own subcommands.
+from telephony.settings import SettingsError, orders_config
+
+# Modules exposing `register(subparsers)` (or the function named after ":"); each adds
+# its own subcommands, in this order.
 COMMAND_MODULES = [
-    "telephony.lab.commands",
+    "telephony.lab.commands:register_lab",
+    "telephony.controller_cli",
+    "telephony.lab.commands:register_tools",
     "telephony.ops_cli",
     "telephony.config.cli",
     "services.work_orders.cli",
@@ -21,14 +26,23 @@ COMMAND_MODULES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for entry in COMMAND_MODULES:
+        name, _, function = entry.partition(":")
+        register = getattr(importlib.import_module(name), function or "register")
+        if name == "services.work_orders.cli":   # the database as the controller finds it
+            register(sub, orders_config)
+        else:
+            register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"hotline {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from .config import OrdersConfig
 from .db import current_revision, head_revision, make_engine, make_session_factory, resolve_url
 from .db import upgrade as run_upgrade
 from .errors import WorkOrderError
@@ -26,7 +27,14 @@ from .views import Role
 EXIT_OK, EXIT_ERROR, EXIT_NOT_MIGRATED = 0, 1, 2
 
 
-def register(subparsers: Any) -> None:
+# how a command finds the database and Redis when not given --db/--redis; None: the
+# environment, as before (the caller passes one built from its settings)
+_config: Callable[[], OrdersConfig] | None = None
+
+
+def register(subparsers: Any, config: Callable[[], OrdersConfig] | None = None) -> None:
+    global _config
+    _config = config
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db", help="database URL (default: $HOTLINE_DB_URL, else SQLite under $HOTLINE_DATA_DIR)"
@@ -86,8 +94,14 @@ def _display(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _db_url(args: argparse.Namespace) -> str:
+    if args.db or _config is None:
+        return resolve_url(args.db)
+    return _config().db_url
+
+
 def _migrate(args: argparse.Namespace) -> int:
-    url = resolve_url(args.db)
+    url = _db_url(args)
     run_upgrade(url)
     print(f"database {_display(url)} is at revision {head_revision()}")
     return EXIT_OK
@@ -100,7 +114,8 @@ def _consume(args: argparse.Namespace) -> int:
 
     from .worker import die_with_parent, lower_priority, run_until_signalled
 
-    redis_url = args.redis or os.environ.get("HOTLINE_REDIS_URL")
+    redis_url = args.redis or (_config().redis_url if _config is not None
+                               else os.environ.get("HOTLINE_REDIS_URL"))
     if not redis_url:
         print("error: no Redis URL (--redis or HOTLINE_REDIS_URL)", file=sys.stderr)
         return EXIT_ERROR
@@ -108,7 +123,7 @@ def _consume(args: argparse.Namespace) -> int:
     lower_priority(args.nice)
     if args.parent is not None:
         die_with_parent()
-    asyncio.run(run_until_signalled(resolve_url(args.db), redis_url, args.consumer, args.parent))
+    asyncio.run(run_until_signalled(_db_url(args), redis_url, args.consumer, args.parent))
     return EXIT_OK
 
 
@@ -123,7 +138,7 @@ def _command(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 async def _with_service(handler: Handler, args: argparse.Namespace) -> int:
-    url = resolve_url(args.db)
+    url = _db_url(args)
     engine = make_engine(url)
     try:
         if await current_revision(engine) != head_revision():

@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from telephony.lab.processes import ProcessBook
-from telephony.lab.prompts import SOUND_DIR, render_prompts
-from telephony.lab.render import SiteDirs, render_site, write_site
 from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say, write_hosts
+from telephony.prompts import SOUND_DIR, render_prompts
+from telephony.render import SiteDirs, render_site, write_site
 from telephony.settings import Settings, Site
 
 LAB_DIR = Path(os.environ.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
