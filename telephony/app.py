@@ -28,9 +28,8 @@ from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import Outbox
 from telephony.ami.client import AmiClient
-from telephony.ari.calls import AriSwitch, Dialer, signal_handler
+from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_handler
 from telephony.ari.client import AriClient, AriEvents
-from telephony.ari.events import CONTROLLER_EVENTS
 from telephony.calls.controller import CallController, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.store import RedisCallStore

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from telephony.settings import SettingsError, environment, load_settings
+from telephony.settings import SettingsError, environment, load_settings, log_level
 
 
 def cmd_controller(args: argparse.Namespace) -> int:
@@ -41,5 +41,5 @@ def _loop_factory():
 
 def register(sub: argparse._SubParsersAction) -> None:
     ctl = sub.add_parser("controller", help="run the call controller in the foreground")
-    ctl.add_argument("--log-level", default=environment().get("HOTLINE_LOG_LEVEL", "INFO"))
+    ctl.add_argument("--log-level", default=log_level())
     ctl.set_defaults(func=cmd_controller)

@@ -244,7 +244,8 @@ class ApiAccess:
 
 def api_access(env: Mapping[str, str] | None = None) -> ApiAccess:
     env = command_environment(env)
-    base = f"http://{env.get('HOTLINE_API_HOST', '127.0.0.1')}:{int(env.get('HOTLINE_API_PORT', '8080'))}"
+    host, port = api_address(env)
+    base = f"http://{host}:{port}"
     token = env.get("HOTLINE_API_TOKEN")
     if not token and env.get("HOTLINE_MODE") == "lab":   # the lab's ops account
         token = "ops:" + lab_accounts()["api"]["users"]["ops"]["token"]
@@ -270,6 +271,39 @@ def orders_config(env: Mapping[str, str] | None = None):
 def environment() -> Mapping[str, str]:
     """The process environment: read here, and only here, under telephony/."""
     return os.environ
+
+
+def default_to_lab_mode() -> None:
+    """`hotline lab|demo`: lab mode unless HOTLINE_MODE says otherwise (children inherit it)."""
+    os.environ.setdefault("HOTLINE_MODE", "lab")
+
+
+def log_level() -> str:
+    return os.environ.get("HOTLINE_LOG_LEVEL", "INFO")
+
+
+def api_address(env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """Where the controller's API listens (HOTLINE_API_HOST, HOTLINE_API_PORT)."""
+    env = os.environ if env is None else env
+    return env.get("HOTLINE_API_HOST", "127.0.0.1"), int(env.get("HOTLINE_API_PORT", "8080"))
+
+
+def cache_dir() -> Path:
+    """Where the Asterisk sid root, images and the docker engine are kept."""
+    return Path(os.environ.get("HOTLINE_CACHE_DIR", "/var/cache/hotline-link"))
+
+
+def local_asterisk() -> str | None:
+    """An Asterisk binary to use instead of the cached sid root (HOTLINE_ASTERISK)."""
+    return os.environ.get("HOTLINE_ASTERISK") or None
+
+
+def sipp_port_base() -> int:
+    return int(os.environ.get("HOTLINE_SIPP_PORT_BASE", "15060"))
+
+
+def docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or ""
 
 
 def child_environment(**extra: str) -> dict[str, str]:

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from telephony.settings import SettingsError, load_settings
+from telephony.settings import (
+    SettingsError,
+    child_environment,
+    default_to_lab_mode,
+    load_settings,
+)
 
 
 def _lab_settings():
-    os.environ.setdefault("HOTLINE_MODE", "lab")
+    default_to_lab_mode()
     return load_settings()
 
 
@@ -76,8 +80,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     report = Path(tempfile.mkstemp(prefix="hotline-drill-", suffix=".jsonl")[1])
-    env = {**os.environ, "HOTLINE_MODE": "lab", "HOTLINE_DRILL_REPORT": str(report),
-           "HOTLINE_DRILL_FULL": "1" if args.full else "0"}
+    env = child_environment(HOTLINE_MODE="lab", HOTLINE_DRILL_REPORT=str(report),
+                            HOTLINE_DRILL_FULL="1" if args.full else "0")
     code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "drill", str(drills)],
                           cwd=REPO_ROOT, env=env, check=False).returncode
     rows = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.ari.calls import Dialer, failure_reason, lost_reason, to_signal
-from telephony.ari.events import (
+from telephony.ari.calls import (
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
+    Dialer,
     PlaybackFinished,
     StasisEnd,
     StasisStart,
+    failure_reason,
+    lost_reason,
+    to_signal,
 )
 from telephony.calls.ports import (
     CallArrived,

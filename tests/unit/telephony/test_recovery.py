@@ -99,8 +99,7 @@ async def test_a_call_whose_citizen_left_while_away_is_ended_not_left_dangling()
 
 
 def _leg_gone(leg_id: str, cause: int):
-    from telephony.ari.calls import to_signal
-    from telephony.ari.events import Channel, ChannelDestroyed, StasisEnd
+    from telephony.ari.calls import Channel, ChannelDestroyed, StasisEnd, to_signal
     channel = Channel(leg_id, "PJSIP/1001-1", "Up", "", "", "")
     return to_signal(StasisEnd(channel)), to_signal(ChannelDestroyed(channel, cause, ""))
 
