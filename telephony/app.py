@@ -95,7 +95,7 @@ class Controller:
                          timed=self.call_metrics.ari_request.labels(site.name).observe)
 
     def _call_control(self) -> CallController:
-        s = self.settings
+        s, connected = self.settings, self.connected
         dialer = Dialer(handover_dial(s), lines=frozenset(s.lines))
         return CallController(
             {name: AriSwitch(ari, s.app_name, dialer) for name, ari in self.aris.items()},
@@ -104,7 +104,7 @@ class Controller:
             site_platform={site.name: site.platform for site in s.sites},
             targets=TransferTargets(
                 handover={site.name: s.other_platform_site(site).name for site in s.sites},
-                site_up=lambda name: self.connected[name].is_set(),
+                site_up=lambda name: connected[name].is_set(),
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
             observer=Observers(self.journal, self.recorder, self.call_metrics,
                                EventFeed(self.events.publish), self.suggestions),
