@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from services.overflow import OverflowPolicy
 from telephony.calls.model import other_platform
+from telephony.topology import Site, parse_topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "dialplan" / "sites.toml"
@@ -39,31 +39,6 @@ class Credentials:
         if self.seat_password_format:
             return self.seat_password_format.format(seat=seat)
         raise SettingsError(f"no password configured for seat {seat}")
-
-
-@dataclass(frozen=True)
-class Site:
-    name: str
-    platform: str              # one of calls.model.PLATFORMS: whose work this site's calls are
-    address: str
-    sip_port: int
-    ami_port: int
-    ari_port: int
-    service_number: str | None
-    seats: tuple[str, ...]
-    region_code: str
-    rtp_start: int
-    rtp_end: int
-    overflow: OverflowPolicy | None = None
-    surge_after_s: float | None = None   # all seats busy this long: FAQ / callback menu
-
-    @property
-    def ari_url(self) -> str:
-        return f"http://{self.address}:{self.ari_port}/ari"
-
-    def trunk_to(self, other: str) -> str:
-        """Name of this site's PJSIP endpoint that reaches site `other`."""
-        return f"trunk-{other}"
 
 
 @dataclass(frozen=True)
@@ -121,30 +96,6 @@ def _load_toml(path: Path) -> dict:
         raise SettingsError(f"configuration file missing: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: {exc}") from exc
-
-
-def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
-    defaults = data.get("defaults", {})
-    sites = []
-    for name, raw in data.get("sites", {}).items():
-        seats = raw.get("seats", {})
-        sites.append(Site(
-            name=name,
-            platform=str(raw["platform"]),
-            address=raw["address"],
-            sip_port=int(raw.get("sip_port", defaults.get("sip_port", 5060))),
-            ami_port=int(raw.get("ami_port", defaults.get("ami_port", 5038))),
-            ari_port=int(raw.get("ari_port", defaults.get("ari_port", 8088))),
-            service_number=raw.get("service_number"),
-            seats=tuple(str(n) for n in range(int(seats["first"]), int(seats["last"]) + 1)),
-            region_code=str(raw["region_code"]),
-            rtp_start=int(raw["rtp"]["start"]),
-            rtp_end=int(raw["rtp"]["end"]),
-            overflow=OverflowPolicy(**raw["overflow"]) if raw.get("overflow") else None,
-            surge_after_s=float(raw["surge"]["after_s"]) if raw.get("surge") else None,
-        ))
-    lines = {str(k): str(v) for k, v in data.get("lines", {}).items()}
-    return tuple(sites), lines, defaults
 
 
 def with_db_password(env: Mapping[str, str]) -> dict[str, str]:
