@@ -286,6 +286,21 @@ def poke(run: SippRun, call_id: str) -> None:
         sock.sendto(message.encode(), (host, port))
 
 
+def _step_xml(kind: str, arg: str | int, cseq: int,
+              dialog: dict[str, str]) -> tuple[list[str], int] | None:
+    """A step both scenarios know ("pause", "await", "info") as XML, and the next CSeq;
+    None for any other step."""
+    if kind == "pause":
+        return [f'  <pause milliseconds="{int(arg)}" />\n'], cseq
+    if kind == "await":
+        return [_AWAIT.format(timeout=int(arg))], cseq
+    if kind == "info":
+        digits = str(arg)
+        return ([_INFO.format(cseq=cseq + i, digit=digit, **dialog)
+                 for i, digit in enumerate(digits)], cseq + len(digits))
+    return None
+
+
 def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_ms: int = 60000) -> Path:
     """Write a SIPp UAS scenario: answer, then each step, then wait for BYE.
 
@@ -298,14 +313,10 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     sends_info = any(kind == "info" for kind, _ in steps)
     body, cseq = [_ANSWER.replace("{dialog_vars}", _DIALOG_VARS if sends_info else "")], 1
     for kind, arg in steps:
-        if kind == "pause":
-            body.append(f'  <pause milliseconds="{int(arg)}" />\n')
-        elif kind == "await":
-            body.append(_AWAIT.format(timeout=int(arg)))
-        elif kind == "info":
-            for digit in str(arg):
-                body.append(_INFO.format(cseq=cseq, digit=digit, **_AGENT_DIALOG))
-                cseq += 1
+        common = _step_xml(kind, arg, cseq, _AGENT_DIALOG)
+        if common is not None:
+            xml, cseq = common
+            body += xml
         elif kind in ("rfc2833", "storm"):
             # a storm: 200 keys a second, each a short burst of telephone-events
             fast: dict[str, Any] = {"packets_per_digit": 2, "packet_s": 0.0025,
@@ -346,16 +357,11 @@ def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
     head = base[:base.index("  <pause />")]
     body, cseq = [head], 2
     for kind, arg in steps:
-        if kind == "pause":
-            body.append(f'  <pause milliseconds="{int(arg)}" />\n')
-        elif kind == "await":
-            body.append(_AWAIT.format(timeout=int(arg)))
-        elif kind == "info":
-            for digit in str(arg):
-                body.append(_INFO.format(cseq=cseq, digit=digit, **_CITIZEN_DIALOG))
-                cseq += 1
-        else:
+        common = _step_xml(kind, arg, cseq, _CITIZEN_DIALOG)
+        if common is None:
             raise ValueError(f"unknown citizen step {kind!r}")
+        xml, cseq = common
+        body += xml
     body.append(_CITIZEN_BYE.format(cseq=cseq) if hang_up else _BYE_IN.format(timeout=bye_timeout_ms))
     body.append("</scenario>\n")
     path.write_text("".join(body))
