@@ -3,14 +3,20 @@ seats and the overflow switch as plain dicts, and keys posted through the
 same state machine as a softphone's."""
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from services.api.desk import ACTION_KEYS
 from services.seats import Seat, SeatBoard
 from telephony.calls import machine
-from telephony.calls.controller import CallController, CallObserver
-from telephony.calls.model import Call, KeyPressed, Notify
+from telephony.calls.controller import CallController
+from telephony.calls.dispatcher import SeatDispatcher
+from telephony.calls.model import Call, KeyPressed, Notice, Notify
+from telephony.calls.ports import CallObserver
 
 
 def allowed_actions(call: Call) -> list[str]:
@@ -23,7 +29,8 @@ def allowed_actions(call: Call) -> list[str]:
     allowed = []
     for action, key in ACTION_KEYS.items():
         step = machine.step(call, KeyPressed(agent.id, key))
-        refused = any(isinstance(c, Notify) and c.kind == "key_refused" for c in step.commands)
+        refused = any(isinstance(c, Notify) and c.kind == Notice.KEY_REFUSED
+                      for c in step.commands)
         if step.commands and not refused:
             allowed.append(action)
     return allowed
@@ -45,6 +52,29 @@ def call_view(call: Call) -> dict[str, Any]:
 def seat_view(seat: Seat) -> dict[str, Any]:
     return {"site": seat.site, "seat": seat.id, "state": seat.state.value,
             "registered": seat.registered, "paused": seat.paused}
+
+
+class OverflowSwitch:
+    """The ops switch (启动应急联动预案); every change is appended to an audit file."""
+
+    def __init__(self, seats: SeatDispatcher, audit_path: Path):
+        self._seats = seats
+        self._audit_path = audit_path
+
+    def force(self, site: str, mode: str, reason: str, actor: str) -> dict:
+        if mode not in ("on", "off", "auto"):
+            raise ValueError(f"overflow mode must be on, off or auto, not {mode!r}")
+        if not reason.strip():
+            raise ValueError("a reason is required to switch overflow")
+        status = self._seats.force_overflow(site, {"on": True, "off": False, "auto": None}[mode],
+                                            reason)
+        entry = {"at": datetime.now(UTC).isoformat(), "site": site, "mode": mode,
+                 "reason": reason, "actor": actor, "status": status}
+        with open(self._audit_path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return status
 
 
 class ControllerDesk:
@@ -85,18 +115,18 @@ class ControllerDesk:
         changed = self._board.resume(site, seat)
         if changed is None:
             return None
-        self._calls.seat_resumed(site)
+        self._calls.seats.seat_resumed(site)
         return seat_view(changed)
 
     def overflow(self) -> dict[str, bool]:
-        return {site: status["active"] for site, status in self._calls.overflow_status().items()}
+        return {site: status["active"] for site, status in self._calls.seats.overflow_status().items()}
 
     def overflow_status(self) -> dict[str, dict]:
-        return self._calls.overflow_status()
+        return self._calls.seats.overflow_status()
 
     async def set_overflow(self, site: str, enabled: bool | None, *, actor: str = "api",
                            reason: str = "") -> bool:
-        if site not in self._calls.overflow_status():
+        if site not in self._calls.seats.overflow_status():
             return False
         mode = {True: "on", False: "off", None: "auto"}[enabled]
         self._force_overflow(site, mode, reason or f"switched {mode} through the API", actor)
@@ -106,23 +136,20 @@ class ControllerDesk:
 class EventFeed(CallObserver):
     """Call happenings -> the API's live event hub (pop-ups, state changes, refusals)."""
 
-    def __init__(self, publish: Callable[[dict], object],
-                 calls: Callable[[], CallController | None]):
+    def __init__(self, publish: Callable[[dict], object]):
         self._publish = publish
-        self._calls = calls
 
     def call_opened(self, call: Call) -> None:
         self._publish({"type": "call_state", "site": call.site, "platform": call.platform,
                        "call": call_view(call), "kind": "call_opened"})
 
-    def notice(self, call: Call, kind: str, detail: dict) -> None:
-        controller = self._calls()
-        current = (controller.call(call.id) if controller else None) or call
-        view = call_view(current)
-        if kind == "seat_answered":
+    def notice(self, call: Call, kind: Notice, detail: dict) -> None:
+        # `call` is the call as it is now: notices come from its own runner
+        view = call_view(call)
+        if kind is Notice.SEAT_ANSWERED:
             self._publish({"type": "call_incoming", "site": call.site, "platform": call.platform,
                            "seat": detail.get("seat"), "call": view})
-        if kind == "key_refused":
+        if kind is Notice.KEY_REFUSED:
             self._publish({"type": "key_refused", "site": call.site, "platform": call.platform,
                            "seat": view["seat"], "call_id": call.id, **detail})
         self._publish({"type": "call_state", "site": call.site, "platform": call.platform,

@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from telephony.calls.controller import CallController, CallObserver
-from telephony.calls.model import Call
+from telephony.calls.controller import CallController
+from telephony.calls.model import Call, Notice
+from telephony.calls.ports import CallObserver
 
 
 class CallMetrics(CallObserver):
@@ -52,24 +53,24 @@ class CallMetrics(CallObserver):
     def call_opened(self, call: Call) -> None:
         self._arrived[call.id] = self._clock()
 
-    def notice(self, call: Call, kind: str, detail: dict) -> None:
+    def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         now = self._clock()
-        if kind == "seat_answered" and call.id in self._arrived:
+        if kind is Notice.SEAT_ANSWERED and call.id in self._arrived:
             self.queue_wait.labels(call.site).observe(now - self._arrived.pop(call.id))
-        elif kind == "transfer_started":
+        elif kind is Notice.TRANSFER_STARTED:
             self._started[call.id] = now
-        elif kind in ("transfer_completed", "three_way_joined"):
+        elif kind in (Notice.TRANSFER_COMPLETED, Notice.THREE_WAY_JOINED):
             mode = detail.get("mode") or "three_way"
             self.transfers.labels(call.site, mode, "completed").inc()
             if call.id in self._started:
                 self.transfer_latency.labels(call.site, mode).observe(now - self._started.pop(call.id))
-        elif kind in ("transfer_failed", "transfer_cancelled"):
+        elif kind in (Notice.TRANSFER_FAILED, Notice.TRANSFER_CANCELLED):
             self._started.pop(call.id, None)
-            outcome = detail.get("reason", "cancelled") if kind == "transfer_failed" else "cancelled"
+            outcome = detail.get("reason", "cancelled") if kind is Notice.TRANSFER_FAILED else "cancelled"
             self.transfers.labels(call.site, detail.get("mode") or "unknown", outcome).inc()
-        elif kind == "key_refused":
+        elif kind is Notice.KEY_REFUSED:
             self.keys_refused.labels(call.site).inc()
-        elif kind == "call_ended":
+        elif kind is Notice.CALL_ENDED:
             self._started.pop(call.id, None)
             self._arrived.pop(call.id, None)
 
@@ -77,15 +78,12 @@ class CallMetrics(CallObserver):
 class ControllerCollector(Collector):
     """Reads the controller's current state at each scrape."""
 
-    def __init__(self, calls: Callable[[], CallController | None],
-                 outbox_state: Callable[[], dict]):
+    def __init__(self, calls: CallController, outbox_state: Callable[[], dict]):
         self._calls = calls
         self._outbox_state = outbox_state
 
     def collect(self):
-        calls = self._calls()
-        if calls is None:
-            return
+        calls = self._calls
         waiting = GaugeMetricFamily("hotline_waiting_callers", "Callers waiting for a seat",
                                     labels=["site"])
         longest = GaugeMetricFamily("hotline_longest_wait_seconds", "Longest current wait",
@@ -101,20 +99,20 @@ class ControllerCollector(Collector):
                                       ("abandoned", "Callers who hung up while waiting"),
                                       ("overflowed", "Calls rung at a remote seat"))}
         for site, counters in calls.counters.items():
-            load = calls.load(site)
+            load = calls.seats.load(site)
             waiting.add_metric([site], load.waiting)
             longest.add_metric([site], load.longest_wait_s)
             for name, family in totals.items():
                 family.add_metric([site], getattr(counters, name))
         by_state: dict[tuple[str, str], int] = {}
-        for site, states in calls.seat_states().items():
+        for site, states in calls.seats.seat_states().items():
             for state in states.values():
                 by_state[(site, state)] = by_state.get((site, state), 0) + 1
         for (site, state), count in sorted(by_state.items()):
             seats.add_metric([site, state], count)
         for state, count in calls.state_counts().items():
             live.add_metric([state], count)
-        for site, status in calls.overflow_status().items():
+        for site, status in calls.seats.overflow_status().items():
             overflow.add_metric([site, status["to"]], 1 if status["active"] else 0)
         outbox = self._outbox_state()
         depth = GaugeMetricFamily("hotline_order_events_pending",

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
 
-from telephony.settings import SettingsError, lab_accounts, load_settings
-
-
-def _token(lab_mode: bool) -> str:
-    token = os.environ.get("HOTLINE_API_TOKEN")
-    if token:
-        return token
-    if lab_mode:   # the lab's ops account, from the lab accounts file
-        ops = lab_accounts()["api"]["users"]["ops"]
-        return f"ops:{ops['token']}"
-    raise SettingsError("set HOTLINE_API_TOKEN to an ops or supervisor token")
+from telephony.settings import SettingsError, api_access
 
 
 def _request(url: str, token: str, method: str = "GET", body: dict | None = None) -> dict:
@@ -38,9 +27,8 @@ def _request(url: str, token: str, method: str = "GET", body: dict | None = None
 
 def cmd_overflow(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings()
-        base = f"http://{settings.api_host}:{settings.api_port}/api/v1/overflow"
-        token = _token(settings.lab_mode)
+        api = api_access()   # the API's address and a token: no call-control secrets
+        base, token = f"{api.base_url}/api/v1/overflow", api.token
         if args.action != "status":
             if not args.reason.strip():
                 print("hotline overflow: --reason is required to switch", file=sys.stderr)
@@ -66,9 +54,8 @@ def cmd_overflow(args: argparse.Namespace) -> int:
 def cmd_seat(args: argparse.Namespace) -> int:
     """Pause or resume a seat through the API (an agent's token pauses only their own seat)."""
     try:
-        settings = load_settings()
-        base = f"http://{settings.api_host}:{settings.api_port}/api/v1/seats"
-        token = _token(settings.lab_mode)
+        api = api_access()
+        base, token = f"{api.base_url}/api/v1/seats", api.token
         seat = _request(f"{base}/{args.site}/{args.seat}/{args.action}", token, "POST", {})
     except SettingsError as exc:
         print(f"hotline seat: {exc}", file=sys.stderr)

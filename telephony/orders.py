@@ -20,9 +20,8 @@ from services.work_orders.events import (
     SummaryUpdated,
     TransferFailed,
 )
-from telephony.calls.controller import CallObserver
-from telephony.calls.machine import other_platform
-from telephony.calls.model import Call
+from telephony.calls.model import Call, Notice, other_platform
+from telephony.calls.ports import CallObserver
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +52,19 @@ class OrderRecorder(CallObserver):
             category=category, level="2h" if (suggestion or {}).get("emergency") else None,
         ))
 
-    def notice(self, call: Call, kind: str, detail: dict) -> None:
+    def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         for event in self._events(call, kind, detail):
             self._queue.put_nowait(event)
 
-    def _events(self, call: Call, kind: str, detail: dict) -> list[OrderEvent]:
+    def _events(self, call: Call, kind: Notice, detail: dict) -> list[OrderEvent]:
         now = self._clock()
         other = other_platform(call.platform)
         actor = f"seat:{detail['seat']}" if detail.get("seat") else "system"
-        if kind == "transfer_completed" and detail.get("mode") == "handover":
+        if kind is Notice.TRANSFER_COMPLETED and detail.get("mode") == "handover":
             return [OrderTransferred(source_order_id=call.order_id,
                                      target_order_id=call.linked_order_id, target_platform=other,
                                      mode="handover", actor=actor, at=now)]
-        if kind == "negotiated":
+        if kind is Notice.NEGOTIATED:
             events: list[OrderEvent] = [NegotiationRecorded(
                 order_id=call.order_id, actor=actor, key=detail["key"], at=now,
                 outcome=detail["taken_by"])]
@@ -74,20 +73,20 @@ class OrderRecorder(CallObserver):
                     source_order_id=call.order_id, target_order_id=call.linked_order_id,
                     target_platform=other, mode="three_way", actor=actor, at=now))
             return events
-        if kind == "call_ended" and detail.get("state") == "three_way":
+        if kind is Notice.CALL_ENDED and detail.get("state") == "three_way":
             # the three-way ended without *3 or *4: first contact keeps it (首接负责制)
             return [NegotiationRecorded(order_id=call.order_id, actor="system", key="",
                                         at=now, outcome=None)]
-        if kind == "abandoned":
+        if kind is Notice.ABANDONED:
             # no abandoned citizen without a callback: the order, with the number, says so
             return [SummaryUpdated(order_id=call.order_id, actor="system", at=now,
                                    summary=f"[回拨 callback] 候线放弃 abandoned after "
                                            f"{detail.get('waited_s', 0)}s waiting")]
-        if kind == "callback_requested":
+        if kind is Notice.CALLBACK_REQUESTED:
             return [SummaryUpdated(order_id=call.order_id, actor="citizen", at=now,
                                    summary="[回拨 callback] 来电高峰，市民按2预约回拨 "
                                            "(surge: the citizen asked to be called back)")]
-        if kind == "transfer_failed":
+        if kind is Notice.TRANSFER_FAILED:
             return [TransferFailed(order_id=call.order_id, reason=detail["reason"], at=now,
                                    target_platform=None if detail.get("mode") == "line" else other)]
         return []

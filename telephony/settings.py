@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from services.overflow import OverflowPolicy
+from telephony.calls.model import other_platform
+from telephony.topology import Site, parse_topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "dialplan" / "sites.toml"
@@ -41,31 +42,6 @@ class Credentials:
 
 
 @dataclass(frozen=True)
-class Site:
-    name: str
-    platform: str              # "12345" or "110": whose work this site's calls are
-    address: str
-    sip_port: int
-    ami_port: int
-    ari_port: int
-    service_number: str | None
-    seats: tuple[str, ...]
-    region_code: str
-    rtp_start: int
-    rtp_end: int
-    overflow: OverflowPolicy | None = None
-    surge_after_s: float | None = None   # all seats busy this long: FAQ / callback menu
-
-    @property
-    def ari_url(self) -> str:
-        return f"http://{self.address}:{self.ari_port}/ari"
-
-    def trunk_to(self, other: str) -> str:
-        """Name of this site's PJSIP endpoint that reaches site `other`."""
-        return f"trunk-{other}"
-
-
-@dataclass(frozen=True)
 class Settings:
     sites: tuple[Site, ...]
     lines: Mapping[str, str]
@@ -89,6 +65,9 @@ class Settings:
     ari_requests: str = "websocket"
     # where AMI logins may come from (the controller's addresses)
     manager_networks: tuple[str, ...] = ("127.0.0.0/8",)
+    # browser origins the API answers (CORS); none by default
+    api_origins: frozenset[str] = frozenset()
+    open311_keys_file: str | None = None    # hashed Open311 API keys (not used in the lab)
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -98,7 +77,7 @@ class Settings:
 
     def other_platform_site(self, site: Site) -> Site:
         """The site that takes hand-overs from `site` (12345 <-> 110)."""
-        want = "110" if site.platform == "12345" else "12345"
+        want = other_platform(site.platform)
         for candidate in self.sites:
             if candidate.service_number == want:
                 return candidate
@@ -118,30 +97,6 @@ def _load_toml(path: Path) -> dict:
         raise SettingsError(f"configuration file missing: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: {exc}") from exc
-
-
-def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
-    defaults = data.get("defaults", {})
-    sites = []
-    for name, raw in data.get("sites", {}).items():
-        seats = raw.get("seats", {})
-        sites.append(Site(
-            name=name,
-            platform=str(raw["platform"]),
-            address=raw["address"],
-            sip_port=int(raw.get("sip_port", defaults.get("sip_port", 5060))),
-            ami_port=int(raw.get("ami_port", defaults.get("ami_port", 5038))),
-            ari_port=int(raw.get("ari_port", defaults.get("ari_port", 8088))),
-            service_number=raw.get("service_number"),
-            seats=tuple(str(n) for n in range(int(seats["first"]), int(seats["last"]) + 1)),
-            region_code=str(raw["region_code"]),
-            rtp_start=int(raw["rtp"]["start"]),
-            rtp_end=int(raw["rtp"]["end"]),
-            overflow=OverflowPolicy(**raw["overflow"]) if raw.get("overflow") else None,
-            surge_after_s=float(raw["surge"]["after_s"]) if raw.get("surge") else None,
-        ))
-    lines = {str(k): str(v) for k, v in data.get("lines", {}).items()}
-    return tuple(sites), lines, defaults
 
 
 def with_db_password(env: Mapping[str, str]) -> dict[str, str]:
@@ -194,13 +149,119 @@ def load_settings(
         api_host=env.get("HOTLINE_API_HOST", "127.0.0.1"),
         api_port=int(env.get("HOTLINE_API_PORT", "8080")),
         log_dir=Path(env["HOTLINE_LOG_DIR"]) if env.get("HOTLINE_LOG_DIR") else None,
-        data_dir=Path(env.get("HOTLINE_DATA_DIR") or (
-            Path(env.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab")) / "data" if lab_mode
-            else "/var/lib/hotline-link")),
+        data_dir=_data_dir(env, lab_mode) or Path("/var/lib/hotline-link"),
         db_url=env.get("HOTLINE_DB_URL") or None,
         orders_consumer=_choice(env, "HOTLINE_ORDERS_CONSUMER", ("process", "inline", "external")),
         ari_requests=_choice(env, "HOTLINE_ARI_REQUESTS", ("websocket", "http")),
+        api_origins=frozenset(o for o in env.get("HOTLINE_API_ORIGINS", "").split(",") if o),
+        open311_keys_file=env.get("HOTLINE_OPEN311_KEYS_FILE") or None,
     )
+
+
+def _data_dir(env: Mapping[str, str], lab_mode: bool) -> Path | None:
+    """HOTLINE_DATA_DIR, else the lab's data directory in lab mode (None: the default)."""
+    if env.get("HOTLINE_DATA_DIR"):
+        return Path(env["HOTLINE_DATA_DIR"])
+    return lab_dir(env) / "data" if lab_mode else None
+
+
+def lab_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where `hotline lab up` keeps the lab's processes, logs and data."""
+    return Path((os.environ if env is None else env).get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
+
+
+def lab_running(env: Mapping[str, str]) -> bool:
+    """A lab this machine runs (`hotline lab up`): its controller or Redis is alive."""
+    from telephony.lab.processes import ProcessBook
+
+    book = ProcessBook(lab_dir(env) / "processes.json")
+    return any(book.running(name) for name in ("controller", "redis"))
+
+
+def command_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a `hotline` command reads its settings from: the environment, where a lab
+    running on this machine means lab mode unless HOTLINE_MODE says otherwise. So the
+    commands find the running lab's database and API by themselves."""
+    out = dict(os.environ if env is None else env)
+    if not out.get("HOTLINE_MODE") and lab_running(out):
+        out["HOTLINE_MODE"] = "lab"
+    return out
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """What a command needs to call the controller's API, and nothing more."""
+    base_url: str
+    token: str
+
+
+def api_access(env: Mapping[str, str] | None = None) -> ApiAccess:
+    env = command_environment(env)
+    host, port = api_address(env)
+    base = f"http://{host}:{port}"
+    token = env.get("HOTLINE_API_TOKEN")
+    if not token and env.get("HOTLINE_MODE") == "lab":   # the lab's ops account
+        token = "ops:" + lab_accounts()["api"]["users"]["ops"]["token"]
+    if not token:
+        raise SettingsError("set HOTLINE_API_TOKEN to an ops or supervisor token")
+    return ApiAccess(base, token)
+
+
+def orders_config(env: Mapping[str, str] | None = None):
+    """The order database and the outbox's Redis, as the controller finds them: what
+    `hotline orders ...` uses when not given --db or --redis. No call-control secrets."""
+    from services.work_orders.config import OrdersConfig
+    from services.work_orders.db import default_url
+
+    env = with_db_password(command_environment(env))
+    lab_mode = env.get("HOTLINE_MODE", "production") == "lab"
+    redis_default = lab_accounts()["redis"]["url"] if lab_mode else None
+    redis_url = _redis_url(env, lab_mode, env.get("HOTLINE_REDIS_URL", redis_default) or None)
+    db_url = env.get("HOTLINE_DB_URL") or default_url(_data_dir(env, lab_mode))
+    return OrdersConfig(db_url=db_url, redis_url=redis_url)
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment: read here, and only here, under telephony/."""
+    return os.environ
+
+
+def default_to_lab_mode() -> None:
+    """`hotline lab|demo`: lab mode unless HOTLINE_MODE says otherwise (children inherit it)."""
+    os.environ.setdefault("HOTLINE_MODE", "lab")
+
+
+def log_level() -> str:
+    return os.environ.get("HOTLINE_LOG_LEVEL", "INFO")
+
+
+def api_address(env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """Where the controller's API listens (HOTLINE_API_HOST, HOTLINE_API_PORT)."""
+    env = os.environ if env is None else env
+    return env.get("HOTLINE_API_HOST", "127.0.0.1"), int(env.get("HOTLINE_API_PORT", "8080"))
+
+
+def cache_dir() -> Path:
+    """Where the Asterisk sid root, images and the docker engine are kept."""
+    return Path(os.environ.get("HOTLINE_CACHE_DIR", "/var/cache/hotline-link"))
+
+
+def local_asterisk() -> str | None:
+    """An Asterisk binary to use instead of the cached sid root (HOTLINE_ASTERISK)."""
+    return os.environ.get("HOTLINE_ASTERISK") or None
+
+
+def sipp_port_base() -> int:
+    return int(os.environ.get("HOTLINE_SIPP_PORT_BASE", "15060"))
+
+
+def docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or ""
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment a child process (the order consumer, Asterisk, a drill) inherits."""
+    return {**os.environ, **extra}
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:

@@ -241,7 +241,7 @@ class AriEvents:
                  on_disconnect: Callable[[], Awaitable[None]], site: str,
                  backoff: tuple[float, float] = (0.2, 5.0), over_websocket: bool = True,
                  lag: Callable[[str, float], None] | None = None,
-                 only: tuple[str, ...] = ()):
+                 only: tuple[str, ...] = (), connected: asyncio.Event | None = None):
         self._session = session
         self._only = only   # event types the app is sent (empty: every type)
         self._lag = lag   # (stage, seconds): Asterisk -> read ("socket"), read -> handled ("queue")
@@ -253,7 +253,7 @@ class AriEvents:
         self._on_disconnect = on_disconnect
         self._site = site
         self._backoff = backoff
-        self.connected = asyncio.Event()
+        self.connected = connected or asyncio.Event()   # set while the socket is up
 
     async def run(self) -> None:
         delay = self._backoff[0]

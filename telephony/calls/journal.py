@@ -6,8 +6,8 @@ import logging
 import time
 from collections import deque
 
-from telephony.calls.controller import CallObserver
-from telephony.calls.model import Call
+from telephony.calls.model import Call, Notice
+from telephony.calls.ports import CallObserver
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +19,13 @@ class CallJournal(CallObserver):
     def call_opened(self, call: Call) -> None:
         self._add(call, "call_opened", {"via_trunk": call.via_trunk})
 
-    def notice(self, call: Call, kind: str, detail: dict) -> None:
+    def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         self._add(call, kind, detail)
 
     def _add(self, call: Call, kind: str, detail: dict) -> None:
         self._entries.append({
             "at": time.time(), "call": call.id, "site": call.site, "order": call.order_id,
-            "linked_order": call.linked_order_id, "state": call.state.value, "kind": kind,
+            "linked_order": call.linked_order_id, "state": call.state.value, "kind": str(kind),
             "detail": dict(detail),
         })
 
@@ -47,7 +47,7 @@ class Observers(CallObserver):
             except Exception:  # a broken view must not break a call
                 log.exception("observer failed")
 
-    def notice(self, call: Call, kind: str, detail: dict) -> None:
+    def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         for observer in self._observers:
             try:
                 observer.notice(call, kind, detail)

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from telephony.calls import recovery, surge
 from telephony.calls.model import (
+    RINGING_TARGET,
     AddToBridge,
     AgentLost,
     Answer,
@@ -22,6 +24,7 @@ from telephony.calls.model import (
     CitizenKey,
     Command,
     DestroyBridge,
+    DigitPressed,
     Finished,
     HangupLeg,
     IndicateRinging,
@@ -31,10 +34,12 @@ from telephony.calls.model import (
     LegHungUp,
     LegRole,
     NoSeat,
+    Notice,
     Notify,
-    Play,
+    PendingKey,
     PlaybackDone,
     PositionAnnounce,
+    Recovered,
     ReleaseSeat,
     RingSeat,
     RingTarget,
@@ -52,9 +57,15 @@ from telephony.calls.model import (
     TellAgent,
     TransferMode,
     WaitForSeat,
+    case_keeper,
+    order_headers,
+    other_platform,
+    target_headers,
 )
 
 S = CallState
+N = Notice
+KEY_WINDOW_S = 3.0   # "*" then a digit within this long makes a feature key
 HANGUP_REASONS = {"busy": "busy", "no_answer": "no_answer", "rejected": "rejected"}
 
 
@@ -65,36 +76,9 @@ class IllegalTransition(Exception):
         self.event = event
 
 
-def other_platform(platform: str) -> str:
-    return "110" if platform == "12345" else "12345"
-
-
-def incident_header(order_id: str) -> tuple[str, str]:
-    return ("Call-Info", f"<urn:hotline-link:incidentid:{order_id}>;purpose=emergency-IncidentId")
-
-
-def order_headers(call: Call) -> tuple[tuple[str, str], ...]:
-    """What a local seat leg carries so the seat sees the linked work order."""
-    headers = [("X-Work-Order", call.order_id), ("X-Origin-Site", call.origin_site or call.site)]
-    if call.via_trunk and call.linked_order_id:
-        headers.append(("X-Linked-Order", call.linked_order_id))
-    # one incident across the hand-over: the origin's order names it
-    headers.append(incident_header(call.linked_order_id if call.via_trunk else call.order_id))
-    return tuple(headers)
-
-
-def target_headers(call: Call, mode: TransferMode) -> tuple[tuple[str, str], ...]:
-    """The other platform works on the linked order; the incident stays the origin's."""
-    if mode is TransferMode.LINE:
-        return (("X-Work-Order", call.order_id), ("X-Origin-Site", call.origin_site or call.site),
-                incident_header(call.order_id))
-    return (("X-Work-Order", call.linked_order_id), ("X-Linked-Order", call.order_id),
-            ("X-Origin-Site", call.origin_site or call.site), incident_header(call.order_id))
-
-
 # ---- arrival and local seats ------------------------------------------------------
 def _arrive(call: Call, _: CitizenEntered) -> Step:
-    notice = Notify("call_arrived", {"via_trunk": call.via_trunk})
+    notice = Notify(N.CALL_ARRIVED, {"via_trunk": call.via_trunk})
     if call.via_trunk:
         # answer only when a seat does: the origin must see "no answer" as such
         return Step(replace(call, state=S.WAITING),
@@ -126,7 +110,7 @@ def _seat_answered(call: Call, event: SeatAnswered) -> Step:
         commands.append(AddToBridge(bridge_id, leg.id))
     else:
         commands.append(BridgeLegs(bridge_id, (call.citizen_leg.id, leg.id)))
-    commands.append(Notify("seat_answered", {"seat": leg.seat}))
+    commands.append(Notify(N.SEAT_ANSWERED, {"seat": leg.seat}))
     # a hand-over is this platform's case once one of its seats answers
     taken_by = call.platform if call.via_trunk else call.case_taken_by
     return Step(replace(call, state=S.CONNECTED, agent_leg=leg, ringing_leg=None,
@@ -144,7 +128,7 @@ def _seat_failed(call: Call, event: SeatFailed) -> Step:
     wait = WaitForSeat(or_fail=event.reason) if call.via_trunk else WaitForSeat()
     return Step(replace(call, state=S.WAITING, ringing_leg=None),
                 (ReleaseSeat(leg.seat or "", failed=True), wait,
-                 Notify("seat_failed", {"seat": leg.seat, "reason": event.reason})))
+                 Notify(N.SEAT_FAILED, {"seat": leg.seat, "reason": event.reason})))
 
 
 def _no_seat(call: Call, event: NoSeat) -> Step:
@@ -152,14 +136,14 @@ def _no_seat(call: Call, event: NoSeat) -> Step:
     return Step(replace(call, state=S.ENDED),
                 (LeaveWaitingLine(),
                  HangupLeg(call.citizen_leg.id, HANGUP_REASONS.get(event.reason, "congestion")),
-                 Notify("handover_refused", {"reason": event.reason}), Finished()))
+                 Notify(N.HANDOVER_REFUSED, {"reason": event.reason}), Finished()))
 
 
 # ---- feature keys ---------------------------------------------------------------------
 def _start_transfer(call: Call, mode: TransferMode, line: str | None = None) -> Step:
     leg = Leg(id=call.next_leg_id("t"), role=LegRole.TARGET)
     ring = RingTarget(mode, leg.id, call.citizen_number, target_headers(call, mode), line)
-    notice = Notify("transfer_started", {"mode": mode.value, "line": line,
+    notice = Notify(N.TRANSFER_STARTED, {"mode": mode.value, "line": line,
                                          "seat": call.agent_leg.seat if call.agent_leg else None})
     base = replace(call, target_leg=leg, transfer_mode=mode, attempts=call.attempts + 1)
     if mode is TransferMode.THREE_WAY:
@@ -189,7 +173,7 @@ def _key_while_ringing(call: Call, event: KeyPressed) -> Step:
         return _refuse(call, event, "a transfer is already running" if event.key in
                        ("*1", "*2", "*8") else None)
     return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None),
-                (HangupLeg(call.target_leg.id), Notify("transfer_cancelled", {"key": "*0"})))
+                (HangupLeg(call.target_leg.id), Notify(N.TRANSFER_CANCELLED, {"key": "*0"})))
 
 
 def _key_in_three_way(call: Call, event: KeyPressed) -> Step:
@@ -199,22 +183,22 @@ def _key_in_three_way(call: Call, event: KeyPressed) -> Step:
     if event.key == "*3":   # hand over: the pressing agent leaves, the other platform takes it
         return Step(replace(call, state=S.HANDED_OVER, agent_leg=None, case_taken_by=other),
                     (HangupLeg(agent.id), ReleaseSeat(agent.seat or ""),
-                     Notify("negotiated", {"key": "*3", "seat": agent.seat, "taken_by": other})))
+                     Notify(N.NEGOTIATED, {"key": "*3", "seat": agent.seat, "taken_by": other})))
     if event.key == "*4":   # keep: the invited seat leaves, the case stays here
         return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None,
                             case_taken_by=call.platform),
                     (HangupLeg(target.id),
-                     Notify("negotiated", {"key": "*4", "seat": agent.seat,
+                     Notify(N.NEGOTIATED, {"key": "*4", "seat": agent.seat,
                                            "taken_by": call.platform})))
     if event.key == "*0":
         return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None),
-                    (HangupLeg(target.id), Notify("three_way_cancelled", {"key": "*0"})))
+                    (HangupLeg(target.id), Notify(N.THREE_WAY_CANCELLED, {"key": "*0"})))
     return _refuse(call, event)
 
 
 def _refuse(call: Call, event: KeyPressed, why: str | None = None) -> Step:
     return Step(call, (TellAgent(event.leg_id),
-                       Notify("key_refused", {"key": event.key, "state": call.state.value,
+                       Notify(N.KEY_REFUSED, {"key": event.key, "state": call.state.value,
                                               "why": why or f"{event.key} not valid now"})))
 
 
@@ -227,7 +211,7 @@ def _target_answered(call: Call, event: TargetAnswered) -> Step:
     commands: list[Command] = [AddToBridge(call.bridge_id, target.id)]
     if call.state is S.THREE_WAY_RINGING:
         return Step(replace(call, state=S.THREE_WAY),
-                    (*commands, Notify("three_way_joined", {})))
+                    (*commands, Notify(N.THREE_WAY_JOINED, {})))
     taken_by = other_platform(call.platform) if mode is TransferMode.HANDOVER else call.case_taken_by
     if call.state is S.BLIND_RINGING:
         commands.append(StopRingback(call.citizen_leg.id))
@@ -235,7 +219,7 @@ def _target_answered(call: Call, event: TargetAnswered) -> Step:
             commands.append(ReleaseSeat(call.reserved_seat))
     elif call.agent_leg:   # warm: the agent stayed until now
         commands += [HangupLeg(call.agent_leg.id), ReleaseSeat(call.agent_leg.seat or "")]
-    commands.append(Notify("transfer_completed", {"mode": mode.value if mode else None,
+    commands.append(Notify(N.TRANSFER_COMPLETED, {"mode": mode.value if mode else None,
                                                   "taken_by": taken_by}))
     return Step(replace(call, state=S.HANDED_OVER, agent_leg=None, reserved_seat=None,
                         case_taken_by=taken_by), tuple(commands))
@@ -245,7 +229,7 @@ def _target_failed(call: Call, event: TargetFailed) -> Step:
     target = call.target_leg
     if target is None or target.id != event.leg_id:
         return Step(call)   # a cancelled or stale leg
-    notice = Notify("transfer_failed", {"reason": event.reason,
+    notice = Notify(N.TRANSFER_FAILED, {"reason": event.reason,
                                         "mode": call.transfer_mode.value if call.transfer_mode else None})
     base = replace(call, target_leg=None, transfer_mode=None)
     if call.state is S.BLIND_RINGING:
@@ -267,14 +251,14 @@ def _hung_up(call: Call, event: LegHungUp) -> Step:
         # the agent left before the target answered: the citizen waits on the target
         return Step(replace(call, state=S.BLIND_RINGING, agent_leg=None),
                     (ReleaseSeat(leg.seat or ""), StartRingback(call.citizen_leg.id),
-                     Notify("agent_left", {"seat": leg.seat})))
+                     Notify(N.AGENT_LEFT, {"seat": leg.seat})))
     if leg.role is LegRole.AGENT and call.state is S.THREE_WAY:
         # no agreement was pressed: first contact keeps the case (首接负责制)
         return Step(replace(call, state=S.HANDED_OVER, agent_leg=None),
-                    (ReleaseSeat(leg.seat or ""), Notify("agent_left", {"seat": leg.seat})))
+                    (ReleaseSeat(leg.seat or ""), Notify(N.AGENT_LEFT, {"seat": leg.seat})))
     if leg.role is LegRole.TARGET and call.state is S.THREE_WAY:
         return Step(replace(call, state=S.CONNECTED, target_leg=None, transfer_mode=None),
-                    (Notify("target_left", {}),))
+                    (Notify(N.TARGET_LEFT, {}),))
     return _end(call, event.leg_id)
 
 
@@ -289,7 +273,7 @@ def _agent_lost(call: Call, event: AgentLost) -> Step:
     return Step(replace(call, state=S.WAITING, agent_leg=None),
                 (ReleaseSeat(agent.seat or "", failed=True), StartRingback(call.citizen_leg.id),
                  WaitForSeat(first=True),
-                 Notify("agent_lost", {"seat": agent.seat, "reason": event.reason})))
+                 Notify(N.AGENT_LOST, {"seat": agent.seat, "reason": event.reason})))
 
 
 def _end(call: Call, gone_leg: str) -> Step:
@@ -306,71 +290,15 @@ def _end(call: Call, gone_leg: str) -> Step:
         commands.append(ReleaseSeat(call.reserved_seat))
     if call.bridge_id:
         commands.append(DestroyBridge(call.bridge_id))
-    # without agreement the platform that received the call keeps it (首接负责制);
-    # a hand-over no seat here answered stays with the platform it came from
-    first_contact = other_platform(call.platform) if call.via_trunk else call.platform
-    commands.append(Notify("call_ended", {"state": call.state.value,
-                                          "taken_by": call.case_taken_by or first_contact}))
+    commands.append(Notify(N.CALL_ENDED, {"state": call.state.value,
+                                          "taken_by": case_keeper(call)}))
     commands.append(Finished())
     return Step(replace(call, state=S.ENDED, ringing_leg=None, agent_leg=None, target_leg=None,
                         reserved_seat=None), tuple(commands))
 
 
-# ---- surge mode: while every seat is busy, a FAQ or a callback ------------------------
-SURGE_MENU = ("sound:hotline/surge-menu",)
-CALLBACK_OK = ("sound:hotline/callback-ok",)
-FAQ = ("faq",)   # the controller plays the editable knowledge file's answers here
-
-
-def _surge_offered(call: Call, _: SurgeOffered) -> Step:
-    if call.surge_offered or call.via_trunk:
-        return Step(call)
-    return Step(replace(call, surge_offered=True, playing=f"{call.id}-menu"),
-                (StopRingback(call.citizen_leg.id),
-                 Play(call.citizen_leg.id, SURGE_MENU, f"{call.id}-menu"),
-                 Notify("surge_offered", {})))
-
-
-def _citizen_key(call: Call, event: CitizenKey) -> Step:
-    leg = call.citizen_leg.id
-    if not call.surge_offered or call.callback_requested:
-        return Step(call)
-    if event.digit == "1":   # 一问一答: the answers, then back to waiting
-        return Step(replace(call, playing=f"{call.id}-faq"),
-                    (StopRingback(leg), Play(leg, FAQ, f"{call.id}-faq"),
-                     Notify("faq_played", {})))
-    if event.digit == "2":   # a callback: the citizen may hang up, nothing is lost
-        return Step(replace(call, callback_requested=True, playing=f"{call.id}-callback"),
-                    (LeaveWaitingLine(), StopRingback(leg),
-                     Play(leg, CALLBACK_OK, f"{call.id}-callback"),
-                     Notify("callback_requested", {})))
-    return Step(call)
-
-
-def _announce_position(call: Call, event: PositionAnnounce) -> Step:
-    """Music stops for the caller's place in the line, then resumes."""
-    if (call.via_trunk or call.surge_offered or call.callback_requested or call.playing
-            or event.position < 1):
-        return Step(call)
-    leg = call.citizen_leg.id
-    return Step(replace(call, playing=f"{call.id}-position"), (StopRingback(leg),
-                       Play(leg, (f"sound:hotline/position-{event.position}",),
-                            f"{call.id}-position")))
-
-
 def _suggestion_changed(call: Call, event: SuggestionChanged) -> Step:
     return Step(replace(call, suggested_line=event.line, emergency=event.emergency))
-
-
-def _playback_done(call: Call, event: PlaybackDone) -> Step:
-    if event.playback_id == f"{call.id}-callback":
-        return Step(replace(call, playing=None), (HangupLeg(call.citizen_leg.id),))
-    if event.playback_id != call.playing:
-        return Step(call)   # stopped, or superseded
-    call = replace(call, playing=None)
-    if call.state is S.WAITING and not call.callback_requested:
-        return Step(call, (StartRingback(call.citizen_leg.id),))   # back to waiting music
-    return Step(call)
 
 
 def _stale_offer(call: Call, event: SeatOffered) -> Step:
@@ -389,7 +317,7 @@ def _ignore(call: Call, _: CallEvent) -> Step:
 
 # each handler takes the one event type its key names; the table pairs them
 Handler = Callable[[Call, Any], Step]
-_RINGING = (S.TRANSFER_RINGING, S.BLIND_RINGING, S.THREE_WAY_RINGING)
+_RINGING = RINGING_TARGET
 _LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER)
 
 TRANSITIONS: dict[tuple[CallState, type], Handler] = {
@@ -413,31 +341,51 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     **{(state, TargetFailed): _target_failed for state in (S.CONNECTED, S.THREE_WAY,
                                                             S.HANDED_OVER)},
     **{(state, TargetAnswered): _late_answer for state in (S.CONNECTED, S.HANDED_OVER)},
-    (S.WAITING, SurgeOffered): _surge_offered,
-    (S.WAITING, PositionAnnounce): _announce_position,
+    (S.WAITING, SurgeOffered): surge.surge_offered,
+    (S.WAITING, PositionAnnounce): surge.announce_position,
     **{(state, SuggestionChanged): _suggestion_changed for state in _LIVE},
     (S.ENDED, SuggestionChanged): _ignore,
     **{(state, PositionAnnounce): _ignore for state in (*_LIVE, S.ENDED)
        if state is not S.WAITING},
-    (S.WAITING, CitizenKey): _citizen_key,
+    (S.WAITING, CitizenKey): surge.citizen_key,
     **{(state, SurgeOffered): _ignore for state in _LIVE if state is not S.WAITING},
     **{(state, CitizenKey): _ignore for state in _LIVE if state is not S.WAITING},
-    **{(state, PlaybackDone): _playback_done for state in _LIVE},
-    (S.ENDED, SurgeOffered): _ignore,
-    (S.ENDED, CitizenKey): _ignore,
-    (S.ENDED, PlaybackDone): _ignore,
-    (S.ENDED, LegHungUp): _ignore,
-    (S.ENDED, AgentLost): _ignore,
-    (S.ENDED, SeatFailed): _ignore,
-    (S.ENDED, TargetFailed): _ignore,
-    (S.ENDED, NoSeat): _ignore,
-    (S.ENDED, KeyPressed): _ignore,
+    **{(state, PlaybackDone): surge.playback_done for state in _LIVE},
+    **{(S.ENDED, kind): _ignore for kind in (SurgeOffered, CitizenKey, PlaybackDone, LegHungUp,
+                                             AgentLost, SeatFailed, TargetFailed, NoSeat,
+                                             KeyPressed)},
+    **{(state, Recovered): recovery.recovered for state in _LIVE},
     (S.ENDED, SeatAnswered): _late_answer,
     (S.ENDED, TargetAnswered): _late_answer,
 }
 
 
+def assemble_key(pending: PendingKey | None, event: DigitPressed
+                 ) -> tuple[PendingKey | None, str | None]:
+    """A feature key from single digits (RFC 2833 or SIP INFO alike): "*", then a digit
+    from the same leg within KEY_WINDOW_S. Returns what stays pending, and the key."""
+    if event.digit == "*":
+        return PendingKey(event.leg_id, event.at), None
+    if (pending is not None and pending.leg_id == event.leg_id and event.digit.isdigit()
+            and event.at - pending.at <= KEY_WINDOW_S):
+        return None, f"*{event.digit}"
+    return None, None
+
+
+def _digit(call: Call, event: DigitPressed) -> Step:
+    """The citizen's digits answer the surge menu; the agent's make feature keys."""
+    if event.leg_id == call.citizen_leg.id:
+        return step(call, CitizenKey(event.digit))
+    if call.agent_leg is None or event.leg_id != call.agent_leg.id:
+        return Step(call)   # only the agent's keys are feature keys
+    pending, key = assemble_key(call.pending_key, event)
+    call = replace(call, pending_key=pending) if pending != call.pending_key else call
+    return step(call, KeyPressed(event.leg_id, key)) if key else Step(call)
+
+
 def step(call: Call, event: CallEvent) -> Step:
+    if isinstance(event, DigitPressed):
+        return _digit(call, event)
     if isinstance(event, KeyPressed) and (call.agent_leg is None
                                           or event.leg_id != call.agent_leg.id):
         return Step(call)   # only the agent's keys are feature keys

@@ -4,8 +4,17 @@ commands it asks for. No I/O here; the controller carries commands out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
+
+# the platform pair: citizen services (12345) and police (110) hand calls to each other
+CITIZEN_SERVICE = "12345"
+POLICE = "110"
+PLATFORMS = (CITIZEN_SERVICE, POLICE)
+
+
+def other_platform(platform: str) -> str:
+    return POLICE if platform == CITIZEN_SERVICE else CITIZEN_SERVICE
 
 
 class CallState(str, Enum):
@@ -19,6 +28,11 @@ class CallState(str, Enum):
     THREE_WAY = "three_way"                  # citizen + agent + invited seat in one bridge
     HANDED_OVER = "handed_over"              # citizen + target; the agent has left
     ENDED = "ended"
+
+
+# a transfer target (or an invited seat) rings
+RINGING_TARGET = (CallState.TRANSFER_RINGING, CallState.BLIND_RINGING,
+                  CallState.THREE_WAY_RINGING)
 
 
 class LegRole(str, Enum):
@@ -38,6 +52,13 @@ class Leg:
     id: str               # the ARI channel id
     role: LegRole
     seat: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingKey:
+    """An agent's "*" waiting for its digit: part of the call, so it survives a takeover."""
+    leg_id: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,7 @@ class Call:
     bridge_id: str | None = None
     attempts: int = 0                 # legs created so far; names new leg ids
     case_taken_by: str | None = None  # platform that agreed to take the case
+    pending_key: PendingKey | None = None   # "*" pressed, its digit not yet
 
     @property
     def live_legs(self) -> tuple[Leg, ...]:
@@ -74,6 +96,38 @@ class Call:
 
     def next_leg_id(self, tag: str) -> str:
         return f"{self.id}-{tag}{self.attempts + 1}"
+
+
+def case_keeper(call: Call) -> str:
+    """Who keeps the case: the platform that agreed to take it; without agreement the one
+    that received the call (首接负责制), and a hand-over no seat here answered stays with
+    the platform it came from."""
+    first_contact = other_platform(call.platform) if call.via_trunk else call.platform
+    return call.case_taken_by or first_contact
+
+
+# ---- what the legs carry: the linked orders and the incident -------------------------
+def incident_header(order_id: str) -> tuple[str, str]:
+    return ("Call-Info", f"<urn:hotline-link:incidentid:{order_id}>;purpose=emergency-IncidentId")
+
+
+def order_headers(call: Call) -> tuple[tuple[str, str], ...]:
+    """What a local seat leg carries so the seat sees the linked work order."""
+    headers = [("X-Work-Order", call.order_id), ("X-Origin-Site", call.origin_site or call.site)]
+    if call.via_trunk and call.linked_order_id:
+        headers.append(("X-Linked-Order", call.linked_order_id))
+    # one incident across the hand-over: the origin's order names it
+    headers.append(incident_header(call.linked_order_id if call.via_trunk else call.order_id))
+    return tuple(headers)
+
+
+def target_headers(call: Call, mode: TransferMode) -> tuple[tuple[str, str], ...]:
+    """The other platform works on the linked order; the incident stays the origin's."""
+    if mode is TransferMode.LINE:
+        return (("X-Work-Order", call.order_id), ("X-Origin-Site", call.origin_site or call.site),
+                incident_header(call.order_id))
+    return (("X-Work-Order", call.linked_order_id), ("X-Linked-Order", call.order_id),
+            ("X-Origin-Site", call.origin_site or call.site), incident_header(call.order_id))
 
 
 # ---- events: what happened ----------------------------------------------------
@@ -103,6 +157,20 @@ class SeatAnswered:
 class SeatFailed:
     leg_id: str
     reason: str   # busy / no_answer / unreachable / rejected
+
+
+@dataclass(frozen=True)
+class DigitPressed:
+    """One DTMF digit from a leg; "*" then a digit within the window makes a feature key."""
+    leg_id: str
+    digit: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A restarted controller adopts the call: `alive` are the channels Asterisk kept."""
+    alive: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -166,7 +234,7 @@ class PlaybackDone:
 
 CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
              | TargetAnswered | TargetFailed | LegHungUp | AgentLost | SurgeOffered | CitizenKey
-             | PositionAnnounce | PlaybackDone | SuggestionChanged)
+             | PositionAnnounce | PlaybackDone | SuggestionChanged | DigitPressed | Recovered)
 
 
 # ---- commands: what the controller must do -------------------------------------
@@ -276,10 +344,35 @@ class StopPlayback:
     playback_id: str
 
 
+class Notice(StrEnum):
+    """What a Notify tells the order record and live views (the journal's "kind")."""
+    CALL_ARRIVED = "call_arrived"
+    SEAT_ANSWERED = "seat_answered"
+    SEAT_FAILED = "seat_failed"
+    HANDOVER_REFUSED = "handover_refused"
+    TRANSFER_STARTED = "transfer_started"
+    TRANSFER_CANCELLED = "transfer_cancelled"
+    TRANSFER_COMPLETED = "transfer_completed"
+    TRANSFER_FAILED = "transfer_failed"
+    THREE_WAY_JOINED = "three_way_joined"
+    THREE_WAY_CANCELLED = "three_way_cancelled"
+    NEGOTIATED = "negotiated"
+    KEY_REFUSED = "key_refused"
+    AGENT_LEFT = "agent_left"
+    AGENT_LOST = "agent_lost"
+    TARGET_LEFT = "target_left"
+    CALL_ENDED = "call_ended"
+    SURGE_OFFERED = "surge_offered"
+    FAQ_PLAYED = "faq_played"
+    CALLBACK_REQUESTED = "callback_requested"
+    ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"
+
+
 @dataclass(frozen=True)
 class Notify:
     """Something the order record and live views must know."""
-    kind: str
+    kind: Notice
     detail: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,21 +1,156 @@
-"""What call control needs from a site's switch, as a protocol.
+"""The boundary between call control and a site's switch.
 
-The ARI adapter implements it for Asterisk; unit tests use a fake.
+Call control is told what happened as *signals* (a call arrived, a leg answered,
+a digit, a leg gone with why), and asks the switch to act, naming *destinations*
+(a seat, the other platform, a line) rather than dial strings. The ARI adapter
+(telephony/ari/calls.py) implements both sides for Asterisk; unit tests use fakes.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from telephony.calls.model import (
+    AddToBridge,
+    Answer,
+    BridgeLegs,
+    Call,
+    DestroyBridge,
+    HangupLeg,
+    IndicateRinging,
+    Leg,
+    LegRole,
+    Notice,
+    StartRingback,
+    StopPlayback,
+    StopRingback,
+    TransferMode,
+    other_platform,
+)
 
 
 class SwitchError(Exception):
     """The switch refused or could not be reached."""
 
 
+# ---- destinations: where a new leg goes --------------------------------------------
+@dataclass(frozen=True)
+class SeatAt:
+    """A seat of `site`, rung for a call at `from_site` (over the trunk when they differ)."""
+    seat: str
+    site: str
+    from_site: str
+
+
+@dataclass(frozen=True)
+class OtherPlatform:
+    """The other platform's service number, over the trunk from `from_site` (*1, *2)."""
+    from_site: str
+
+
+@dataclass(frozen=True)
+class LineOut:
+    """A public line (119, 120, utilities ...), for *8."""
+    line: str | None
+
+
+Destination = SeatAt | OtherPlatform | LineOut
+
+
+@dataclass(frozen=True)
+class TransferTargets:
+    """Where a site's keys send calls, and whether that place is up."""
+
+    handover: Mapping[str, str]      # site -> the other platform's site (*1, *2)
+    site_up: Callable[[str], bool]
+    timeout_s: int = 20
+    blind: bool = False
+
+    def resolve(self, site: str, mode: TransferMode,
+                line: str | None) -> tuple[str | None, Destination]:
+        """The site the new leg goes to (None: a line, not ours) and its destination."""
+        if mode is TransferMode.LINE:
+            return None, LineOut(line)
+        return self.handover[site], OtherPlatform(site)
+
+
+# ---- signals: what the switch tells call control -----------------------------------
+@dataclass(frozen=True)
+class CallArrived:
+    """A citizen (or, via_trunk, a hand-over from the other platform) entered the app,
+    with what it brought (each already checked; None when absent or bad)."""
+    leg_id: str
+    caller_number: str
+    via_trunk: bool
+    work_order: str | None = None      # a hand-over's: the order the origin opened for us
+    linked_order: str | None = None    # a hand-over's: the origin's own order
+    origin_site: str | None = None
+    ivr_choice: str | None = None      # a citizen's choice in the gateway IVR
+
+    def new_call(self, call_id: str, site: str, platform: str,
+                 new_order_id: Callable[[str], str], blind_transfer: bool) -> Call:
+        return Call(
+            id=call_id, site=site, platform=platform, citizen_number=self.caller_number,
+            citizen_leg=Leg(self.leg_id, LegRole.CITIZEN),
+            order_id=self.work_order or new_order_id(platform),
+            linked_order_id=self.linked_order or new_order_id(other_platform(platform)),
+            origin_site=self.origin_site or site, via_trunk=self.via_trunk,
+            blind_transfer=blind_transfer)
+
+
+@dataclass(frozen=True)
+class LegAnswered:
+    """A leg we rang for `call_id` answered: a seat or a transfer target."""
+    leg_id: str
+    call_id: str
+    role: Literal["seat", "target"]
+
+
+@dataclass(frozen=True)
+class StrayLeg:
+    """A leg entered that belongs to nothing we know: it is hung up."""
+    leg_id: str
+    why: str
+
+
+@dataclass(frozen=True)
+class LegLeft:
+    """A leg left the app (its channel may still exist for a moment)."""
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class LegGone:
+    """A leg's channel is gone. `unanswered` says why a ringing leg did not answer;
+    `lost` why an answered leg was lost (None: hung up the usual way)."""
+    leg_id: str
+    cause: int
+    unanswered: str
+    lost: str | None
+
+
+@dataclass(frozen=True)
+class DigitReceived:
+    leg_id: str
+    digit: str
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    playback_id: str
+    leg_id: str
+
+
+Signal = (CallArrived | LegAnswered | StrayLeg | LegLeft | LegGone | DigitReceived
+          | PromptFinished)
+
+
 class Switch(Protocol):
     async def answer(self, channel_id: str) -> None: ...
     async def start_ringback(self, channel_id: str) -> None: ...
     async def stop_ringback(self, channel_id: str) -> None: ...
-    async def ring(self, endpoint: str, channel_id: str, caller_number: str,
+    async def ring(self, destination: Destination, channel_id: str, caller_number: str,
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
                    watch_keys: bool = False) -> None:
         """Originate a leg; with `watch_keys`, its key presses will be seen in a bridge."""
@@ -27,3 +162,27 @@ class Switch(Protocol):
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
     async def header(self, channel_id: str, name: str) -> str | None: ...
+
+
+# the commands that are one request to the switch, as that request
+SWITCH_REQUESTS: dict[type, Callable[[Switch, Any], Awaitable[None]]] = {
+    Answer: lambda switch, c: switch.answer(c.leg_id),
+    AddToBridge: lambda switch, c: switch.add_to_bridge(c.bridge_id, c.leg_id),
+    BridgeLegs: lambda switch, c: switch.bridge(c.bridge_id, c.leg_ids),
+    HangupLeg: lambda switch, c: switch.hangup(c.leg_id, c.reason),
+    DestroyBridge: lambda switch, c: switch.destroy_bridge(c.bridge_id),
+    StopPlayback: lambda switch, c: switch.stop_playback(c.playback_id),
+    StartRingback: lambda switch, c: switch.start_ringback(c.leg_id),
+    StopRingback: lambda switch, c: switch.stop_ringback(c.leg_id),
+    IndicateRinging: lambda switch, c: switch.indicate_ringing(c.leg_id),
+}
+
+
+class CallObserver:
+    """Told of what calls do: the order record and live views listen here."""
+
+    def call_opened(self, call: Call) -> None:
+        pass
+
+    def notice(self, call: Call, kind: Notice, detail: dict) -> None:
+        pass

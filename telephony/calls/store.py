@@ -13,7 +13,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from services.latest_writer import LatestWriter
-from telephony.calls.model import Call, CallState, Leg, LegRole, TransferMode
+from telephony.calls.model import Call, CallState, Leg, LegRole, PendingKey, TransferMode
 
 log = logging.getLogger(__name__)
 KEY = "hotline:calls"
@@ -31,6 +31,8 @@ def call_from_json(text: str | bytes) -> Call:
     data["state"] = CallState(data["state"])
     if data.get("transfer_mode"):
         data["transfer_mode"] = TransferMode(data["transfer_mode"])
+    if data.get("pending_key"):
+        data["pending_key"] = PendingKey(**data["pending_key"])
     known = {f.name for f in fields(Call)}
     return Call(**{k: v for k, v in data.items() if k in known})
 

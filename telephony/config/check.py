@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from telephony.calls.model import PLATFORMS
 from telephony.settings import (
     DEFAULT_TOPOLOGY,
     SettingsError,
@@ -19,7 +20,6 @@ from telephony.settings import (
     secret,
 )
 
-PLATFORMS = ("12345", "110")
 CHOICES = {
     "HOTLINE_MODE": ("production", "lab"),
     "HOTLINE_TRANSFER_MODE": ("warm", "blind"),
@@ -95,6 +95,37 @@ def check_config(env: Mapping[str, str], topology: Path | None = None) -> list[s
     return problems
 
 
+def _check_site(key: str, raw: dict, defaults: dict, sites: dict,
+                problems: list[str]) -> list[str]:
+    """One [sites.NAME] table; returns its seats."""
+    platform = str(raw.get("platform", ""))
+    if platform not in PLATFORMS:
+        problems.append(f"{key}.platform: must be 12345 or 110, not {platform or 'missing'!r}")
+    _address(f"{key}.address", raw.get("address"), problems)
+    for port in ("sip_port", "ami_port", "ari_port"):
+        value = raw.get(port, defaults.get(port, 1))
+        if not isinstance(value, int) or not 0 < value < 65536:
+            problems.append(f"{key}.{port}: must be a port number, not {value!r}")
+    first, last = (raw.get("seats") or {}).get("first"), (raw.get("seats") or {}).get("last")
+    seats: list[str] = []
+    if not (isinstance(first, int) and isinstance(last, int) and 0 < first <= last):
+        problems.append(f"{key}.seats: needs first <= last, both numbers (e.g. "
+                        "{ first = 1001, last = 1010 })")
+    else:
+        seats = [str(n) for n in range(first, last + 1)]
+    region = str(raw.get("region_code", ""))
+    if not (len(region) == 6 and region.isdigit()):
+        problems.append(f"{key}.region_code: must be 6 digits (GB/T 2260), not {region!r}")
+    rtp = raw.get("rtp") or {}
+    if not (isinstance(rtp.get("start"), int) and isinstance(rtp.get("end"), int)
+            and 1024 <= rtp["start"] < rtp["end"] < 65536):
+        problems.append(f"{key}.rtp: needs {{ start = N, end = M }} with 1024 <= N < M")
+    overflow = raw.get("overflow")
+    if overflow and overflow.get("to") not in sites:
+        problems.append(f"{key}.overflow.to: names no site: {overflow.get('to')!r}")
+    return seats
+
+
 def _check_topology(path: Path, problems: list[str]) -> list[str]:
     where = f"topology {path}"
     try:
@@ -114,33 +145,9 @@ def _check_topology(path: Path, problems: list[str]) -> list[str]:
     seats: list[str] = []
     served = set()
     for name, raw in sites.items():
-        key = f"{where}: sites.{name}"
-        platform = str(raw.get("platform", ""))
-        if platform not in PLATFORMS:
-            problems.append(f"{key}.platform: must be 12345 or 110, not {platform or 'missing'!r}")
+        seats += _check_site(f"{where}: sites.{name}", raw, defaults, sites, problems)
         if raw.get("service_number"):
             served.add(str(raw["service_number"]))
-        _address(f"{key}.address", raw.get("address"), problems)
-        for port in ("sip_port", "ami_port", "ari_port"):
-            value = raw.get(port, defaults.get(port, 1))
-            if not isinstance(value, int) or not 0 < value < 65536:
-                problems.append(f"{key}.{port}: must be a port number, not {value!r}")
-        first, last = (raw.get("seats") or {}).get("first"), (raw.get("seats") or {}).get("last")
-        if not (isinstance(first, int) and isinstance(last, int) and 0 < first <= last):
-            problems.append(f"{key}.seats: needs first <= last, both numbers (e.g. "
-                            "{ first = 1001, last = 1010 })")
-        else:
-            seats += [str(n) for n in range(first, last + 1)]
-        region = str(raw.get("region_code", ""))
-        if not (len(region) == 6 and region.isdigit()):
-            problems.append(f"{key}.region_code: must be 6 digits (GB/T 2260), not {region!r}")
-        rtp = raw.get("rtp") or {}
-        if not (isinstance(rtp.get("start"), int) and isinstance(rtp.get("end"), int)
-                and 1024 <= rtp["start"] < rtp["end"] < 65536):
-            problems.append(f"{key}.rtp: needs {{ start = N, end = M }} with 1024 <= N < M")
-        overflow = raw.get("overflow")
-        if overflow and overflow.get("to") not in sites:
-            problems.append(f"{key}.overflow.to: names no site: {overflow.get('to')!r}")
     for number in PLATFORMS:
         if sites and number not in served:
             problems.append(f"{where}: no site has service_number = \"{number}\"")

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from telephony.config.check import check_config, compose_view, read_env_file, report
+from telephony.settings import environment
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             return 2
         env, source = compose_view(file_env, args.file.resolve().parent), str(args.file)
     else:
-        env, source = dict(os.environ), "the environment"
+        env, source = dict(environment()), "the environment"
     problems = check_config(env)
     if problems:
         print(report(problems, source), file=sys.stderr)

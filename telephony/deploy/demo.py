@@ -13,8 +13,7 @@ from pathlib import Path
 from telephony.config.check import compose_view, read_env_file
 from telephony.deploy.engine import DockerEngine, EngineError
 from telephony.deploy.stack import Addresses, Stack, write_config
-from telephony.lab.runtime import cache_dir
-from telephony.settings import DEFAULT_TOPOLOGY, Settings, load_settings
+from telephony.settings import DEFAULT_TOPOLOGY, Settings, cache_dir, load_settings
 
 PROJECT = "hotline"
 # the lab's own addresses for the stack's services (README, "The lab")

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from telephony.lab.runtime import cache_dir
+from telephony.settings import cache_dir, child_environment, docker_host
 
 
 def say(message: str) -> None:
@@ -40,12 +40,12 @@ class DockerEngine:
         self.socket = self.base / "engine" / "docker.sock"
         self.pidfile = self.base / "engine" / "dockerd.pid"
         self.log = self.base / "engine" / "dockerd.log"
-        self.host = os.environ.get("DOCKER_HOST") or ""
+        self.host = docker_host()
         self.started: subprocess.Popen | None = None
 
     @property
     def env(self) -> dict[str, str]:
-        env = {**os.environ}
+        env = child_environment()
         if self.host:
             env["DOCKER_HOST"] = self.host
         return env

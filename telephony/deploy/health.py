@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import urllib.request
 
-from telephony.settings import load_settings
+from telephony.settings import api_address, load_settings
 
 
 def ari_answers(site_name: str) -> str | None:
@@ -26,8 +25,7 @@ def ari_answers(site_name: str) -> str | None:
 
 
 def controller_ready() -> str | None:
-    host = os.environ.get("HOTLINE_API_HOST", "127.0.0.1")
-    port = os.environ.get("HOTLINE_API_PORT", "8080")
+    host, port = api_address()
     with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=2) as resp:
         health = json.load(resp)
     if not health.get("ready"):

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 from telephony.deploy.engine import DockerEngine, say
-from telephony.lab.runtime import apt_mirror, build_sid_root, cache_dir, find_runtime, write_hosts
+from telephony.lab.runtime import apt_mirror, build_sid_root, find_runtime, write_hosts
+from telephony.settings import cache_dir
 
 # FROM line -> (suite, packages added to a minbase root)
 SID_PACKAGES = ("python3", "python3-jinja2", "espeak-ng", "sox")

@@ -20,8 +20,7 @@ from pathlib import Path
 from services.api.accounts import hash_secret
 from telephony.deploy.engine import DockerEngine, EngineError, docker_cli, say
 from telephony.deploy.images import ensure_base_images
-from telephony.lab.runtime import cache_dir
-from telephony.settings import REPO_ROOT
+from telephony.settings import REPO_ROOT, cache_dir
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
 LOCAL_IMAGES = {   # images built here from Debian's packages, for the official ones

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import sys
 
-from telephony.settings import SettingsError, load_settings
+from telephony.settings import (
+    SettingsError,
+    child_environment,
+    default_to_lab_mode,
+    load_settings,
+)
 
 
 def _lab_settings():
-    os.environ.setdefault("HOTLINE_MODE", "lab")
+    default_to_lab_mode()
     return load_settings()
 
 
@@ -51,37 +54,6 @@ def lab_status(lab) -> dict:
     return {"processes": procs, "sites": sites, "controller": lab.health()}
 
 
-def cmd_controller(args: argparse.Namespace) -> int:
-    from telephony.app import run_controller
-    from telephony.logs import configure_logging
-
-    from telephony.config.check import check_config, report
-
-    # the same check as `hotline config check`: every problem at once, no traceback
-    problems = check_config(os.environ)
-    if problems:
-        print("hotline controller: " + report(problems, "the environment"), file=sys.stderr)
-        return 2
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"hotline controller: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(args.log_level)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(run_controller(settings))
-    return 0
-
-
-def _loop_factory():
-    """uvloop where installed (Linux): the controller's one loop carries every call."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from telephony.lab.demo import run_demo, run_surge_demo
 
@@ -108,8 +80,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     report = Path(tempfile.mkstemp(prefix="hotline-drill-", suffix=".jsonl")[1])
-    env = {**os.environ, "HOTLINE_MODE": "lab", "HOTLINE_DRILL_REPORT": str(report),
-           "HOTLINE_DRILL_FULL": "1" if args.full else "0"}
+    env = child_environment(HOTLINE_MODE="lab", HOTLINE_DRILL_REPORT=str(report),
+                            HOTLINE_DRILL_FULL="1" if args.full else "0")
     code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "drill", str(drills)],
                           cwd=REPO_ROOT, env=env, check=False).returncode
     rows = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
@@ -123,17 +95,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return code
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register_lab(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser("lab", help="the multi-site Asterisk lab on this machine")
     lab.add_argument("action", choices=["up", "down", "status", "install", "render"])
     lab.add_argument("--no-controller", action="store_true",
                      help="start the sites and Redis only")
     lab.set_defaults(func=cmd_lab)
 
-    ctl = sub.add_parser("controller", help="run the call controller in the foreground")
-    ctl.add_argument("--log-level", default=os.environ.get("HOTLINE_LOG_LEVEL", "INFO"))
-    ctl.set_defaults(func=cmd_controller)
 
+def register_tools(sub: argparse._SubParsersAction) -> None:
+    """Drills and the demo, after `hotline controller` in the command list."""
     drill = sub.add_parser("drill", help="failure drills against the lab, with a table")
     drill.add_argument("--full", action="store_true",
                        help="full-length drills (e.g. a 30 s Redis outage); CI runs a reduced set")

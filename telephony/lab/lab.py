@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import sys
 import time
@@ -17,12 +16,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from telephony.lab.processes import ProcessBook
-from telephony.lab.prompts import SOUND_DIR, render_prompts
-from telephony.lab.render import SiteDirs, render_site, write_site
 from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say, write_hosts
-from telephony.settings import Settings, Site
+from telephony.prompts import SOUND_DIR, render_prompts
+from telephony.render import SiteDirs, render_site, write_site
+from telephony.settings import Settings, Site, child_environment, lab_dir
 
-LAB_DIR = Path(os.environ.get("HOTLINE_LAB_DIR", "/tmp/hotline-lab"))
+LAB_DIR = lab_dir()
 
 
 class LabError(RuntimeError):
@@ -154,8 +153,8 @@ class Lab:
         if self.book.running("controller"):
             say("controller: already running")
             return
-        env = {**os.environ, "HOTLINE_MODE": "lab" if self.settings.lab_mode else "production",
-               "PYTHONUNBUFFERED": "1"}
+        env = child_environment(HOTLINE_MODE="lab" if self.settings.lab_mode else "production",
+                                PYTHONUNBUFFERED="1")
         if self.settings.redis_url and not shutil.which("redis-server"):
             env["HOTLINE_REDIS_URL"] = ""
         cmd = [sys.executable, "-m", "telephony.cli", "controller"]

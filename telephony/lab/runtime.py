@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from telephony.settings import cache_dir, child_environment, local_asterisk
+
 ASTERISK_PACKAGES = (
     "asterisk",
     "asterisk-modules",
@@ -52,8 +54,6 @@ class AsteriskRuntime:
         return ["chroot", str(self.root), *cmd] if self.chrooted else cmd
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("HOTLINE_CACHE_DIR", "/var/cache/hotline-link"))
 
 
 def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
@@ -87,7 +87,7 @@ def _run(cmd: list[str], **kw) -> None:
 
 def find_runtime() -> AsteriskRuntime | None:
     """A usable Asterisk without installing anything, or None."""
-    local = os.environ.get("HOTLINE_ASTERISK") or shutil.which("asterisk")
+    local = local_asterisk() or shutil.which("asterisk")
     if local:
         return AsteriskRuntime(root=Path("/"), binary=local)
     root = cache_dir() / "sid-root"
@@ -114,7 +114,7 @@ def build_sid_root(root: Path) -> AsteriskRuntime:
         shutil.rmtree(root)
     if not shutil.which("debootstrap"):
         _run(["apt-get", "install", "-y", "-q", "debootstrap"],
-             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+             env=child_environment(DEBIAN_FRONTEND="noninteractive"))
     mirror = apt_mirror()
     root.parent.mkdir(parents=True, exist_ok=True)
     say(f"building a Debian sid root for Asterisk in {root} (about a minute, once)")

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from telephony.settings import REPO_ROOT
+from telephony.lab.rtp_pcap import write_rfc2833_pcap
+from telephony.settings import REPO_ROOT, sipp_port_base
 
 SCENARIOS = REPO_ROOT / "lab" / "sipp"
 # steps of 4: SIPp's media port -mp also binds -mp+2 (its video echo)
 _ports = itertools.count(
-    int(os.environ.get("HOTLINE_SIPP_PORT_BASE", "15060")) + (os.getpid() % 50) * 400, 4)
+    sipp_port_base() + (os.getpid() % 50) * 400, 4)
 
 
 def sipp_binary() -> str:
@@ -285,6 +286,21 @@ def poke(run: SippRun, call_id: str) -> None:
         sock.sendto(message.encode(), (host, port))
 
 
+def _step_xml(kind: str, arg: str | int, cseq: int,
+              dialog: dict[str, str]) -> tuple[list[str], int] | None:
+    """A step both scenarios know ("pause", "await", "info") as XML, and the next CSeq;
+    None for any other step."""
+    if kind == "pause":
+        return [f'  <pause milliseconds="{int(arg)}" />\n'], cseq
+    if kind == "await":
+        return [_AWAIT.format(timeout=int(arg))], cseq
+    if kind == "info":
+        digits = str(arg)
+        return ([_INFO.format(cseq=cseq + i, digit=digit, **dialog)
+                 for i, digit in enumerate(digits)], cseq + len(digits))
+    return None
+
+
 def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_ms: int = 60000) -> Path:
     """Write a SIPp UAS scenario: answer, then each step, then wait for BYE.
 
@@ -297,14 +313,10 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     sends_info = any(kind == "info" for kind, _ in steps)
     body, cseq = [_ANSWER.replace("{dialog_vars}", _DIALOG_VARS if sends_info else "")], 1
     for kind, arg in steps:
-        if kind == "pause":
-            body.append(f'  <pause milliseconds="{int(arg)}" />\n')
-        elif kind == "await":
-            body.append(_AWAIT.format(timeout=int(arg)))
-        elif kind == "info":
-            for digit in str(arg):
-                body.append(_INFO.format(cseq=cseq, digit=digit, **_AGENT_DIALOG))
-                cseq += 1
+        common = _step_xml(kind, arg, cseq, _AGENT_DIALOG)
+        if common is not None:
+            xml, cseq = common
+            body += xml
         elif kind in ("rfc2833", "storm"):
             # a storm: 200 keys a second, each a short burst of telephone-events
             fast: dict[str, Any] = {"packets_per_digit": 2, "packet_s": 0.0025,
@@ -317,51 +329,6 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     body.append(_BYE_IN.format(timeout=bye_timeout_ms))
     path.write_text('<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE scenario SYSTEM '
                     '"sipp.dtd">\n<scenario name="agent">\n' + "".join(body) + "</scenario>\n")
-    return path
-
-
-def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101,
-                       packets_per_digit: int = 8, packet_s: float = 0.02,
-                       gap_s: float = 0.2) -> Path:
-    """A pcap of RTP telephone-events (RFC 4733) for `digits`, for SIPp's play_pcap_audio.
-
-    SIPp's own play_dtmf sends payload type 96 whatever the SDP says, and
-    Asterisk, which offers 101, ignores it: so the lab plays recorded events.
-    """
-    import struct
-
-    events = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
-    packets: list[tuple[float, bytes]] = []
-    seq, ts, t = 1000, 8000, 0.0
-    # half a second of silence first: Asterisk's strict RTP learns the source
-    # from the first packets and drops what arrives while it learns
-    for _ in range(25):
-        packets.append((t, struct.pack("!BBHII", 0x80, 0, seq, ts, 0x1234) + b"\xff" * 160))
-        seq, ts, t = seq + 1, ts + 160, t + 0.02
-    for digit in digits:
-        event = events[digit]
-        for i in range(packets_per_digit):   # progress packets, then the end packet 3 times
-            end = i == packets_per_digit - 1
-            duration = 160 * (i + 1)
-            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
-            marker = 0x80 if i == 0 else 0
-            for _ in range(3 if end else 1):
-                rtp = struct.pack("!BBHII", 0x80, marker | payload_type, seq & 0xFFFF, ts, 0x1234)
-                packets.append((t, rtp + payload))
-                seq += 1
-            t += packet_s
-        ts += 160 * 10
-        t += gap_s
-    with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for when, rtp in packets:
-            udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                             bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
-            frame = b"\0" * 12 + b"\x08\x00" + ip
-            sec, usec = int(when), int((when % 1) * 1_000_000)
-            out.write(struct.pack("<IIII", 1_700_000_000 + sec, usec, len(frame), len(frame)))
-            out.write(frame)
     return path
 
 
@@ -390,16 +357,11 @@ def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
     head = base[:base.index("  <pause />")]
     body, cseq = [head], 2
     for kind, arg in steps:
-        if kind == "pause":
-            body.append(f'  <pause milliseconds="{int(arg)}" />\n')
-        elif kind == "await":
-            body.append(_AWAIT.format(timeout=int(arg)))
-        elif kind == "info":
-            for digit in str(arg):
-                body.append(_INFO.format(cseq=cseq, digit=digit, **_CITIZEN_DIALOG))
-                cseq += 1
-        else:
+        common = _step_xml(kind, arg, cseq, _CITIZEN_DIALOG)
+        if common is None:
             raise ValueError(f"unknown citizen step {kind!r}")
+        xml, cseq = common
+        body += xml
     body.append(_CITIZEN_BYE.format(cseq=cseq) if hang_up else _BYE_IN.format(timeout=bye_timeout_ms))
     body.append("</scenario>\n")
     path.write_text("".join(body))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.ari.events import (
+from telephony.ari.calls import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     MalformedEvent,

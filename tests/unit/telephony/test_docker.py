@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from telephony.lab import render
+from telephony import render
 from telephony.settings import REPO_ROOT, load_settings
 
 DOCKER = REPO_ROOT / "docker"

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.lab.render import SiteDirs, render_site
 from telephony.lab.runtime import apt_mirror
 from telephony.logs import MaskNumbers
+from telephony.render import SiteDirs, render_site
 from telephony.settings import SettingsError, load_settings
 
 

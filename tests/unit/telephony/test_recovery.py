@@ -5,8 +5,18 @@ import asyncio
 from dataclasses import replace
 
 from services.seats import SeatBoard
-from telephony.calls.controller import CallController, CallObserver, TransferTargets, _settle
-from telephony.calls.model import Call, CallState, Leg, LegRole, TransferMode
+from telephony.calls import machine
+from telephony.calls.controller import CallController, CallObserver, TransferTargets
+from telephony.calls.model import (
+    Call,
+    CallState,
+    HangupLeg,
+    Leg,
+    LegHungUp,
+    LegRole,
+    Recovered,
+    TransferMode,
+)
 
 S = CallState
 
@@ -45,6 +55,12 @@ def controller(switch, notes=None):
                           observer=notes), board
 
 
+def _settle(call: Call, alive: set[str]) -> tuple[Call, list[str]]:
+    """The machine's recovery step: the call, and the legs it hangs up."""
+    step = machine.step(call, Recovered(frozenset(alive)))
+    return step.call, [c.leg_id for c in step.commands if isinstance(c, HangupLeg)]
+
+
 def test_a_connected_call_with_both_legs_alive_stays_connected():
     call, stale = _settle(stored(), {"cit", "c1-s1"})
     assert call.state is S.CONNECTED and stale == []
@@ -77,15 +93,15 @@ async def test_a_call_whose_citizen_left_while_away_is_ended_not_left_dangling()
     calls, _ = controller(switch, notes)
     assert calls.recover("12345", [stored()], {"c1-s1"}) == []
     await asyncio.sleep(0)
-    assert ("hangup", "c1-s1") in switch.done and ("destroy_bridge", "c1-b") in switch.done
+    assert ("hangup", "c1-s1", "normal") in switch.done and ("destroy_bridge", "c1-b") in switch.done
     assert notes.seen[-1][1] == "call_ended"
     await calls.close()
 
 
 def _leg_gone(leg_id: str, cause: int):
-    from telephony.ari.events import Channel, ChannelDestroyed, StasisEnd
+    from telephony.ari.calls import Channel, ChannelDestroyed, StasisEnd, to_signal
     channel = Channel(leg_id, "PJSIP/1001-1", "Up", "", "", "")
-    return StasisEnd(channel), ChannelDestroyed(channel, cause, "")
+    return to_signal(StasisEnd(channel)), to_signal(ChannelDestroyed(channel, cause, ""))
 
 
 async def _settled(calls, call_id="c1"):
@@ -100,9 +116,9 @@ async def test_an_agent_leg_lost_by_a_network_cause_sends_the_citizen_back_to_th
     board.set_registered("12345", "1001", True)
     calls.recover("12345", [stored()], {"cit", "c1-s1"})
     end, destroyed = _leg_gone("c1-s1", 38)   # network out of order
-    await calls.on_event("12345", end)
+    await calls.on_signal("12345", end)
     assert (await _settled(calls)).state is S.CONNECTED   # waits for the cause
-    await calls.on_event("12345", destroyed)
+    await calls.on_signal("12345", destroyed)
     call = await _settled(calls)
     assert call is not None and call.agent_leg is None
     assert ("c1", "agent_lost", {"seat": "1001", "reason": "network_failure"}) in notes.seen
@@ -116,8 +132,60 @@ async def test_an_agent_who_hangs_up_normally_ends_the_call():
     board.set_registered("12345", "1001", True)
     calls.recover("12345", [stored()], {"cit", "c1-s1"})
     for event in _leg_gone("c1-s1", 16):   # normal clearing: a BYE from the seat
-        await calls.on_event("12345", event)
+        await calls.on_signal("12345", event)
     assert await _settled(calls) is None   # finished
     assert any(kind == "call_ended" for _, kind, _ in notes.seen)
     assert ("hangup", "cit", "normal") in switch.done
     await calls.close()
+
+
+# ---- the recovery transitions live in the machine's table ---------------------------------
+def test_every_live_state_has_a_recovery_transition():
+    from telephony.calls.recovery import recovered
+    live = [state for state in S if state is not S.ENDED]
+    assert all(machine.TRANSITIONS[(state, Recovered)] is recovered for state in live)
+
+
+def test_a_ringing_seat_is_called_off_and_the_citizen_waits_again():
+    from telephony.calls.model import StartRingback, WaitForSeat
+    call = stored(state=S.RINGING_SEAT, agent_leg=None, ringing_leg=Leg("c1-s2", LegRole.AGENT,
+                                                                        "1002"))
+    step = machine.step(call, Recovered(frozenset({"cit", "c1-s2"})))
+    assert step.call.state is S.WAITING and step.call.ringing_leg is None
+    assert step.commands == (HangupLeg("c1-s2"), StartRingback("cit"), WaitForSeat())
+
+
+def test_a_blind_transfer_still_ringing_goes_back_to_the_waiting_line():
+    call = stored(state=S.BLIND_RINGING, agent_leg=None, reserved_seat="1001",
+                  target_leg=Leg("c1-t2", LegRole.TARGET), transfer_mode=TransferMode.HANDOVER)
+    call, stale = _settle(call, {"cit", "c1-t2"})
+    assert call.state is S.WAITING and call.target_leg is None and stale == ["c1-t2"]
+
+
+def test_a_three_way_whose_agent_left_is_handed_over():
+    call = stored(state=S.THREE_WAY, target_leg=Leg("c1-t2", LegRole.TARGET),
+                  transfer_mode=TransferMode.THREE_WAY)
+    call, stale = _settle(call, {"cit", "c1-t2"})
+    assert call.state is S.HANDED_OVER and call.agent_leg is None and stale == []
+
+
+def test_a_call_whose_citizen_left_ends_with_what_is_left_hung_up():
+    from telephony.calls.model import DestroyBridge, Finished, Notice
+    step = machine.step(stored(), Recovered(frozenset({"c1-s1"})))
+    assert step.call.state is S.ENDED
+    assert step.commands[:2] == (HangupLeg("c1-s1"), DestroyBridge("c1-b"))
+    notice, finished = step.commands[2:]
+    assert notice.kind is Notice.CALL_ENDED and notice.detail == {"state": "connected",
+                                                                  "taken_by": "12345"}
+    assert finished == Finished()
+
+
+def test_after_a_reconnection_vanished_legs_are_heard_of():
+    from telephony.calls.model import SeatFailed, TargetFailed
+    from telephony.calls.recovery import vanished
+    ringing = stored(state=S.TRANSFER_RINGING, target_leg=Leg("c1-t2", LegRole.TARGET))
+    assert vanished(ringing, {"cit", "c1-s1"}) == [TargetFailed("c1-t2", "unreachable")]
+    assert vanished(stored(), {"c1-s1"}) == [LegHungUp("cit")]
+    seat = stored(state=S.RINGING_SEAT, agent_leg=None,
+                  ringing_leg=Leg("c1-s2", LegRole.AGENT, "1002"))
+    assert vanished(seat, {"cit"}) == [SeatFailed("c1-s2", "unreachable")]

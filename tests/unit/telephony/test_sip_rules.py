@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from telephony.lab.render import SiteDirs, render_site
+from telephony.render import SiteDirs, render_site
 from telephony.settings import load_settings
 from telephony.sip_rules import (
     TRUNK_HEADERS,
@@ -153,23 +153,24 @@ class _RecordingAri:
 
 
 async def test_switch_refuses_an_unsafe_dial_string_and_a_caller_id_of_anything_but_digits():
-    from telephony.ari.switch import AriSwitch
-    from telephony.calls.ports import SwitchError
+    from telephony.ari.calls import AriSwitch, Dialer
+    from telephony.calls.ports import SeatAt, SwitchError
 
     ari = _RecordingAri()
-    switch = AriSwitch(ari, "hotline")  # type: ignore[arg-type]
+    switch = AriSwitch(ari, "hotline", Dialer(handover={}))  # type: ignore[arg-type]
     with pytest.raises(SwitchError):
-        await switch.ring("PJSIP/1001&PJSIP/line-119", "leg", "13800138000", (), "seat,c", 20)
-    await switch.ring("PJSIP/1001", "leg", '1" <119>', (), "seat,c", 20)
+        await switch.ring(SeatAt("1001&PJSIP/line-119", "12345", "12345"), "leg", "13800138000",
+                          (), "seat,c", 20)
+    await switch.ring(SeatAt("1001", "12345", "12345"), "leg", '1" <119>', (), "seat,c", 20)
     assert ari.originated == [("PJSIP/1001", "")]
 
 
 def test_transfer_targets_ring_only_configured_lines():
-    from telephony.calls.controller import TransferTargets
-    from telephony.calls.model import TransferMode
+    from telephony.ari.calls import Dialer
+    from telephony.calls.ports import LineOut
 
-    targets = TransferTargets(handover={}, site_up=lambda s: True, lines=frozenset({"119"}))
-    assert targets.resolve("12345", TransferMode.LINE, "119") == (None, "PJSIP/line-119")
+    dialer = Dialer(handover={}, lines=frozenset({"119"}))
+    assert dialer.dial_string(LineOut("119")) == "PJSIP/line-119"
     for line in ("120", "119&PJSIP/1001", None):
         with pytest.raises(UnsafeDialString):
-            targets.resolve("12345", TransferMode.LINE, line)
+            dialer.dial_string(LineOut(line))

@@ -17,7 +17,7 @@ import wave
 from pathlib import Path
 
 # no project import: the Asterisk image runs this file on its own (see main)
-PROMPTS = Path(__file__).resolve().parents[2] / "dialplan" / "prompts.toml"
+PROMPTS = Path(__file__).resolve().parents[1] / "dialplan" / "prompts.toml"
 SOUND_DIR = "/usr/share/asterisk/sounds/hotline"   # as Asterisk sees it; any language
 
 

@@ -87,7 +87,7 @@ def container_dirs() -> SiteDirs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python3 -m telephony.lab.render --site NAME --out DIR`: the docker entrypoint's renderer.
+    """`python3 -m telephony.render --site NAME --out DIR`: the docker entrypoint's renderer.
 
     Needs only Python 3.11+ and jinja2, so the Asterisk image does not carry the controller.
     """
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from telephony.settings import SettingsError, load_settings
 
-    parser = argparse.ArgumentParser(prog="python3 -m telephony.lab.render")
+    parser = argparse.ArgumentParser(prog="python3 -m telephony.render")
     parser.add_argument("--site", required=True)
     parser.add_argument("--out", type=Path, default=Path("/etc/asterisk"))
     parser.add_argument("--run-user", default="asterisk")

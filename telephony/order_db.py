@@ -1,0 +1,117 @@
+"""The order database for the running controller: migrated at start (retried while it
+is down), supervised for deadlines, and fed from the outbox by the consumer the
+settings choose. Calls never wait on any of this: they only publish to the outbox."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from services.work_orders.outbox import Outbox
+from services.work_orders.worker import OrderWorker
+from telephony.settings import Settings, child_environment
+
+if TYPE_CHECKING:   # heavy imports, loaded in the background at start
+    from services.work_orders.service import WorkOrderService
+
+log = logging.getLogger("hotline.app")
+
+
+class OrderDatabase:
+    def __init__(self, settings: Settings, outbox: Outbox,
+                 publish: Callable[[dict], object]):
+        self._settings = settings
+        self._outbox = outbox
+        self._publish = publish
+        self.service: WorkOrderService | None = None   # once the database answers
+        self.worker: OrderWorker | None = None
+
+    @property
+    def consumer_mode(self) -> str:
+        return self._settings.orders_consumer if self._settings.redis_url else "spool"
+
+    def consumer_state(self) -> dict:
+        worker = self.worker
+        return {"mode": self.consumer_mode, "pid": worker.pid if worker else None,
+                "restarts": worker.restarts if worker else 0}
+
+    async def run(self) -> None:
+        """Migrate, then supervise deadlines and apply the outbox, until cancelled."""
+        from services.work_orders import db
+
+        url = self._settings.db_url or db.default_url(self._settings.data_dir)
+        service = await self._open(url)
+        log.info("order database ready")
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._supervise(service), name="orders-supervision")
+            group.create_task(self._consume(service, url), name="orders-consumer")
+
+    async def _open(self, url: str) -> WorkOrderService:
+        from services.work_orders import db
+        from services.work_orders.levels import Calendar
+        from services.work_orders.service import WorkOrderService
+
+        delay = 0.5
+        while self.service is None:
+            try:
+                await db.upgrade_async(url)
+                self.service = WorkOrderService(
+                    db.make_session_factory(db.make_engine(url)),
+                    clock=lambda: datetime.now(UTC), calendar=Calendar())
+            except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
+                log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return self.service
+
+    async def _supervise(self, service: WorkOrderService) -> None:
+        from services.work_orders.supervision import SupervisionScheduler
+
+        await SupervisionScheduler(service, interval=60, on_notices=self._notices).run()
+
+    async def _notices(self, notices) -> None:
+        """督办 notices go live to the board (supervisors) and the platform's agents."""
+        for notice in notices:
+            self._publish({
+                "type": "supervision", "platform": notice.platform,
+                "order_id": notice.order_id, "tier": notice.tier, "level": notice.level,
+                "due_at": notice.due_at.isoformat(), "issued_at": notice.issued_at.isoformat(),
+                "department": notice.department, "region_code": notice.region_code})
+
+    async def _consume(self, service: WorkOrderService, url: str) -> None:
+        mode, redis_url = self.consumer_mode, self._settings.redis_url
+        if mode == "process" and redis_url:
+            # off the call loop, on the other core; restarted if it dies
+            self.worker = OrderWorker({**child_environment(), "HOTLINE_DB_URL": url,
+                                       "HOTLINE_REDIS_URL": redis_url})
+            await self.worker.run()
+        elif mode == "inline" and redis_url:
+            await self._consume_inline(service, redis_url)
+        elif mode == "spool":
+            await self._apply_spool(service)
+        # "external": ops run `hotline orders consume` themselves
+
+    async def _consume_inline(self, service: WorkOrderService, redis_url: str) -> None:
+        import redis.asyncio as aioredis
+
+        from services.work_orders.consumer import OutboxConsumer
+
+        # its own connection: a blocking stream read outlasts the short socket
+        # timeout the call path's client uses
+        reader = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
+        try:
+            await OutboxConsumer(reader, service).run()
+        finally:
+            await reader.aclose()
+
+    async def _apply_spool(self, service: WorkOrderService) -> None:
+        from services.work_orders.consumer import apply_spool
+
+        while True:   # no Redis: the spool is the outbox
+            try:
+                await apply_spool(self._outbox.spool, service)
+            except Exception as exc:  # noqa: BLE001 - retried; the spool keeps every event
+                log.warning("applying the order spool failed (%r); retrying", exc)
+            await asyncio.sleep(1.0)

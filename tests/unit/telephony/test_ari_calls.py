@@ -1,0 +1,82 @@
+"""ARI events as call control's signals, and destinations as dial strings: the one
+place that knows Stasis arguments, Q.850 causes and PJSIP."""
+from __future__ import annotations
+
+import pytest
+
+from telephony.ari.calls import (
+    Channel,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    Dialer,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+    failure_reason,
+    lost_reason,
+    to_signal,
+)
+from telephony.calls.ports import (
+    CallArrived,
+    DigitReceived,
+    LegAnswered,
+    LegGone,
+    LegLeft,
+    LineOut,
+    OtherPlatform,
+    PromptFinished,
+    SeatAt,
+    StrayLeg,
+)
+from telephony.sip_rules import UnsafeDialString
+
+CHAN = Channel("ch-1", "PJSIP/citizen-00000001", "Up", "13800138000", "", "12345")
+
+
+def test_a_hand_over_arrives_with_its_orders_and_origin():
+    signal = to_signal(StasisStart(CHAN, ("trunk", "", "WO-20261122-000000000001",
+                                          "PO-20261122-000000000002", "12345")))
+    assert signal == CallArrived("ch-1", "13800138000", True,
+                                 work_order="WO-20261122-000000000001",
+                                 linked_order="PO-20261122-000000000002", origin_site="12345")
+
+
+def test_a_citizen_arrives_with_the_ivr_choice_and_a_bad_value_is_dropped():
+    assert to_signal(StasisStart(CHAN, ("citizen", "", "police"))).ivr_choice == "police"
+    assert to_signal(StasisStart(CHAN, ("citizen", "", "police&x"))).ivr_choice is None
+    bad = to_signal(StasisStart(CHAN, ("trunk", "", "WO-1;drop", "", "")))
+    assert isinstance(bad, CallArrived) and bad.work_order is None
+
+
+def test_a_rung_leg_that_answers_names_its_call_and_anything_else_is_stray():
+    assert to_signal(StasisStart(CHAN, ("seat", "c1"))) == LegAnswered("ch-1", "c1", "seat")
+    assert to_signal(StasisStart(CHAN, ("target", "c1"))) == LegAnswered("ch-1", "c1", "target")
+    assert isinstance(to_signal(StasisStart(CHAN, ("seat",))), StrayLeg)
+    assert isinstance(to_signal(StasisStart(CHAN, ("whatever", "c1"))), StrayLeg)
+
+
+def test_keys_leaving_and_prompts_are_signals():
+    assert to_signal(ChannelDtmfReceived(CHAN, "*")) == DigitReceived("ch-1", "*")
+    assert to_signal(StasisEnd(CHAN)) == LegLeft("ch-1")
+    assert to_signal(PlaybackFinished("p1", "ch-1")) == PromptFinished("p1", "ch-1")
+    assert to_signal(PlaybackFinished("p1", None)) is None
+
+
+@pytest.mark.parametrize(("cause", "unanswered", "lost"), [
+    (16, "unreachable", None),            # normal clearing: a hang-up
+    (17, "busy", None), (19, "no_answer", None), (21, "rejected", None),
+    (38, "unreachable", "network_failure"), (99, "unreachable", "cause_99"),
+])
+def test_a_gone_leg_carries_why_by_its_q850_cause(cause, unanswered, lost):
+    assert to_signal(ChannelDestroyed(CHAN, cause, "")) == LegGone("ch-1", cause, unanswered, lost)
+    assert (failure_reason(cause), lost_reason(cause)) == (unanswered, lost)
+
+
+def test_destinations_become_pjsip_dial_strings():
+    dialer = Dialer(handover={"12345": "110@trunk-110"}, lines=frozenset({"119"}))
+    assert dialer.dial_string(SeatAt("1001", "12345", "12345")) == "PJSIP/1001"
+    assert dialer.dial_string(SeatAt("3001", "remote", "12345")) == "PJSIP/3001@trunk-remote"
+    assert dialer.dial_string(OtherPlatform("12345")) == "PJSIP/110@trunk-110"
+    assert dialer.dial_string(LineOut("119")) == "PJSIP/line-119"
+    with pytest.raises(UnsafeDialString):
+        dialer.dial_string(LineOut("120"))
