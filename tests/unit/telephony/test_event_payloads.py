@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 
 from services.api.event_schemas import SCHEMAS
 from services.api.openapi import build_document
-from telephony.calls.model import KeyPressed
+from telephony.calls.model import KeyPressed, Notice
 from telephony.desk import EventFeed
 
 from .test_machine import connected, run, three_way
@@ -23,13 +23,13 @@ def problems(event: dict[str, Any]) -> list[str]:
 
 def test_the_call_events_follow_their_schemas():
     published: list[dict[str, Any]] = []
-    feed = EventFeed(published.append, lambda: None)
+    feed = EventFeed(published.append)
     call = three_way()
     feed.call_opened(call)
-    feed.notice(call, "seat_answered", {"seat": "1001"})
-    feed.notice(call, "key_refused", {"key": "*8", "state": call.state.value, "why": "no"})
+    feed.notice(call, Notice.SEAT_ANSWERED, {"seat": "1001"})
+    feed.notice(call, Notice.KEY_REFUSED, {"key": "*8", "state": call.state.value, "why": "no"})
     ringing = run(connected(), KeyPressed("c1-s1", "*1"))[0]
-    feed.notice(ringing, "transfer_started", {"mode": "handover"})
+    feed.notice(ringing, Notice.TRANSFER_STARTED, {"mode": "handover"})
     kinds = [e["type"] for e in published]
     assert {"call_state", "call_incoming", "key_refused"} <= set(kinds)
     for event in published:
