@@ -229,6 +229,23 @@ def handover_dial(settings: Settings) -> dict[str, str]:
 CONTROLLER = web.AppKey("controller", Controller)
 
 
+def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
+    """What the API calls, from the controller's parts (services it needs before they are
+    up are given as callables: the endpoints answer 503 until they are)."""
+    settings = controller.settings
+    return ApiDeps(
+        orders=lambda: controller.order_db.service,
+        routing=lambda: controller.suggestions.routing,
+        desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
+                            controller.resuggest),
+        accounts=accounts,
+        events=controller.events,
+        site_platforms={site.name: site.platform for site in settings.sites},
+        allowed_origins=settings.api_origins,
+        audit=JsonlAudit(settings.data_dir / "lookup-audit.jsonl"),
+    )
+
+
 def build_web_app(controller: Controller, accounts: Accounts | None = None) -> web.Application:
     """Health, metrics, the lab journal, and the API under /api/v1 (with accounts);
     the controller runs while the app does (cleanup_ctx)."""
@@ -237,17 +254,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
     app.cleanup_ctx.append(controller.running)
     settings = controller.settings
     if accounts is not None:
-        app.add_subapp(API_PREFIX, build_api(ApiDeps(
-            orders=lambda: controller.order_db.service,
-            routing=lambda: controller.suggestions.routing,
-            desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
-                                controller.resuggest),
-            accounts=accounts,
-            events=controller.events,
-            site_platforms={site.name: site.platform for site in settings.sites},
-            allowed_origins=settings.api_origins,
-            audit=JsonlAudit(settings.data_dir / "lookup-audit.jsonl"),
-        )))
+        app.add_subapp(API_PREFIX, build_api(api_deps(controller, accounts)))
         app.add_subapp(OPEN311_PREFIX, build_open311(Open311Deps(
             lambda: controller.order_db.service,
             load_open311_keys(settings.open311_keys_file, lab_mode=settings.lab_mode))))

@@ -125,10 +125,8 @@ def load_settings(
     if env.get("HOTLINE_SURGE_AFTER_S"):   # drills and tests shorten the wait
         sites = tuple(replace(site, surge_after_s=float(env["HOTLINE_SURGE_AFTER_S"]))
                       if site.surge_after_s is not None else site for site in sites)
-    for name in list(lines):
-        override = env.get(f"HOTLINE_LINE_{name.upper()}")
-        if override:
-            lines[name] = override
+    lines.update({name: env[f"HOTLINE_LINE_{name.upper()}"] for name in list(lines)
+                  if env.get(f"HOTLINE_LINE_{name.upper()}")})
     lab_mode = env.get("HOTLINE_MODE", "production") == "lab"
     credentials, redis_url = _credentials(env, lab_mode)
     redis_url = _redis_url(env, lab_mode, env.get("HOTLINE_REDIS_URL", redis_url) or None)
