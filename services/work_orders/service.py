@@ -8,7 +8,7 @@ build the same events the controller emits, so there is a single code path.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -57,6 +57,8 @@ from .views import Role, ViewPolicy, render_view
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# Runs after each event's handler, in its transaction: e.g. the dispatch suggestion.
+AfterApply = Callable[[AsyncSession, OrderEvent], Awaitable[None]]
 CHANNELS = ("phone", "online")
 TRANSFER_LINKS = ("handover", "three_way", "online")
 SYSTEM = "system"
@@ -109,8 +111,10 @@ class WorkOrderService:
         supervision: SupervisionPolicy | None = None,
         views: ViewPolicy | None = None,
         categories: tuple[Category, ...] = DEFAULT_CATEGORIES,
+        after_apply: Sequence[AfterApply] = (),
     ) -> None:
         self._sessions = session_factory
+        self._after_apply = tuple(after_apply)
         self._clock = clock
         self.calendar = calendar
         self.supervision = supervision or SupervisionPolicy()
@@ -161,6 +165,8 @@ class WorkOrderService:
         if await session.get(AppliedEvent, event.event_id) is not None:
             return False
         await self._handlers[type(event)](session, event)
+        for hook in self._after_apply:   # e.g. the dispatch suggestion (services/dispatch)
+            await hook(session, event)
         session.add(
             AppliedEvent(
                 event_id=event.event_id,
