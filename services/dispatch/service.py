@@ -70,7 +70,7 @@ class DispatchService:
                                items: Iterable[Item]) -> dict[str, int]:
         """Add or update departments and items by id; nothing is deleted."""
         now = self._clock()
-        counts = {"departments": 0, "items": 0, "updated": 0}
+        counts = {"departments": 0, "items": 0, "updated": 0, "unchanged": 0}
         async with self._sessions() as session, session.begin():
             for dept in departments:
                 row = await session.get(DispatchDepartment, dept.id)

@@ -123,8 +123,7 @@ class DispatchSuggester:
             in_category = category is not None and category in item.categories
             if in_category:
                 score *= self.weights.category
-            matched = tuple(sorted(query & set(self._word_docs[index])
-                                   | {k for k in item.keywords if k in normalised}))
+            matched = tuple(sorted(self._matched(index, item, query, normalised)))
             reason = Reason(item.item_id, item.title, matched, score,
                             category if in_category else None, region)
             top_score, reasons = best.get(item.department, (0.0, []))
@@ -133,6 +132,14 @@ class DispatchSuggester:
         if not best:
             return self._fallback(category, region)
         return self._ranked(best, category, region)
+
+    def _matched(self, index: int, item: Item, query: set[str], normalised: str) -> set[str]:
+        """The words the item matched on; the shared bigrams when no whole word did."""
+        words = query & set(self._word_docs[index]) | {k for k in item.keywords
+                                                        if k in normalised}
+        if words:
+            return words
+        return set(_bigrams(list(query))) & set(self._bigram_docs[index])
 
     def _scores(self, words: Sequence[str]) -> np.ndarray:
         if not words:
