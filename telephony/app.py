@@ -40,6 +40,7 @@ from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
 
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
+    from services.dispatch.service import DispatchService
     from services.routing import RoutingService
     from services.work_orders.service import WorkOrderService
 
@@ -73,6 +74,7 @@ class Controller:
         self.routing: RoutingService | None = None   # once the model is loaded
         self.routing_settled = False   # loaded, or failed to (calls go on without)
         self.orders: WorkOrderService | None = None  # once the database answers
+        self.dispatch: DispatchService | None = None  # departments and 派单 (services/dispatch)
         self.outbox: Outbox | None = None
         self.recorder: OrderRecorder | None = None
         self.order_worker: OrderWorker | None = None
@@ -237,6 +239,7 @@ class Controller:
 
         Calls never wait on any of this: they only publish to the outbox.
         """
+        from services.dispatch.wiring import start_dispatch
         from services.work_orders import db
         from services.work_orders.consumer import OutboxConsumer, apply_spool
         from services.work_orders.levels import Calendar
@@ -249,8 +252,12 @@ class Controller:
             try:
                 await db.upgrade_async(url)
                 engine = db.make_engine(url)
+                self.dispatch = await start_dispatch(db.make_session_factory(engine),
+                                                     lambda: datetime.now(UTC))
+                hooks = [self.dispatch.after_apply] if self.dispatch else []
                 self.orders = WorkOrderService(db.make_session_factory(engine),
-                                               clock=lambda: datetime.now(UTC), calendar=Calendar())
+                                               clock=lambda: datetime.now(UTC), calendar=Calendar(),
+                                               after_apply=hooks)
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -416,6 +423,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
         assert controller.calls is not None and controller.board is not None
         app.add_subapp(API_PREFIX, build_api(ApiDeps(
             orders=lambda: controller.orders,
+            dispatch=lambda: controller.dispatch,
             routing=lambda: controller.routing,
             desk=ControllerDesk(controller.calls, controller.board, controller.force_overflow,
                                 controller.resuggest),

@@ -3,8 +3,9 @@
 Users come from a TOML file, table `[api.users.<name>]`:
 
     [api.users.zhang]
-    role = "agent_12345"        # agent_12345 | agent_110 | supervisor | ops
+    role = "agent_12345"        # agent_12345 | agent_110 | supervisor | ops | department
     site = "12345"              # agents need one; supervisors/ops without one see every site
+    department = "housing"      # a department user's department (services/dispatch ids)
     seat = "1001"               # the seat this user answers on (agents)
     token_hash = "scrypt$16384$8$1$<salt hex>$<hash hex>"
     token_expires = 2027-06-30T00:00:00Z   # optional; after it the token is refused
@@ -33,6 +34,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import sys
 import time
@@ -46,7 +48,11 @@ from typing import Any
 from services.api.sessions import SESSION_IDLE_S, MemorySessions, SessionStore
 from services.api.throttle import Throttle
 
-ROLES = ("agent_12345", "agent_110", "supervisor", "ops")
+ROLES = ("agent_12345", "agent_110", "supervisor", "ops", "department")
+# The hotline's own staff: what an endpoint allows unless it says otherwise. A department
+# (承办单位) user sees only the dispatch endpoints that name it.
+STAFF_ROLES = ("agent_12345", "agent_110", "supervisor", "ops")
+DEPARTMENT_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 AGENT_PLATFORM = {"agent_12345": "12345", "agent_110": "110"}
 LAB_PREFIX = "lab-"
 LAB_COST_N = 2**10          # lab secrets are published in the repository: no need to be slow
@@ -124,6 +130,7 @@ class User:
     site: str | None = None
     seat: str | None = None
     token_hash: str | None = field(default=None, repr=False)
+    department: str | None = None   # role "department": the department it acts for
     password_hash: str | None = field(default=None, repr=False)
     tokens: tuple[StoredToken, ...] = field(default=(), repr=False)
 
@@ -145,7 +152,8 @@ class User:
         return self.site is None or self.site == site
 
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "site": self.site, "seat": self.seat}
+        out = {"name": self.name, "role": self.role, "site": self.site, "seat": self.seat}
+        return {**out, "department": self.department} if self.department else out
 
 
 class Accounts:
@@ -279,6 +287,11 @@ def users_from_mapping(table: Mapping[str, Any], *, lab: bool,
         site = raw.get("site")
         if role in AGENT_PLATFORM and not site:
             raise AccountsError(f"api.users.{name}: an agent needs a site")
+        department = raw.get("department")
+        if (role == "department") != (department is not None) or (
+                department is not None and not DEPARTMENT_ID.match(str(department))):
+            raise AccountsError(f"api.users.{name}: a department user, and only one, needs "
+                                "department = \"<department id>\" (lower-case)")
         secrets_ = {kind: _secret(name, raw, kind, lab=lab, cost=cost)
                     for kind in ("token", "password")}
         tokens = _tokens(name, raw, secrets_["token"])
@@ -287,7 +300,8 @@ def users_from_mapping(table: Mapping[str, Any], *, lab: bool,
         users[name] = User(name=name, role=role, site=str(site) if site else None,
                            seat=str(raw["seat"]) if raw.get("seat") else None,
                            token_hash=tokens[0].hash if tokens else None,
-                           password_hash=secrets_["password"], tokens=tuple(tokens))
+                           password_hash=secrets_["password"], tokens=tuple(tokens),
+                           department=str(department) if department else None)
     return users
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from services.api.accounts import ROLES, Accounts, User
+from services.api.accounts import ROLES, STAFF_ROLES, Accounts, User
 from services.api.desk import CallDesk
 from services.api.errors import (
     ApiError,
@@ -25,6 +25,7 @@ from services.api.schema import check_schema, parse_datetime, problems
 from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
+    from services.dispatch.service import DispatchService
     from services.routing.service import RoutingService
     from services.work_orders.service import WorkOrderService
 
@@ -47,6 +48,8 @@ class ApiDeps:
     site_platforms: Mapping[str, str] = field(default_factory=dict)
     # browser origins besides the server's own that may open the events WebSocket
     allowed_origins: frozenset[str] = frozenset()
+    # departments, their items and the dispatch flow (services/dispatch); None: 503
+    dispatch: DispatchService | Callable[[], DispatchService | None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:
@@ -76,6 +79,10 @@ class Ctx:
     def routing(self) -> RoutingService:
         return _ready(self.deps.routing, "routing")
 
+    @property
+    def dispatch(self) -> DispatchService:
+        return _ready(self.deps.dispatch, "dispatch")
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -95,7 +102,7 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    roles: tuple[str, ...] = ROLES
+    roles: tuple[str, ...] = STAFF_ROLES
     body: dict[str, Any] | None = None
     query: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     params: Mapping[str, dict[str, Any]] = field(default_factory=dict)

@@ -166,13 +166,9 @@ class DispatchService:
         if row is None:
             row = OrderDispatch(order_id=order_id, state=str(State.NEW), updated_at=now)
             session.add(row)
-        changed = row.suggested != suggestion.department
+        # Kept beside the order, not in its audit log: the log holds what people did.
         row.suggested, row.confidence = suggestion.department, suggestion.confidence
         row.suggestion, row.suggested_at = suggestion.to_dict(), now
-        if changed:
-            await _audit(session, order, "system", now, note=(
-                f"suggested department {suggestion.department} "
-                f"({suggestion.confidence:.2f})"), data={"suggestion": _short(suggestion)})
 
     def suggest(self, text: str, category: str | None = None,
                 region: str | None = None) -> DispatchSuggestion:
@@ -385,13 +381,9 @@ def _note(action: Action, previous: str | None, holder: str | None, reason: str)
     text = {Action.DISPATCH: f"派单 to {holder}",
             Action.ACCEPT: f"签收 by {holder}",
             Action.RETURN: f"退单 by {previous}",
-            Action.REASSIGN: f"改派 from {previous} to {holder}"}[action]
+            Action.REASSIGN: (f"改派 from {previous} to {holder}" if previous
+                              else f"改派 to {holder}")}[action]
     return f"{text}: {reason}" if reason else text
-
-
-def _short(suggestion: DispatchSuggestion) -> dict[str, Any]:
-    return {"department": suggestion.department, "confidence": round(suggestion.confidence, 3),
-            "candidates": [c.department for c in suggestion.candidates]}
 
 
 def _step_dict(s: DispatchStep) -> dict[str, Any]:

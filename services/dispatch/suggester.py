@@ -22,6 +22,13 @@ from services.dispatch.catalogue import FALLBACK_DEPARTMENT, Catalogue, Item
 from services.routing.diversion_list import load_diversion_list
 from services.routing.text import NEGATED, TextProcessor
 
+# Words that say nothing about whose job a matter is (the routing stopwords already go):
+# "水质问题" must not draw every summary that says 问题 to the water company.
+GENERIC = frozenset({
+    "问题", "情况", "反映", "处理", "解决", "希望", "请问", "咨询", "现在", "我家", "我们",
+    "他们", "时候", "公司", "单位", "部门", "工作人员", "相关", "有关", "一些", "这样", "那边",
+})
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -107,12 +114,12 @@ class DispatchSuggester:
         out: list[str] = []
         for phrase in (item.title, *item.keywords):
             out.extend(self._text.tokens(self._text.normalise(phrase)))
-        return [w for w in out if not w.startswith(NEGATED)]
+        return _content(out)
 
     def suggest(self, text: str, category: str | None = None,
                 region: str | None = None) -> DispatchSuggestion:
         normalised = self._text.normalise(text or "")
-        words = [w for w in self._text.tokens(normalised) if not w.startswith(NEGATED)]
+        words = _content(self._text.tokens(normalised))
         scores = self._scores(words)
         best: dict[str, tuple[float, list[Reason]]] = {}
         query = set(words)
@@ -172,6 +179,10 @@ class DispatchSuggester:
                                   fallback=True,
                                   note="no responsibility item matched: the territorial "
                                   "(属地) department by rule")
+
+
+def _content(words: Sequence[str]) -> list[str]:
+    return [w for w in words if not w.startswith(NEGATED) and w not in GENERIC]
 
 
 def _bigrams(words: Sequence[str]) -> list[str]:
