@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from services.api.accounts import ROLES, STAFF_ROLES, Accounts, User
+from services.api.accounts import ACCOUNT_ROLES, ROLES, Accounts, User
 from services.api.desk import CallDesk
 from services.api.errors import (
     ApiError,
@@ -102,7 +102,7 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    roles: tuple[str, ...] = STAFF_ROLES
+    roles: tuple[str, ...] = ROLES
     body: dict[str, Any] | None = None
     query: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -124,7 +124,7 @@ class Operation:
         if self.authenticated:
             out[401] = "no or bad credentials"
             out[429] = "too many failed logins or bad tokens; see Retry-After"
-        if self.authenticated and set(self.roles) != set(ROLES):
+        if self.authenticated and set(self.roles) != set(ACCOUNT_ROLES):
             out[403] = "the role may not do this"
         if self.body is not None:
             out.update({400: "body is not JSON", 413: "body too large",

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from services.api.accounts import User
+from services.api.accounts import DEPARTMENT_ROLE, User
 from services.api.core import Ctx, Operation
 from services.api.errors import Forbidden
 from services.work_orders.ids import ORDER_ID_PATTERN, platform_of
 
 PLATFORM = "12345"
 HOTLINE = ("agent_12345", "supervisor")
-DEPARTMENT = ("department",)
+DEPARTMENT = (DEPARTMENT_ROLE,)
 BOARD = ("supervisor", "ops")
 
 # ---- schemas (the same subset services/api/schema.py checks) --------------------------------

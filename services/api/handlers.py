@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 
-from services.api.accounts import ROLES, User
+from services.api.accounts import ACCOUNT_ROLES, User
 from services.api.core import Ctx, Operation, Reply, bearer_token
 from services.api.desk import ACTION_KEYS
 from services.api.dispatch import OPERATIONS as DISPATCH_OPERATIONS
@@ -534,15 +534,15 @@ OPERATIONS: list[Operation] = [
               ok_schema=shape(["token", "token_type", "expires_in", "user"], token=STR,
                               token_type=STR, expires_in=INT, user=USER_OUT),
               body=obj(["user", "password"], user=text(64, 1), password=text(256, 1))),
-    Operation("GET", "/session", whoami, "Who the token belongs to", "session", roles=ROLES,
-              ok_schema=shape(["user"], user=USER_OUT)),
-    Operation("DELETE", "/session", logout, "End this session token", "session", roles=ROLES,
-              ok_schema=shape(["logged_out"], logged_out=BOOL)),
+    Operation("GET", "/session", whoami, "Who the token belongs to", "session",
+              roles=ACCOUNT_ROLES, ok_schema=shape(["user"], user=USER_OUT)),
+    Operation("DELETE", "/session", logout, "End this session token", "session",
+              roles=ACCOUNT_ROLES, ok_schema=shape(["logged_out"], logged_out=BOOL)),
     Operation("DELETE", "/users/{user}/sessions", revoke_sessions,
               "End every session of a user (a lost device, a leaver)", "session",
               roles=BOARD_ROLES, params={"user": NAME}, errors=(403,),
               ok_schema=shape(["user", "revoked"], user=STR, revoked=INT)),
-    Operation("GET", "/openapi.json", openapi, "This document", "meta", roles=ROLES),
+    Operation("GET", "/openapi.json", openapi, "This document", "meta", roles=ACCOUNT_ROLES),
     Operation("GET", "/calls", list_calls, "List live calls", "calls",
               query={"site": SITE}, ok_schema=listing("calls", CALL_OUT)),
     Operation("GET", "/calls/{call_id}", get_call, "One live call", "calls",
