@@ -13,7 +13,7 @@ from tests.integration.test_transfer import api
 pytestmark = pytest.mark.integration
 
 CITIZEN = "13912345670"
-SUMMARY = "小区物业不管事，楼道里的垃圾一个月没人清理"
+SUMMARY = "物业公司不管事，物业费年年涨，楼道灯坏了也没人修"
 
 
 async def test_a_called_in_order_is_suggested_dispatched_and_accepted_by_its_department(
