@@ -235,6 +235,7 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
     settings = controller.settings
     return ApiDeps(
         orders=lambda: controller.order_db.service,
+        dispatch=lambda: controller.order_db.dispatch,
         routing=lambda: controller.suggestions.routing,
         desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
                             controller.resuggest),

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "telephony.config.cli",
     "services.work_orders.cli",   # register(sub, orders_config, configure_logging=...)
     "services.routing.cli",
+    "services.dispatch.cli",
 ]
 
 

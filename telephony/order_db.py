@@ -14,6 +14,7 @@ from services.work_orders.worker import OrderWorker
 from telephony.settings import Settings, child_environment
 
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
+    from services.dispatch.service import DispatchService
     from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger("hotline.app")
@@ -26,6 +27,7 @@ class OrderDatabase:
         self._outbox = outbox
         self._publish = publish
         self.service: WorkOrderService | None = None   # once the database answers
+        self.dispatch: DispatchService | None = None    # departments and 派单 (services/dispatch)
         self.worker: OrderWorker | None = None
 
     @property
@@ -49,6 +51,7 @@ class OrderDatabase:
             group.create_task(self._consume(service, url), name="orders-consumer")
 
     async def _open(self, url: str) -> WorkOrderService:
+        from services.dispatch.wiring import start_dispatch
         from services.work_orders import db
         from services.work_orders.levels import Calendar
         from services.work_orders.service import WorkOrderService
@@ -57,9 +60,11 @@ class OrderDatabase:
         while self.service is None:
             try:
                 await db.upgrade_async(url)
+                sessions = db.make_session_factory(db.make_engine(url))
+                self.dispatch = await start_dispatch(sessions, lambda: datetime.now(UTC))
                 self.service = WorkOrderService(
-                    db.make_session_factory(db.make_engine(url)),
-                    clock=lambda: datetime.now(UTC), calendar=Calendar())
+                    sessions, clock=lambda: datetime.now(UTC), calendar=Calendar(),
+                    after_apply=[self.dispatch.after_apply] if self.dispatch else [])
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

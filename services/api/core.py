@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from services.api.accounts import ROLES, Accounts, User
+from services.api.accounts import ACCOUNT_ROLES, ROLES, Accounts, User
 from services.api.desk import CallDesk
 from services.api.errors import (
     ApiError,
@@ -25,6 +25,7 @@ from services.api.schema import check_schema, parse_datetime, problems
 from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
+    from services.dispatch.service import DispatchService
     from services.routing.service import RoutingService
     from services.work_orders.service import WorkOrderService
 
@@ -49,6 +50,8 @@ class ApiDeps:
     allowed_origins: frozenset[str] = frozenset()
     # where each lookup of a citizen's number is written (callers.JsonlAudit); None: the log
     audit: Callable[[dict[str, Any]], None] | None = None
+    # departments, their items and the dispatch flow (services/dispatch); None: 503
+    dispatch: DispatchService | Callable[[], DispatchService | None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:
@@ -77,6 +80,10 @@ class Ctx:
     @property
     def routing(self) -> RoutingService:
         return _ready(self.deps.routing, "routing")
+
+    @property
+    def dispatch(self) -> DispatchService:
+        return _ready(self.deps.dispatch, "dispatch")
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,7 @@ class Operation:
         if self.authenticated:
             out[401] = "no or bad credentials"
             out[429] = "too many failed logins or bad tokens; see Retry-After"
-        if self.authenticated and set(self.roles) != set(ROLES):
+        if self.authenticated and set(self.roles) != set(ACCOUNT_ROLES):
             out[403] = "the role may not do this"
         if self.body is not None:
             out.update({400: "body is not JSON", 413: "body too large",

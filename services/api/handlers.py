@@ -25,6 +25,7 @@ from services.api.call_endpoints import (
     suggest,
     whoami,
 )
+from services.api.accounts import ACCOUNT_ROLES
 from services.api.core import Operation
 from services.api.desk import ACTION_KEYS
 from services.api.order_endpoints import (
@@ -93,14 +94,14 @@ OPERATIONS: list[Operation] = [
                               token_type=STR, expires_in=INT, user=USER_OUT),
               body=obj(["user", "password"], user=text(64, 1), password=text(256, 1))),
     Operation("GET", "/session", whoami, "Who the token belongs to", "session",
-              ok_schema=shape(["user"], user=USER_OUT)),
+              roles=ACCOUNT_ROLES, ok_schema=shape(["user"], user=USER_OUT)),
     Operation("DELETE", "/session", logout, "End this session token", "session",
-              ok_schema=shape(["logged_out"], logged_out=BOOL)),
+              roles=ACCOUNT_ROLES, ok_schema=shape(["logged_out"], logged_out=BOOL)),
     Operation("DELETE", "/users/{user}/sessions", revoke_sessions,
               "End every session of a user (a lost device, a leaver)", "session",
               roles=BOARD_ROLES, params={"user": NAME}, errors=(403,),
               ok_schema=shape(["user", "revoked"], user=STR, revoked=INT)),
-    Operation("GET", "/openapi.json", openapi, "This document", "meta"),
+    Operation("GET", "/openapi.json", openapi, "This document", "meta", roles=ACCOUNT_ROLES),
     Operation("GET", "/calls", list_calls, "List live calls", "calls",
               query={"site": SITE}, ok_schema=listing("calls", CALL_OUT)),
     Operation("GET", "/calls/{call_id}", get_call, "One live call", "calls",

@@ -41,8 +41,12 @@ async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") 
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
     engine = db.make_engine(db_url)
-    service = WorkOrderService(db.make_session_factory(engine),
-                               clock=lambda: datetime.now(UTC), calendar=Calendar())
+    from services.dispatch.wiring import start_dispatch
+
+    clock = lambda: datetime.now(UTC)
+    dispatch = await start_dispatch(db.make_session_factory(engine), clock)
+    service = WorkOrderService(db.make_session_factory(engine), clock=clock, calendar=Calendar(),
+                               after_apply=[dispatch.after_apply] if dispatch else [])
     # a blocking stream read outlasts a short socket timeout
     reader = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
     log.info("order consumer %s applying the outbox stream", consumer)

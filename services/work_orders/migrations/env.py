@@ -9,6 +9,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import services.dispatch.models  # noqa: F401  (its tables share Base: see 0003_dispatch)
 from services.work_orders.db import make_engine, resolve_url
 from services.work_orders.models import Base
 

@@ -5,7 +5,7 @@ the exactly-once event application, and the few writes every change goes through
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,8 @@ from ..views import ViewPolicy
 log = logging.getLogger("services.work_orders.service")
 
 Clock = Callable[[], datetime]
+# Runs after each event's handler, in its transaction: e.g. the dispatch suggestion.
+AfterApply = Callable[[AsyncSession, OrderEvent], Awaitable[None]]
 EventTable = dict[type[OrderEvent], Callable[[AsyncSession, Any], Any]]
 SYSTEM = "system"
 
@@ -47,8 +49,10 @@ class OrderStore:
         supervision: SupervisionPolicy | None = None,
         views: ViewPolicy | None = None,
         categories: tuple[Category, ...] = DEFAULT_CATEGORIES,
+        after_apply: Sequence[AfterApply] = (),
     ) -> None:
         self._sessions = session_factory
+        self._after_apply = tuple(after_apply)
         self._clock = clock
         self.calendar = calendar
         self.supervision = supervision or SupervisionPolicy()
@@ -104,6 +108,8 @@ class OrderStore:
         if await session.get(AppliedEvent, event.event_id) is not None:
             return False
         await self._handlers[type(event)](session, event)
+        for hook in self._after_apply:   # e.g. the dispatch suggestion (services/dispatch)
+            await hook(session, event)
         session.add(
             AppliedEvent(
                 event_id=event.event_id,

@@ -3,8 +3,10 @@ and a fake call desk; mounted at /api/v1 as the controller mounts it.
 """
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,8 @@ from services.api import API_PREFIX, ApiDeps, EventHub, build_api
 from services.api.accounts import Accounts, ScryptCost, users_from_mapping
 from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
 from services.api.open311_keys import keys_from_mapping
+from services.dispatch.service import DispatchService
+from services.dispatch.suggester import DispatchSuggester
 from services.routing import RoutingService, Suggester
 from services.work_orders.db import make_engine, make_session_factory, upgrade
 from services.work_orders.levels import Calendar
@@ -36,6 +40,8 @@ USERS = {
     "sup12345": {"role": "supervisor", "site": "12345"},
     "sup": {"role": "supervisor"},
     "ops": {"role": "ops"},
+    "dept_housing": {"role": "department", "department": "housing"},
+    "dept_urban_management": {"role": "department", "department": "urban_management"},
 }
 
 
@@ -165,10 +171,36 @@ def suggester() -> Suggester:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dispatch_suggester() -> DispatchSuggester:
+    return DispatchSuggester.shipped()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory,
+                    dispatch_suggester: DispatchSuggester) -> Path:
+    """A migrated database holding the shipped dispatch catalogue."""
     path = tmp_path_factory.mktemp("api-orders") / "orders.db"
     upgrade(f"sqlite+aiosqlite:///{path}")
+    with ThreadPoolExecutor(1) as pool:   # a session fixture may be set up inside a loop
+        pool.submit(asyncio.run, _load_catalogue(path, dispatch_suggester)).result()
     return path
+
+
+async def _load_catalogue(path: Path, suggester: DispatchSuggester) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    service = DispatchService(make_session_factory(engine), lambda: START, suggester)
+    catalogue = suggester.catalogue
+    await service.import_catalogue(catalogue.departments.values(), catalogue.items)
+    await engine.dispose()
+
+
+def make_services(engine, clock, dispatch_suggester: DispatchSuggester
+                  ) -> tuple[WorkOrderService, DispatchService]:
+    """The order service with the dispatch suggestion hook, as the controller wires them."""
+    dispatch = DispatchService(make_session_factory(engine), clock, dispatch_suggester)
+    orders = WorkOrderService(make_session_factory(engine), clock, Calendar(),
+                              after_apply=[dispatch.after_apply])
+    return orders, dispatch
 
 
 @pytest.fixture
@@ -177,12 +209,27 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def orders(sqlite_template: Path, tmp_path: Path, clock: FakeClock):
+async def engine(sqlite_template: Path, tmp_path: Path):
     db = tmp_path / "orders.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
-    yield WorkOrderService(make_session_factory(engine), clock, Calendar())
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def services(engine, clock: FakeClock, dispatch_suggester):
+    return make_services(engine, clock, dispatch_suggester)
+
+
+@pytest.fixture
+def orders(services) -> WorkOrderService:
+    return services[0]
+
+
+@pytest.fixture
+def dispatch(services) -> DispatchService:
+    return services[1]
 
 
 @pytest.fixture
@@ -196,9 +243,9 @@ def hub() -> EventHub:
 
 
 @pytest.fixture
-def deps(orders, suggester, desk, hub) -> ApiDeps:
+def deps(orders, suggester, desk, hub, dispatch) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
-                   accounts=make_accounts(), events=hub)
+                   accounts=make_accounts(), events=hub, dispatch=dispatch)
 
 
 def mount(deps: ApiDeps) -> web.Application:

@@ -25,14 +25,13 @@ from services.api import ApiDeps, EventHub
 from services.api.app import OPERATIONS
 from services.api.schema import problems
 from services.routing import RoutingService
-from services.work_orders.db import make_engine, make_session_factory
-from services.work_orders.levels import Calendar
-from services.work_orders.service import WorkOrderService
+from services.work_orders.db import make_engine
 from tests.unit.api.conftest import (
     START,
     USERS,
     FakeClock,
     make_accounts,
+    make_services,
     mount,
     new_desk,
     open_order,
@@ -63,18 +62,18 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(sqlite_template: Path, tmp_path_factory, suggester):
+def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggester):
     loop = asyncio.new_event_loop()
     db = tmp_path_factory.mktemp("fuzz") / "orders.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
-    orders = WorkOrderService(make_session_factory(engine), FakeClock(START), Calendar())
+    orders, dispatch = make_services(engine, FakeClock(START), dispatch_suggester)
     desk = new_desk()
     desk.add_call("c1", site="12345", seat="1001")
     desk.add_call("c2", site="110", seat="2001")
     desk.add_call("c3", site="12345", seat=None)
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
-                   accounts=make_accounts(), events=EventHub())
+                   accounts=make_accounts(), events=EventHub(), dispatch=dispatch)
     h = Harness(deps, loop)
     for platform in ("12345", "110", "12345"):
         h.order_ids.append(h.run(open_order(orders, platform, call_id="c1")))

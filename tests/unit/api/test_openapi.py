@@ -83,7 +83,8 @@ async def world(deps: ApiDeps) -> dict[str, str]:
     await orders.transition(replied, "in_progress", "t")
     await orders.transition(replied, "replied", "t", outcome="done")
     return {"replied": replied, "open": await open_order(orders, "12345"),
-            "to_reject": await open_order(orders, "12345")}
+            "to_reject": await open_order(orders, "12345"),
+            "to_dispatch": await open_order(orders, "12345", summary="小区物业不管事")}
 
 
 def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
@@ -127,6 +128,21 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "put_location": ("agent1001", f"/orders/{world['open']}/location",
                          {"address": "西工区中州中路 1 号", "lat": 34.67, "long": 112.44}),
         "reference_asset": ("", "/reference/swagger-ui-bundle.js", None),
+        # services/api/dispatch.py, in its table's order: dispatch, accept, return, reassign
+        "list_departments": ("dept_housing", "/dispatch/departments", None),
+        "suggest_department": ("agent1001", "/dispatch/suggestions", {"text": "暖气不热"}),
+        "department_queue": ("dept_housing", "/dispatch/queue", None),
+        "get_dispatch": ("agent1001", f"/orders/{world['to_dispatch']}/dispatch", None),
+        "dispatch_order": ("agent1001", f"/orders/{world['to_dispatch']}/dispatch",
+                           {"department": "housing"}),
+        "accept_order": ("dept_housing", f"/orders/{world['to_dispatch']}/accept", {}),
+        "return_order": ("dept_housing", f"/orders/{world['to_dispatch']}/return",
+                         {"reason": "不属本部门"}),
+        "reassign_order": ("sup", f"/orders/{world['to_dispatch']}/reassign",
+                           {"department": "urban_management", "reason": "城管职责"}),
+        "department_report": ("dept_housing", "/reports/departments", None),
+        "returns_report": ("ops", "/reports/returns", None),
+        "accuracy_report": ("ops", "/reports/dispatch-accuracy", None),
     }
 
 

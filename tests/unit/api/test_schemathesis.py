@@ -25,14 +25,13 @@ from services.api import ApiDeps, EventHub
 from services.api.accounts import Accounts
 from services.api.throttle import Limit, Throttle
 from services.routing import RoutingService
-from services.work_orders.db import make_engine, make_session_factory
-from services.work_orders.levels import Calendar
-from services.work_orders.service import WorkOrderService
+from services.work_orders.db import make_engine
 from tests.unit.api.conftest import (
     OPEN311_KEY,
     START,
     FakeClock,
     make_accounts,
+    make_services,
     mount,
     new_desk,
     open_order,
@@ -58,7 +57,9 @@ OPERATION_LABELS: list[str] = []
 class LiveApi:
     """The API mounted as the controller mounts it, served on 127.0.0.1 from its own thread."""
 
-    def __init__(self, sqlite_template: Path, directory: Path, suggester) -> None:
+    def __init__(self, sqlite_template: Path, directory: Path, suggester,
+                 dispatch_suggester) -> None:
+        self.dispatch_suggester = dispatch_suggester
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -72,7 +73,7 @@ class LiveApi:
 
     async def _start(self) -> int:
         self.engine = make_engine(f"sqlite+aiosqlite:///{self.db}")
-        orders = WorkOrderService(make_session_factory(self.engine), FakeClock(START), Calendar())
+        orders, dispatch = make_services(self.engine, FakeClock(START), self.dispatch_suggester)
         desk = new_desk()
         desk.add_call("c1", site="12345", seat="1001")
         desk.add_call("c2", site="110", seat="2001")
@@ -83,7 +84,7 @@ class LiveApi:
         accounts = Accounts(make_accounts()._users,
                             throttle=Throttle(Limit(200, 60), Limit(2000, 60)))
         deps = ApiDeps(orders=orders, routing=RoutingService(self.suggester), desk=desk,
-                       accounts=accounts, events=EventHub())
+                       accounts=accounts, events=EventHub(), dispatch=dispatch)
         self.runner = web.AppRunner(mount(deps))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -101,8 +102,9 @@ class LiveApi:
 
 
 @pytest.fixture(scope="module")
-def live_api(sqlite_template: Path, tmp_path_factory, suggester):
-    api = LiveApi(sqlite_template, tmp_path_factory.mktemp("schemathesis"), suggester)
+def live_api(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggester):
+    api = LiveApi(sqlite_template, tmp_path_factory.mktemp("schemathesis"), suggester,
+                  dispatch_suggester)
     yield api
     api.close()
 

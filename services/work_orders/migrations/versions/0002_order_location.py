@@ -1,7 +1,7 @@
 """An optional location on orders (address, latitude, longitude), and an index on the
 citizen's number for caller history.
 
-Revision ID: 0004_order_location
+Revision ID: 0002_order_location
 Revises: 0001
 Create Date: 2026-12-01
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_order_location"
+revision: str = "0002_order_location"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
