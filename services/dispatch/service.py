@@ -20,29 +20,30 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dispatch.catalogue import Catalogue, Department, Item
-from services.dispatch.flow import Action, Actor, State, step
+from services.dispatch.flow import Action, Actor, State
 from services.dispatch.models import DispatchDepartment, DispatchItem, DispatchStep, OrderDispatch
+from services.dispatch.steps import (
+    SEQ_KEY,
+    allowed_step,
+    append_audit,
+    locked_order,
+    record_step,
+)
 from services.dispatch.suggester import DispatchSuggester, DispatchSuggestion
 from services.privacy import mask_number
-from services.work_orders.errors import AccessDenied, InvalidOrder, OrderNotFound
+from services.work_orders.errors import InvalidOrder, OrderNotFound
 from services.work_orders.events import OrderEvent, OrderOpened, SummaryUpdated
 from services.work_orders.ids import is_order_id
-from services.work_orders.models import AuditEntry, Order
+from services.work_orders.models import Order
 from services.work_orders.status import check_transition
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 PLATFORM = "12345"          # departments take 12345 work orders; 110 dispatches its own
-AUDIT_KIND = "dispatch"
-_SEQ_KEY = "audit_seq"      # WorkOrderService's per-session cache of each order's last seq
 # Before the first dispatch, and after a return, the suggestion follows the summary;
 # once a department holds the order it stays as it was when dispatched.
 _SUGGEST_IN = (State.NEW, State.RETURNED)
-
-
-class NotYourOrder(AccessDenied):
-    error_id = "not_your_order"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class DispatchService:
             async with session.begin_nested():
                 await self._suggest_in(session, event.order_id)
         except Exception:
-            session.info.pop(_SEQ_KEY, None)   # re-read after the rollback
+            session.info.pop(SEQ_KEY, None)   # re-read after the rollback
             log.exception("dispatch suggestion for %s failed", event.order_id)
 
     async def _suggest_in(self, session: AsyncSession, order_id: str) -> None:
@@ -205,7 +206,7 @@ class DispatchService:
                     reason: str = "") -> StepResult:
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            order = await _locked_order(session, order_id)
+            order = await locked_order(session, order_id)
             if order.platform != PLATFORM:
                 raise InvalidOrder("only 12345 work orders are dispatched to departments",
                                    order_id=order_id, platform=order.platform)
@@ -213,17 +214,8 @@ class DispatchService:
             if row is None:
                 row = OrderDispatch(order_id=order_id, state=str(State.NEW), updated_at=now)
                 session.add(row)
-            current = State(row.state)
-            found = step(current, action)
-            if as_ not in found.actors:
-                raise AccessDenied(f"a {as_} may not {action} an order",
-                                   action=str(action), allowed=sorted(found.actors))
-            if acting is not None and acting != row.department:
-                raise NotYourOrder("this order is held by another department",
-                                   order_id=order_id, department=acting)
-            if found.needs_reason and not reason.strip():
-                raise InvalidOrder(f"to {action} an order give a reason", order_id=order_id)
-            previous = row.department
+            current, previous = State(row.state), row.department
+            found = allowed_step(row, action, as_, acting, reason)
             if found.new_department:
                 department = await self._known_department(session, department)
                 if action is Action.REASSIGN and department == previous:
@@ -234,14 +226,8 @@ class DispatchService:
             await self._move_order(session, order, found.moves, holder, actor, now,
                                    f"{action}: {reason}".rstrip(": "))
             row.state, row.department, row.updated_at = str(found.next), holder, now
-            session.add(DispatchStep(order_id=order_id, action=str(action),
-                                     from_state=str(current), to_state=str(found.next),
-                                     department=holder, previous_department=previous,
-                                     actor=actor, at=now, reason=reason))
-            await _audit(session, order, actor, now, note=_note(action, previous, holder, reason),
-                         data={"action": str(action), "from": str(current),
-                               "to": str(found.next), "department": holder,
-                               "previous_department": previous, "reason": reason})
+            await record_step(session, order, action, current, found.next, holder, previous,
+                               actor, now, reason)
             status = order.status
         log.info("order %s: dispatch %s -[%s by %s]-> %s (%s)", order_id, current, action,
                  actor, found.next, holder)
@@ -259,7 +245,7 @@ class DispatchService:
             current = order.status
             check_transition(current, target)
             order.status = str(target)
-            await _audit(session, order, actor, at, kind="status", from_status=current,
+            await append_audit(session, order, actor, at, kind="status", from_status=current,
                          to_status=str(target), note=note)
         order.department = holder
         order.updated_at = at
@@ -344,46 +330,6 @@ class DispatchService:
                 "accuracy": right / total if total else None,
                 "departments": [{"department": d, "orders": n, "correct": c,
                                  "accuracy": c / n} for d, (n, c) in sorted(per.items())]}
-
-
-async def _locked_order(session: AsyncSession, order_id: str) -> Order:
-    # Row lock on PostgreSQL, as the work-order service takes it: writers of one order queue.
-    order = await session.scalar(
-        select(Order).where(Order.order_id == order_id).with_for_update())
-    if order is None:
-        raise OrderNotFound(f"no order {order_id}", order_id=order_id,
-                            valid_id=is_order_id(order_id))
-    return order
-
-
-async def _audit(session: AsyncSession, order: Order, actor: str, at: datetime, *,
-                 kind: str = AUDIT_KIND, from_status: str | None = None,
-                 to_status: str | None = None, note: str = "",
-                 data: dict[str, Any] | None = None) -> None:
-    """Append to the order's audit log (the history the order's views show). The order row
-    is locked (or, on SQLite, the transaction holds the write lock), so the next seq is ours;
-    the (order_id, seq) unique constraint catches anything else."""
-    # The same per-transaction counter the work-order service keeps (the hook shares its
-    # transaction, and a batch may write the same order again after us).
-    seqs: dict[str, int] = session.info.setdefault(_SEQ_KEY, {})
-    if order.order_id not in seqs:
-        await session.flush()
-        seqs[order.order_id] = await session.scalar(
-            select(func.coalesce(func.max(AuditEntry.seq), 0))
-            .where(AuditEntry.order_id == order.order_id)) or 0
-    seqs[order.order_id] += 1
-    session.add(AuditEntry(order_id=order.order_id, seq=seqs[order.order_id], kind=kind,
-                           actor=actor, at=at, from_status=from_status, to_status=to_status,
-                           note=note, data=data))
-
-
-def _note(action: Action, previous: str | None, holder: str | None, reason: str) -> str:
-    text = {Action.DISPATCH: f"派单 to {holder}",
-            Action.ACCEPT: f"签收 by {holder}",
-            Action.RETURN: f"退单 by {previous}",
-            Action.REASSIGN: (f"改派 from {previous} to {holder}" if previous
-                              else f"改派 to {holder}")}[action]
-    return f"{text}: {reason}" if reason else text
 
 
 def _step_dict(s: DispatchStep) -> dict[str, Any]:
