@@ -46,6 +46,8 @@ class HomophoneRepair:
                     continue
                 if i and text[i - 1] in _COUNTING:
                     continue  # "这条河" is a river, not "跳河": after 这/一/几 comes a measure word
+                if self._aspect_inside(text, i, length) or self._splits_next_word(text, i, length):
+                    continue  # "干着活" is working, "是火车站" a station: neither is 着火/失火
                 for word in self._by_sound.get(tuple(sounds[i:i + length]), ()):
                     if window != word and _shares_enough(window, word) \
                             and not self._is_word(window):
@@ -59,6 +61,19 @@ class HomophoneRepair:
         return "".join(out)
 
 
+    def _aspect_inside(self, text: str, i: int, length: int) -> bool:
+        """An aspect particle between a verb and its object ("干着活", "吃着饭") starts the
+        window but belongs to the word around it."""
+        return bool(i) and text[i] in _ASPECT and self._is_word(text[i - 1] + text[i + 1:i + length])
+
+    def _splits_next_word(self, text: str, i: int, length: int) -> bool:
+        """The window's last character begins a word with the next one ("就是|火车"), so it
+        belongs to that word and the window is no mangled 失火."""
+        end = i + length
+        return end < len(text) and self._is_word(text[end - 1:end + 1])
+
+
+_ASPECT = frozenset("着了过")
 _COUNTING = frozenset("这那一二两三四五六七八九十几每哪某半")
 
 

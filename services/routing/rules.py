@@ -147,13 +147,22 @@ class EmergencyDetector:
 
     def _is_live(self, text: str, spans: list[tuple[int, int]], start: int, end: int) -> bool:
         clause_start, clause_end = _clause_of(spans, start, len(text))
-        if self._before.search(text[max(clause_start, start - 6):start]):
+        if self._negated_before(text[max(clause_start, start - 6):start]):
             return False
         if self._after.search(text[end:min(clause_end, end + 4)]):
             return False
         if self._resolved.search(text, start, min(len(text), end + _RESOLVED_WINDOW)):
             return False
         return not self._in_past(text, start, end)
+
+    def _negated_before(self, window: str) -> bool:
+        """A negator just before the cue, unless it was a correction: in "不是没油是发动机冒烟"
+        the 不是 denies 没油 and the second 是 asserts what follows."""
+        found = list(self._before.finditer(window))
+        if not found:
+            return False
+        corrected = any(m.group(0) in _CORRECTING for m in found)
+        return not (corrected and "是" in window[found[-1].end():])
 
     def _in_past(self, text: str, start: int, end: int) -> bool:
         """A past cue shortly before the cue, with no "now" after it, puts the cue in the past.
@@ -169,6 +178,7 @@ class EmergencyDetector:
         return not self._present.search(window, past[-1].end())
 
 
+_CORRECTING = frozenset({"不是", "并非"})
 _PAST_WINDOW = 16      # characters before a cue that a past-tense word can reach
 _RESOLVED_WINDOW = 30  # characters after a cue where "已经扑灭" still speaks of it
 

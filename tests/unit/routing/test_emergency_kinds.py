@@ -114,3 +114,75 @@ def test_an_engine_that_will_not_start_is_no_fire(suggester):
 def test_the_homophone_repair_leaves_a_river_a_river(processor_and_list):
     processor, _ = processor_and_list
     assert "跳河" not in processor.normalise("我们这条河里天天有人电鱼")
+
+
+# ---- round 4: near-twins that told the rules apart on outside text (our own wording) ----
+
+def test_a_lift_stuck_with_nobody_inside_is_a_repair_not_a_rescue(suggester):
+    assert not suggester.suggest("电梯卡在七楼和八楼之间不动了，里面没人，物业也联系不上").emergency
+    _assert_emergency(suggester, "电梯卡在七楼和八楼之间不动了，我妈还关在里面", {"119"})
+
+
+def test_people_stranded_by_flood_water_go_to_119(suggester):
+    _assert_emergency(suggester, "桥洞底下水淹到车窗了，司机爬到车顶上在喊", {"119"})
+
+
+def test_a_group_caught_dismantling_is_theft_in_the_act(suggester):
+    _assert_emergency(suggester, "仓库后面两个人正在拆我们的空调外机往三轮上装", {"110"})
+
+
+def test_a_wreck_of_years_is_a_maritime_complaint(suggester):
+    suggestion = suggester.suggest("河湾里一条废船沉了一半，好几年了没人管，挡着航道")
+    assert not suggestion.emergency
+
+
+def test_a_threat_that_has_not_happened_yet_is_not_an_emergency(suggester):
+    assert not suggester.suggest("孩子说班上有人放话要打他，还没发生，想问学校该谁管").emergency
+
+
+def test_a_button_that_does_not_respond_is_no_casualty(suggester):
+    finding = suggester.suggest("门禁按了半天没反应，物业电话也打不通")
+    assert not finding.emergency
+
+
+def test_an_aspect_particle_does_not_make_a_fire(processor_and_list):
+    processor, _ = processor_and_list
+    assert "着火" not in processor.normalise("师傅正干着活呢，说下午再来修")
+    assert "着火" in processor.normalise("厨房着伙了")
+
+
+def test_a_factory_chimney_is_pollution_not_fire(suggester):
+    assert not suggester.suggest("那个厂的烟囱天天排放黑色浓烟，呛得人难受").emergency
+
+
+# ---- round 5 (our own wording) ----
+
+@pytest.mark.parametrize("text", [
+    "我心里难受，刚才把一瓶安眠药全吃了",
+    "我爸跟我妈吵完架，把地里打的农药喝了两口",
+    "孩子把抽屉里的降压药吃了二十多片",
+])
+def test_poisoning_and_overdose_go_to_120(suggester, text):
+    _assert_emergency(suggester, text, {"120"})
+
+
+def test_a_wall_that_fell_on_someone_is_a_rescue(suggester):
+    _assert_emergency(suggester, "工地的围墙倒了砸到人了，一个工人压在下面", {"119", "120"})
+
+
+def test_a_worker_on_a_crane_threatening_to_jump(suggester):
+    _assert_emergency(suggester, "有个讨薪的工人爬到塔吊顶上了，喊着不给钱就跳", {"110"})
+
+
+@pytest.mark.parametrize("text", [
+    "着火了！哦不是，说错了，是对面饭馆油烟太大，天天这样",
+    "上午楼道里有人晕倒，救护车已经拉走了，我想问问楼里的急救箱谁管",
+    "导游不买东西不让走，这是上个礼拜的事了，我想投诉旅行社",
+    "就是火车站门口那些黑车拉客，一个人收一百多",
+])
+def test_told_afterwards_or_corrected_is_no_emergency(suggester, text):
+    assert not suggester.suggest(text).emergency, text
+
+
+def test_a_boat_turning_in_a_fast_current_is_in_distress(suggester):
+    _assert_emergency(suggester, "渡船开到江中间发动机熄火了，船在原地打转，上面有人", {"12395"})
