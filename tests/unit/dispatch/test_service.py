@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from services.dispatch.flow import Action, Actor
 from services.dispatch.models import DispatchStep
-from services.dispatch.service import NotYourOrder
+from services.dispatch.steps import NotYourOrder
 from services.work_orders.errors import AccessDenied, IllegalTransition, InvalidOrder
 from tests.unit.work_orders.helpers import open_order
 
