@@ -3,9 +3,10 @@
 Users come from a TOML file, table `[api.users.<name>]`:
 
     [api.users.zhang]
-    role = "agent_12345"        # agent_12345 | agent_110 | supervisor | ops
+    role = "agent_12345"        # agent_12345 | agent_110 | supervisor | ops | department
     site = "12345"              # agents need one; supervisors/ops without one see every site
     seat = "1001"               # the seat this user answers on (agents)
+    department = "housing"      # the department a `department` user works for (its id)
     token_hash = "scrypt$16384$8$1$<salt hex>$<hash hex>"
     token_expires = 2027-06-30T00:00:00Z   # optional; after it the token is refused
     password_hash = "scrypt$..."
@@ -47,6 +48,10 @@ from services.api.sessions import SESSION_IDLE_S, MemorySessions, SessionStore
 from services.api.throttle import Throttle
 
 ROLES = ("agent_12345", "agent_110", "supervisor", "ops")
+# A department's own staff (knowledge-base editors, dispatch acceptance). Not in ROLES, so an
+# operation lets them in only where it names them.
+DEPARTMENT_ROLE = "department"
+ACCOUNT_ROLES = (*ROLES, DEPARTMENT_ROLE)
 AGENT_PLATFORM = {"agent_12345": "12345", "agent_110": "110"}
 LAB_PREFIX = "lab-"
 LAB_COST_N = 2**10          # lab secrets are published in the repository: no need to be slow
@@ -126,6 +131,7 @@ class User:
     token_hash: str | None = field(default=None, repr=False)
     password_hash: str | None = field(default=None, repr=False)
     tokens: tuple[StoredToken, ...] = field(default=(), repr=False)
+    department: str | None = None   # the department id of a `department` user
 
     def __post_init__(self) -> None:
         if self.token_hash and not self.tokens:
@@ -145,7 +151,10 @@ class User:
         return self.site is None or self.site == site
 
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "site": self.site, "seat": self.seat}
+        out = {"name": self.name, "role": self.role, "site": self.site, "seat": self.seat}
+        if self.department:
+            out["department"] = self.department
+        return out
 
 
 class Accounts:
@@ -274,8 +283,12 @@ def users_from_mapping(table: Mapping[str, Any], *, lab: bool,
         if ":" in name or not name or len(name) > 64:
             raise AccountsError(f"user name {name!r} must be 1-64 characters without ':'")
         role = raw.get("role")
-        if role not in ROLES:
-            raise AccountsError(f"api.users.{name}.role must be one of {ROLES}, not {role!r}")
+        if role not in ACCOUNT_ROLES:
+            raise AccountsError(f"api.users.{name}.role must be one of {ACCOUNT_ROLES}, "
+                                f"not {role!r}")
+        department = raw.get("department")
+        if role == DEPARTMENT_ROLE and not department:
+            raise AccountsError(f"api.users.{name}: a department user needs a department")
         site = raw.get("site")
         if role in AGENT_PLATFORM and not site:
             raise AccountsError(f"api.users.{name}: an agent needs a site")
@@ -287,7 +300,8 @@ def users_from_mapping(table: Mapping[str, Any], *, lab: bool,
         users[name] = User(name=name, role=role, site=str(site) if site else None,
                            seat=str(raw["seat"]) if raw.get("seat") else None,
                            token_hash=tokens[0].hash if tokens else None,
-                           password_hash=secrets_["password"], tokens=tuple(tokens))
+                           password_hash=secrets_["password"], tokens=tuple(tokens),
+                           department=str(department) if department else None)
     return users
 
 
