@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "telephony.config.cli",
     "services.work_orders.cli",
     "services.routing.cli",
+    "services.knowledge.cli",
 ]
 
 

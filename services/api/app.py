@@ -8,8 +8,11 @@ from aiohttp import web
 
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
-from services.api.handlers import OPERATIONS
+from services.api.handlers import OPERATIONS as CORE_OPERATIONS
+from services.api.knowledge import OPERATIONS as KB_OPERATIONS
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
+
+OPERATIONS = [*CORE_OPERATIONS, *KB_OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:

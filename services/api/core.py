@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from services.api.accounts import ROLES, Accounts, User
+from services.api.accounts import ACCOUNT_ROLES, ROLES, Accounts, User
 from services.api.desk import CallDesk
 from services.api.errors import (
     ApiError,
@@ -25,6 +25,7 @@ from services.api.schema import check_schema, parse_datetime, problems
 from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
+    from services.knowledge.service import KnowledgeService
     from services.routing.service import RoutingService
     from services.work_orders.service import WorkOrderService
 
@@ -47,6 +48,8 @@ class ApiDeps:
     site_platforms: Mapping[str, str] = field(default_factory=dict)
     # browser origins besides the server's own that may open the events WebSocket
     allowed_origins: frozenset[str] = frozenset()
+    # the knowledge base (services.knowledge), or a callable until its database answers
+    knowledge: KnowledgeService | Callable[[], KnowledgeService | None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:
@@ -117,7 +120,7 @@ class Operation:
         if self.authenticated:
             out[401] = "no or bad credentials"
             out[429] = "too many failed logins or bad tokens; see Retry-After"
-        if self.authenticated and set(self.roles) != set(ROLES):
+        if self.authenticated and set(self.roles) != set(ACCOUNT_ROLES):
             out[403] = "the role may not do this"
         if self.body is not None:
             out.update({400: "body is not JSON", 413: "body too large",

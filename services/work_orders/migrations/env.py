@@ -8,6 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import services.knowledge.models  # noqa: F401 - registers the knowledge-base tables on Base
 from services.work_orders.db import make_engine, resolve_url
 from services.work_orders.models import Base
 

@@ -33,6 +33,8 @@ USERS = {
     "agent3001": {"role": "agent_12345", "site": "remote", "seat": "3001"},
     "sup12345": {"role": "supervisor", "site": "12345"},
     "sup": {"role": "supervisor"},
+    "dept_housing": {"role": "department", "department": "housing"},
+    "dept_hrss": {"role": "department", "department": "hrss"},
     "ops": {"role": "ops"},
 }
 
@@ -179,6 +181,16 @@ async def orders(sqlite_template: Path, tmp_path: Path, clock: FakeClock):
 
 
 @pytest.fixture
+async def knowledge(orders, tmp_path: Path, clock: FakeClock):
+    """The knowledge base on the same database file as `orders`."""
+    from services.knowledge.service import KnowledgeService
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+    yield KnowledgeService(make_session_factory(engine), clock=clock)
+    await engine.dispose()
+
+
+@pytest.fixture
 def desk() -> FakeDesk:
     return new_desk()
 
@@ -189,9 +201,9 @@ def hub() -> EventHub:
 
 
 @pytest.fixture
-def deps(orders, suggester, desk, hub) -> ApiDeps:
+def deps(orders, suggester, desk, hub, knowledge) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
-                   accounts=make_accounts(), events=hub)
+                   accounts=make_accounts(), events=hub, knowledge=knowledge)
 
 
 def mount(deps: ApiDeps) -> web.Application:

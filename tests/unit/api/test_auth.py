@@ -43,13 +43,14 @@ async def test_token_of_one_user_with_anothers_name_is_refused(client):
 
 
 async def test_every_authenticated_route_refuses_anonymous_callers(client):
-    from services.api.handlers import OPERATIONS
+    from services.api.app import OPERATIONS
 
     for op in OPERATIONS:
         if not op.authenticated:
             continue
         path = op.path.format(call_id="c1", action="keep", site="12345", seat="1001",
-                              order_id="WO-20261123-000000000000", user="ops")
+                              order_id="WO-20261123-000000000000", user="ops",
+                              entry_id="kb-1")
         resp = await client.request(op.method, BASE + path, json={})
         assert resp.status == 401, (op.method, op.path)
 

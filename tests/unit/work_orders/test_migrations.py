@@ -7,6 +7,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import services.knowledge.models  # noqa: F401 - its tables are on Base too
 from services.work_orders import db
 from services.work_orders.models import Base
 
