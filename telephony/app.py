@@ -40,6 +40,7 @@ from telephony.orders import OrderRecorder
 from telephony.settings import Settings, Site
 
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
+    from services.knowledge.service import KnowledgeService
     from services.routing import RoutingService
     from services.work_orders.service import WorkOrderService
 
@@ -73,6 +74,7 @@ class Controller:
         self.routing: RoutingService | None = None   # once the model is loaded
         self.routing_settled = False   # loaded, or failed to (calls go on without)
         self.orders: WorkOrderService | None = None  # once the database answers
+        self.knowledge: KnowledgeService | None = None  # the knowledge base, with the orders
         self.outbox: Outbox | None = None
         self.recorder: OrderRecorder | None = None
         self.order_worker: OrderWorker | None = None
@@ -256,6 +258,7 @@ class Controller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         log.info("order database ready")
+        await self._start_knowledge(engine)
         scheduler = SupervisionScheduler(self.orders, interval=60,
                                          on_notices=self._supervision_notices)
         self._tasks.append(asyncio.create_task(scheduler.run(), name="orders-supervision"))
@@ -284,6 +287,24 @@ class Controller:
                     log.warning("applying the order spool failed (%r); retrying", exc)
                 await asyncio.sleep(1.0)
         # "external": ops run `hotline orders consume` themselves
+
+    async def _start_knowledge(self, engine) -> None:
+        """The knowledge base on the order database; the lab's seed goes into an empty lab
+        database; answers without audio are rendered in the background, one at a time."""
+        from services.knowledge.exchange import seed_records
+        from services.knowledge.service import KnowledgeService
+        from services.work_orders import db
+        from telephony.kb_audio import kb_audio_from_env
+
+        knowledge = KnowledgeService(db.make_session_factory(engine), renderer=kb_audio_from_env())
+        try:
+            if self.settings.lab_mode and await knowledge.count() == 0:
+                counts = await knowledge.import_records(seed_records())
+                log.info("knowledge base: lab seed imported %s", counts)
+        except Exception as exc:  # noqa: BLE001 - calls go on without a seeded knowledge base
+            log.warning("knowledge base: seeding failed (%r)", exc)
+        self.knowledge = knowledge
+        self._spawn(knowledge.render_missing())
 
     def _handover_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each site's *1/*2 target: the other platform's service number over the trunk."""
@@ -417,6 +438,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
         app.add_subapp(API_PREFIX, build_api(ApiDeps(
             orders=lambda: controller.orders,
             routing=lambda: controller.routing,
+            knowledge=lambda: controller.knowledge,
             desk=ControllerDesk(controller.calls, controller.board, controller.force_overflow,
                                 controller.resuggest),
             accounts=accounts,

@@ -274,7 +274,7 @@ class KnowledgeService:
             return {"entry_id": entry_id, "version": entry.version, "uses": entry.uses,
                     "answer": entry.answer, "order_id": order_id}
 
-    async def render_missing(self) -> int:
+    async def render_missing(self, pause: float = 0.2) -> int:
         """Render the audio of published entries that have none (after an import, or when
         the renderer failed at publish time); one at a time, so calls keep the CPU."""
         if self._renderer is None:
@@ -292,6 +292,7 @@ class KnowledgeService:
                 if entry.version == stale.version and entry.status == EntryStatus.PUBLISHED:
                     entry.audio = audio
                     done += 1
+            await asyncio.sleep(pause)   # leave the CPU to calls between two renders
         return done
 
     # ---- import / export -------------------------------------------------------------------

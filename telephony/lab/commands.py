@@ -53,9 +53,8 @@ def lab_status(lab) -> dict:
 
 def cmd_controller(args: argparse.Namespace) -> int:
     from telephony.app import run_controller
-    from telephony.logs import configure_logging
-
     from telephony.config.check import check_config, report
+    from telephony.logs import configure_logging
 
     # the same check as `hotline config check`: every problem at once, no traceback
     problems = check_config(os.environ)

@@ -66,6 +66,17 @@ def render_prompts(out_dir: Path, path: Path = PROMPTS, say=print) -> int:
     return len(texts)
 
 
+def render_text(text: str, target: Path) -> bool:
+    """One text to one 8 kHz WAV (the knowledge base renders its answers here too);
+    False when a tone stood in because espeak-ng or sox is missing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("espeak-ng") and shutil.which("sox"):
+        _speak(text, target)
+        return True
+    _tone(target)
+    return False
+
+
 def _speak(text: str, target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"

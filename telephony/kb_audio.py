@@ -1,0 +1,37 @@
+"""Knowledge-base answers as sounds Asterisk can play: the renderer the knowledge service
+calls when an entry is published.
+
+Files go to `<sound dir>/kb/<entry id>-v<version>.wav` (the sound dir is the one the
+site's Asterisk reads `sound:hotline/...` from; HOTLINE_KB_SOUND_DIR, which `hotline lab up`
+sets for its controller). The name handed back is the ARI media without the `sound:`
+prefix, e.g. `hotline/kb/kb-410300-T182-v1`.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from telephony.lab.prompts import render_text
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+
+
+class KbAudio:
+    def __init__(self, sound_dir: Path) -> None:
+        self.dir = sound_dir / "kb"
+
+    def __call__(self, entry_id: str, version: int, text: str) -> str:
+        if not _SAFE.match(entry_id):     # never let an id name a path elsewhere
+            raise ValueError(f"entry id unfit for a file name: {entry_id!r}")
+        name = f"{entry_id}-v{int(version)}"
+        render_text(text, self.dir / f"{name}.wav")
+        return f"hotline/kb/{name}"
+
+
+def kb_audio_from_env(env: Mapping[str, str] | None = None) -> KbAudio | None:
+    """The renderer for HOTLINE_KB_SOUND_DIR, or None (entries publish without audio)."""
+    env = os.environ if env is None else env
+    configured = env.get("HOTLINE_KB_SOUND_DIR")
+    return KbAudio(Path(configured)) if configured else None
