@@ -53,8 +53,9 @@ def lab_status(lab) -> dict:
 
 def cmd_controller(args: argparse.Namespace) -> int:
     from telephony.app import run_controller
-    from telephony.config.check import check_config, report
     from telephony.logs import configure_logging
+
+    from telephony.config.check import check_config, report
 
     # the same check as `hotline config check`: every problem at once, no traceback
     problems = check_config(os.environ)
