@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.knowledge.exchange import seed_records  # noqa: E402
-from services.knowledge.search import SearchIndex  # noqa: E402
-from services.work_orders.categories import DEFAULT_CATEGORIES  # noqa: E402
+from services.knowledge.exchange import seed_records
+from services.knowledge.search import SearchIndex
+from services.work_orders.categories import DEFAULT_CATEGORIES
 
 DISTRICTS = ["涧西区", "西工区", "老城区", "瀍河区", "洛龙区", "偃师区", "孟津区", "新安县",
              "栾川县", "嵩县", "汝阳县", "宜阳县", "洛宁县", "伊川县"]
