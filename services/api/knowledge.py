@@ -69,7 +69,8 @@ REPORT_ROW = {"type": "object", "required": ["department", "published", "past_re
                                              "stale_share", "uses"],
               "properties": {"department": STR, "entries": INT, "published": INT,
                              "past_review": INT, "stale_share": {"type": ["number", "null"]},
-                             "uses": INT, "by_status": {"type": "object"}}}
+                             "uses": INT, "by_status": {"type": "object"},
+                             "ivr_outcomes": {"type": "object"}}}
 ENTRY_PARAMS = {"entry_id": ENTRY_ID}
 
 

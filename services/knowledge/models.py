@@ -93,3 +93,5 @@ class KbUse(Base):
     order_id: Mapped[str | None] = mapped_column(String(32), index=True)
     call_id: Mapped[str | None] = mapped_column(String(128))
     region_code: Mapped[str | None] = mapped_column(String(12))
+    # the surge IVR caller's choice after the answer: helped | person | callback
+    outcome: Mapped[str | None] = mapped_column(String(16))

@@ -35,6 +35,7 @@ CONTENT = ("question", "alternatives", "answer", "department", "region_code", "c
            "valid_from", "valid_until", "review_at")
 ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 USE_CHANNELS = ("desk", "ivr", "api")
+IVR_OUTCOMES = ("helped", "person", "callback")   # after the answer: enough, 1, 2
 DEFAULT_REVIEW = timedelta(days=180)
 
 
@@ -257,10 +258,14 @@ class KnowledgeService:
 
     async def record_use(self, entry_id: str, *, actor: str, channel: str = "desk",
                          order_id: str | None = None, call_id: str | None = None,
-                         region_code: str | None = None) -> dict[str, Any]:
-        """The entry's answer was used (put in a reply, played by the IVR): counted."""
+                         region_code: str | None = None,
+                         outcome: str | None = None) -> dict[str, Any]:
+        """The entry's answer was used (put in a reply, played by the IVR): counted. For the
+        IVR, `outcome` is what the caller chose after hearing it."""
         if channel not in USE_CHANNELS:
             raise InvalidEntry(f"channel must be one of {USE_CHANNELS}", field="channel")
+        if outcome is not None and outcome not in IVR_OUTCOMES:
+            raise InvalidEntry(f"outcome must be one of {IVR_OUTCOMES}", field="outcome")
         now = self._clock()
         async with self._sessions() as session, session.begin():
             entry = await self._entry(session, entry_id, lock=True)
@@ -270,7 +275,7 @@ class KnowledgeService:
             entry.uses = (entry.uses or 0) + 1
             session.add(KbUse(entry_id=entry_id, version=entry.version, at=now, actor=actor,
                               channel=channel, order_id=order_id, call_id=call_id,
-                              region_code=region_code))
+                              region_code=region_code, outcome=outcome))
             return {"entry_id": entry_id, "version": entry.version, "uses": entry.uses,
                     "answer": entry.answer, "order_id": order_id}
 
@@ -397,7 +402,7 @@ class KnowledgeService:
             return rows.setdefault(department, {
                 "department": department, "entries": 0, "published": 0,
                 "by_status": {str(s): 0 for s in EntryStatus}, "past_review": 0,
-                "stale_share": None, "uses": 0})
+                "stale_share": None, "uses": 0, "ivr_outcomes": {}})
 
         async with self._sessions() as session:
             for entry in await session.scalars(select(KbEntry)):
@@ -415,6 +420,10 @@ class KnowledgeService:
                 uses = uses.where(KbUse.at < until)
             for department, count in await session.execute(uses.group_by(KbEntry.department)):
                 row(department)["uses"] = int(count)
+            ivr = uses.where(KbUse.channel == "ivr").add_columns(KbUse.outcome)
+            for department, count, outcome in await session.execute(
+                    ivr.group_by(KbEntry.department, KbUse.outcome)):
+                row(department)["ivr_outcomes"][outcome or "none"] = int(count)
         for r in rows.values():
             if r["published"]:
                 r["stale_share"] = round(r["past_review"] / r["published"], 4)

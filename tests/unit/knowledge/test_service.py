@@ -142,9 +142,15 @@ async def test_faq_menu_is_the_regions_most_used_entries_with_audio(kb):
         await kb.record_use(ids[2], actor="a")
         await kb.record_use(other["entry_id"], actor="a")
     await kb.record_use(ids[1], actor="a")
+    played = await kb.record_use(ids[0], actor="ivr", channel="ivr", outcome="callback")
+    assert played["uses"] == 1
+    with pytest.raises(InvalidEntry):
+        await kb.record_use(ids[0], actor="ivr", channel="ivr", outcome="hung up")
     menu = await kb.faq_menu("410300", size=3)
-    assert [m["entry_id"] for m in menu] == [ids[2], ids[1], ids[0]]
+    assert [m["entry_id"] for m in menu] == [ids[2], ids[0], ids[1]]
     assert all(m["audio"] for m in menu)
+    housing = (await kb.department_report())[0]
+    assert housing["ivr_outcomes"] == {"callback": 1}
 
 
 async def test_department_report_gives_freshness_and_usage(kb, clock):

@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(32)),
         sa.Column("call_id", sa.String(128)),
         sa.Column("region_code", sa.String(12)),
+        sa.Column("outcome", sa.String(16)),
     )
     for column in ("entry_id", "at", "order_id"):
         op.create_index(f"ix_kb_uses_{column}", "kb_uses", [column])
