@@ -37,6 +37,9 @@ ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 USE_CHANNELS = ("desk", "ivr", "api")
 IVR_OUTCOMES = ("helped", "person", "callback")   # after the answer: enough, 1, 2
 DEFAULT_REVIEW = timedelta(days=180)
+# The index is rebuilt this long after it was built even without a change made here: an
+# import by `hotline kb import` from another process, a validity period that began or ended.
+INDEX_TTL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class KnowledgeService:
         self._renderer = renderer
         self._index_factory = index_factory
         self._index: SearchIndex | None = None
+        self._index_at = datetime.min.replace(tzinfo=UTC)
         self._index_lock = asyncio.Lock()
 
     # ---- reading ---------------------------------------------------------------------------
@@ -361,16 +365,16 @@ class KnowledgeService:
     async def index(self) -> SearchIndex:
         """The search index over published entries valid now, built when first needed."""
         index = self._index
-        if index is not None:
+        if index is not None and self._clock() - self._index_at < INDEX_TTL:
             return index
         async with self._index_lock:
-            if self._index is None:
+            if self._index is None or self._clock() - self._index_at >= INDEX_TTL:
                 entries = await self.entries(status=str(EntryStatus.PUBLISHED), limit=10**9)
                 now = self._clock()
                 live = [e for e in entries if _valid_at(e, now)]
                 built = self._index_factory()
                 await asyncio.to_thread(built.build, live)
-                self._index = built
+                self._index, self._index_at = built, now
             return self._index
 
     async def search(self, q: str, *, category: str | None = None, region: str | None = None,

@@ -167,3 +167,22 @@ async def test_department_report_gives_freshness_and_usage(kb, clock):
     assert rows["housing"]["uses"] == 1
     assert rows["hrss"]["by_status"]["draft"] == 1 and rows["hrss"]["stale_share"] is None
     assert hr["status"] == "draft"
+
+
+async def test_search_sees_changes_made_elsewhere_after_the_index_ages(kb, clock):
+    made = await kb.create(HOUSING, entry())
+    await publish(kb, made["entry_id"])
+    assert [h.entry["entry_id"] for h in await kb.search("物业")] == [made["entry_id"]]
+    # another process (hotline kb import) publishes an entry: not seen until the index ages
+    other = type(kb)(kb._sessions, clock=clock)
+    await other.import_records([{**entry(question="公租房怎么申请", answer="向街道申请公租房。"),
+                                 "entry_id": "kb-other", "status": "published"}])
+    assert await kb.search("公租房") == []
+    clock.advance(minutes=6)
+    assert [h.entry["entry_id"] for h in await kb.search("公租房")] == ["kb-other"]
+
+
+async def test_an_entry_outside_its_validity_period_is_not_found(kb):
+    await kb.import_records([{**entry(valid_until="2026-11-30"), "entry_id": "kb-old",
+                              "status": "published"}])
+    assert await kb.search("物业") == []
