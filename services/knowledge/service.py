@@ -481,11 +481,17 @@ class KnowledgeService:
         if self._renderer is None:
             return entry.audio
         try:
+            # the caller hears which question is answered, then the agreed answer
             return await asyncio.to_thread(self._renderer, entry.entry_id, entry.version,
-                                           entry.answer)
+                                           spoken_text(entry.question, entry.answer))
         except Exception as exc:  # noqa: BLE001 - no audio is no reason to refuse publishing
             log.warning("rendering entry %s's answer failed: %r", entry.entry_id, exc)
             return None
+
+
+def spoken_text(question: str, answer: str) -> str:
+    """What the surge IVR says for an entry: the question, a pause, the answer."""
+    return f"{question.rstrip('？?。')}。{answer}"
 
 
 def _valid_at(entry: Mapping[str, Any], now: datetime) -> bool:

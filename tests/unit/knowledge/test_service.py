@@ -25,7 +25,7 @@ async def test_given_a_department_draft_when_submitted_and_published_then_audio_
     published = await publish(kb, made["entry_id"])
     assert published["status"] == "published"
     assert published["audio"] == f"hotline/kb/{made['entry_id']}-v1"
-    assert rendered == [(made["entry_id"], 1, entry()["answer"])]
+    assert rendered == [(made["entry_id"], 1, "物业不作为怎么投诉。" + entry()["answer"])]
 
 
 async def test_a_department_may_not_publish_its_own_entry(kb):
