@@ -304,7 +304,15 @@ class Controller:
         except Exception as exc:  # noqa: BLE001 - calls go on without a seeded knowledge base
             log.warning("knowledge base: seeding failed (%r)", exc)
         self.knowledge = knowledge
-        self._spawn(knowledge.render_missing())
+        self._spawn(self._render_kb_audio(knowledge))
+
+    @staticmethod
+    async def _render_kb_audio(knowledge: KnowledgeService) -> None:
+        try:
+            rendered = await knowledge.render_missing(pause=1.0)
+            log.info("knowledge base: %d answers rendered", rendered)
+        except Exception as exc:  # noqa: BLE001 - the next start renders the rest
+            log.warning("knowledge base: rendering stopped (%r)", exc)
 
     def _handover_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each site's *1/*2 target: the other platform's service number over the trunk."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from telephony.lab.prompts import render_text
 
+NICE = 10   # rendering yields the CPU to calls
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 
 
@@ -26,7 +27,7 @@ class KbAudio:
         if not _SAFE.match(entry_id):     # never let an id name a path elsewhere
             raise ValueError(f"entry id unfit for a file name: {entry_id!r}")
         name = f"{entry_id}-v{int(version)}"
-        render_text(text, self.dir / f"{name}.wav")
+        render_text(text, self.dir / f"{name}.wav", nice=NICE)
         return f"hotline/kb/{name}"
 
 
