@@ -41,7 +41,8 @@ STR, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
 OPT_STR = {"type": ["string", "null"]}
 ENTRY_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$"}
 REGION = {"type": "string", "pattern": r"^\d{6}$"}
-CATEGORY_Q = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,63}$"}
+# an order code (housing) or the routing suggestion's category (住房城乡建设)
+CATEGORY_Q = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": TEXT_PATTERN}
 CATEGORY = {"type": "string", "enum": [c.code for c in DEFAULT_CATEGORIES]}
 DEPARTMENT = {"type": "string", "enum": DEPARTMENT_IDS}
 WHEN = {"type": ["string", "null"], "maxLength": 40, "pattern": r"^[0-9T:.+\-Z ]*$",
@@ -185,7 +186,9 @@ OPERATIONS: list[Operation] = [
               query={"q": text(1000), "category": CATEGORY_Q, "region": REGION,
                      "limit": {"type": "integer", "minimum": 1, "maximum": 20}},
               description="jieba words and BM25 over the question, its phrasings and the "
-              "answer; entries of the routing `category` score 1.5×; `region` keeps only "
+              "answer; entries of the `category` (an order code such as `housing`, or the "
+              "routing suggestion's diversion-list category such as `住房城乡建设`) score "
+              "1.5×; `region` keeps only "
               "that region's entries. Each hit has its score and the words that matched."),
     Operation("GET", "/kb/entries", kb_list, "List knowledge-base entries", "knowledge",
               roles=READERS, errors=(403,),

@@ -3,7 +3,8 @@
 A document is the entry's question and alternative phrasings (counted twice: they
 are what citizens say) and its answer (once). The query is cut the same way. An
 entry of the category the routing suggestion names gets its BM25 score multiplied
-by `CATEGORY_BOOST`; an entry of another region is left out when a region is asked.
+by `CATEGORY_BOOST` (the category may be an order code or the diversion list's category
+the routing suggestion names: `categories.matches`); an entry of another region is left out when a region is asked.
 Only entries sharing at least one word with the query are returned, each with the
 words it shares.
 """
@@ -21,6 +22,8 @@ import bm25s
 import jieba
 import numpy as np
 import opencc
+
+from .categories import matches
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -73,8 +76,8 @@ class SearchIndex:
     entries: list[Mapping[str, Any]] = field(default_factory=list)
     _bm25: Any = None
     _terms: list[frozenset[str]] = field(default_factory=list)
-    _categories: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     _regions: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    _masks: dict[str, np.ndarray] = field(default_factory=dict)
 
     def build(self, entries: Iterable[Mapping[str, Any]]) -> SearchIndex:
         if self.tokenizer is None:
@@ -82,8 +85,8 @@ class SearchIndex:
         self.entries = list(entries)
         docs = [self._document(e) for e in self.entries]
         self._terms = [frozenset(d) for d in docs]
-        self._categories = np.array([e["category"] for e in self.entries], dtype=object)
         self._regions = np.array([e["region_code"] for e in self.entries], dtype=object)
+        self._masks = {}
         if self.entries:
             self._bm25 = bm25s.BM25()
             # an empty document still needs one token for bm25s
@@ -94,6 +97,15 @@ class SearchIndex:
         assert self.tokenizer is not None
         asked = " ".join([entry["question"], *entry.get("alternatives", [])])
         return self.tokenizer(asked) * QUESTION_WEIGHT + self.tokenizer(entry["answer"])
+
+    def _category_mask(self, category: str) -> np.ndarray:
+        mask = self._masks.get(category)
+        if mask is None:
+            mask = np.fromiter((matches(e, category) for e in self.entries), dtype=bool,
+                               count=len(self.entries))
+            if len(self._masks) < 256:    # categories are few; hostile ones are not kept
+                self._masks[category] = mask
+        return mask
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -111,7 +123,7 @@ class SearchIndex:
         scores = bm25.copy()
         same_category = None
         if category and self.use_category:
-            same_category = self._categories == category
+            same_category = self._category_mask(category)
             scores[same_category] *= self.category_boost
         if region:
             scores[self._regions != region] = 0.0

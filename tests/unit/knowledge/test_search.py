@@ -63,3 +63,15 @@ def test_on_the_seed_each_entrys_own_question_finds_it_first():
     firsts = sum(idx.search(r["question"], category=r["category"])[0].entry["entry_id"]
                  == r["entry_id"] for r in records)
     assert firsts / len(records) >= 0.95
+
+
+def test_the_routing_suggestions_diversion_list_category_lifts_its_departments_entries():
+    idx = SearchIndex().build([
+        {**doc("pension", "养老金什么时候发？", category="labour"), "department": "hrss"},
+        {**doc("heat-fee", "暖气费什么时候交？", category="heat"),
+         "department": "gas_heat_company"},
+    ])
+    assert idx.search("什么时候", category="劳动和社会保障")[0].entry["entry_id"] == "pension"
+    top = idx.search("什么时候", category="劳动和社会保障")[0]
+    assert top.category_match and top.score == pytest.approx(top.bm25 * idx.category_boost)
+    assert not any(h.category_match for h in idx.search("什么时候", category="公共设施"))
