@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from services.knowledge.categories import ROUTING_CATEGORIES_BY_DEPARTMENT
 from services.knowledge.exchange import seed_records
 from services.knowledge.search import SearchIndex
 from services.work_orders.categories import DEFAULT_CATEGORIES
@@ -54,7 +55,10 @@ def queries(seed: list[dict], n: int, rng: random.Random) -> list[tuple[str, str
         text = rng.choice([r["question"], *r["alternatives"]])
         if rng.random() < 0.5:     # a longer, summary-like text
             text = f"市民反映{rng.choice(DISTRICTS)}{text}，{rng.choice(r['alternatives'] or [''])}"
-        out.append((text, r["category"]))
+        routing = sorted(ROUTING_CATEGORIES_BY_DEPARTMENT.get(r["department"], ()))
+        # the routing suggestion names a diversion-list category; an agent's pick, a code
+        category = rng.choice(routing) if routing and rng.random() < 0.5 else r["category"]
+        out.append((text, category))
     return out
 
 
@@ -116,8 +120,9 @@ Python {platform.python_version()}, shared with other work while it ran.
   name, a random category and a seed answer): {len(entries)} published entries, the size the
   issue asks for. Built with `SearchIndex.build` (jieba search cut, bm25s) in {build_s:.1f} s.
 - Queries: {args.queries} texts drawn from the seed's phrasings, half of them lengthened
-  into summary-like text ("市民反映<区><phrasing>，<another phrasing>"), each with the
-  category of the entry it came from and region 410300; random seed {args.seed}.
+  into summary-like text ("市民反映<区><phrasing>，<another phrasing>"), each with a
+  category of the entry it came from (half the time the diversion-list category the routing
+  suggestion would name, else the order code) and region 410300; random seed {args.seed}.
 - Each query runs through both rankers back to back on the same index: **bm25 + category**
   (the API's ranking: BM25 scores of the routing category's entries × 1.5, region filter,
   top 5 with matched words) and **plain bm25** (the baseline: no category). Wall time of
