@@ -236,6 +236,7 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
     return ApiDeps(
         orders=lambda: controller.order_db.service,
         dispatch=lambda: controller.order_db.dispatch,
+        knowledge=lambda: controller.order_db.knowledge,
         routing=lambda: controller.suggestions.routing,
         desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
                             controller.resuggest),

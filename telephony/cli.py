@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "services.work_orders.cli",   # register(sub, orders_config, configure_logging=...)
     "services.routing.cli",
     "services.dispatch.cli",
+    "services.knowledge.cli",
 ]
 
 

@@ -15,6 +15,7 @@ from telephony.settings import Settings, child_environment
 
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
     from services.dispatch.service import DispatchService
+    from services.knowledge.service import KnowledgeService
     from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger("hotline.app")
@@ -28,6 +29,7 @@ class OrderDatabase:
         self._publish = publish
         self.service: WorkOrderService | None = None   # once the database answers
         self.dispatch: DispatchService | None = None    # departments and 派单 (services/dispatch)
+        self.knowledge: KnowledgeService | None = None  # the knowledge base, on the same database
         self.worker: OrderWorker | None = None
 
     @property
@@ -48,6 +50,8 @@ class OrderDatabase:
         log.info("order database ready")
         async with asyncio.TaskGroup() as group:
             group.create_task(self._supervise(service), name="orders-supervision")
+            if self.knowledge is not None:   # answers without audio, one at a time
+                group.create_task(_render_kb_audio(self.knowledge), name="kb-audio")
             group.create_task(self._consume(service, url), name="orders-consumer")
 
     async def _open(self, url: str) -> WorkOrderService:
@@ -65,6 +69,7 @@ class OrderDatabase:
                 self.service = WorkOrderService(
                     sessions, clock=lambda: datetime.now(UTC), calendar=Calendar(),
                     after_apply=[self.dispatch.after_apply] if self.dispatch else [])
+                await self._start_knowledge(sessions)
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -120,3 +125,27 @@ class OrderDatabase:
             except Exception as exc:  # noqa: BLE001 - retried; the spool keeps every event
                 log.warning("applying the order spool failed (%r); retrying", exc)
             await asyncio.sleep(1.0)
+
+    async def _start_knowledge(self, sessions) -> None:
+        """The knowledge base on the order database; the lab's seed goes into an empty lab
+        database; answers without audio are rendered in the background, one at a time."""
+        from services.knowledge.exchange import seed_records
+        from services.knowledge.service import KnowledgeService
+        from telephony.kb_audio import kb_audio
+
+        knowledge = KnowledgeService(sessions, renderer=kb_audio(self._settings.kb_sound_dir))
+        try:
+            if self._settings.lab_mode and await knowledge.count() == 0:
+                counts = await knowledge.import_records(seed_records())
+                log.info("knowledge base: lab seed imported %s", counts)
+        except Exception as exc:  # noqa: BLE001 - calls go on without a seeded knowledge base
+            log.warning("knowledge base: seeding failed (%r)", exc)
+        self.knowledge = knowledge
+
+
+async def _render_kb_audio(knowledge: KnowledgeService) -> None:
+    try:
+        rendered = await knowledge.render_missing(pause=1.0)
+        log.info("knowledge base: %d answers rendered", rendered)
+    except Exception as exc:  # noqa: BLE001 - the next start renders the rest
+        log.warning("knowledge base: rendering stopped (%r)", exc)

@@ -66,13 +66,26 @@ def render_prompts(out_dir: Path, path: Path = PROMPTS, say=print) -> int:
     return len(texts)
 
 
-def _speak(text: str, target: Path) -> None:
+def render_text(text: str, target: Path, nice: int = 0) -> bool:
+    """One text to one 8 kHz WAV (the knowledge base renders its answers here too, at
+    `nice` so that calls keep the CPU); False when a tone stood in because espeak-ng or
+    sox is missing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("espeak-ng") and shutil.which("sox"):
+        _speak(text, target, nice)
+        return True
+    _tone(target)
+    return False
+
+
+def _speak(text: str, target: Path, nice: int = 0) -> None:
+    lower = ["nice", "-n", str(nice)] if nice and shutil.which("nice") else []
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        subprocess.run(["espeak-ng", "-v", "cmn", "-s", "150", "-w", str(raw), text],
+        subprocess.run([*lower, "espeak-ng", "-v", "cmn", "-s", "150", "-w", str(raw), text],
                        check=True, capture_output=True)
-        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target)],
-                       check=True, capture_output=True)
+        subprocess.run([*lower, "sox", str(raw), "-r", "8000", "-c", "1", "-b", "16",
+                        str(target)], check=True, capture_output=True)
 
 
 def _tone(target: Path, seconds: float = 0.5) -> None:

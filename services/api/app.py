@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.api import callers, dispatch, event_schemas, handlers, open311, reference, search
+from services.api import (
+    callers,
+    dispatch,
+    event_schemas,
+    handlers,
+    knowledge,
+    open311,
+    reference,
+    search,
+)
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
 from services.api.openapi import API_PREFIX, DOCUMENT, build_document
@@ -14,7 +23,7 @@ from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 # The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
 # aiohttp would otherwise match first.
 OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
-              *handlers.OPERATIONS, *dispatch.OPERATIONS]
+              *handlers.OPERATIONS, *dispatch.OPERATIONS, *knowledge.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:

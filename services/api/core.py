@@ -26,6 +26,7 @@ from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
     from services.dispatch.service import DispatchService
+    from services.knowledge.service import KnowledgeService
     from services.routing.service import RoutingService
     from services.work_orders.service import WorkOrderService
 
@@ -52,6 +53,8 @@ class ApiDeps:
     audit: Callable[[dict[str, Any]], None] | None = None
     # departments, their items and the dispatch flow (services/dispatch); None: 503
     dispatch: DispatchService | Callable[[], DispatchService | None] | None = None
+    # the knowledge base (services.knowledge), or a callable until its database answers
+    knowledge: KnowledgeService | Callable[[], KnowledgeService | None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:

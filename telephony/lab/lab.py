@@ -157,6 +157,8 @@ class Lab:
                                 PYTHONUNBUFFERED="1")
         if self.settings.redis_url and not shutil.which("redis-server"):
             env["HOTLINE_REDIS_URL"] = ""
+        # knowledge-base answers are rendered where this lab's Asterisk finds its sounds
+        env.setdefault("HOTLINE_KB_SOUND_DIR", str(self.runtime.host_path(SOUND_DIR)))
         cmd = [sys.executable, "-m", "telephony.cli", "controller"]
         proc = self.book.start("controller", cmd, self.lab_dir / "controller.log", env=env)
         say(f"controller: started (pid {proc.pid}); log {self.lab_dir}/controller.log")

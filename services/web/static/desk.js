@@ -199,9 +199,64 @@
       renderOrder();
       renderSuggestion();
       renderKeys();
+      answersSoon();
     } catch (e) {
       // the order is written through the outbox a moment after the call opens
       if (e.status !== 404) log(`order: ${e.message}`);
+    }
+  }
+
+  // ---- knowledge-base answers: the top three for the summary and the routing category -------
+  let kbTimer = null;
+  let kbAsked = "";
+  function kbText() {
+    const typed = form().summary.value.trim();
+    return typed || (order && order.summary) || "";
+  }
+
+  function answersSoon() {
+    clearTimeout(kbTimer);
+    kbTimer = setTimeout(() => refreshAnswers().catch((e) => log(`kb: ${e.message}`)), 400);
+  }
+
+  async function refreshAnswers() {
+    const live = call && call.state !== "ended";
+    const q = live ? kbText() : "";
+    const category = (suggestion && suggestion.category) || (order && order.category) || "";
+    const region = (order && order.region_code) || "";
+    const key = `${q}|${category}|${region}`;
+    if (key === kbAsked) return;
+    kbAsked = key;
+    if (!q) { fill("kb-answers", h("div", { class: "empty" }, "通话中按摘要和类别推荐 answers show during a call")); return; }
+    const params = new URLSearchParams({ q, limit: "3" });
+    if (category) params.set("category", category);
+    if (/^\d{6}$/.test(region)) params.set("region", region);
+    const { hits } = await api(`/kb/search?${params}`);
+    if (kbAsked !== key) return;   // a newer text was asked meanwhile
+    fill("kb-answers", hits.length
+      ? h("ol", { class: "plain", id: "kb-list" }, hits.map((hit, i) =>
+          h("li", { "data-entry": hit.entry_id, style: "margin-bottom:10px" },
+            h("div", {}, h("b", { class: "kb-question" }, hit.question),
+              h("span", { class: "muted", style: "font-size:12px; margin-left:6px" },
+                `${hit.score.toFixed(2)} · ${hit.matched.join(" ")}`)),
+            h("div", { class: "kb-answer", style: "font-size:13px" }, hit.answer),
+            h("button", { type: "button", class: "kb-use", id: `kb-use-${i}`,
+                          onclick: () => useAnswer(hit) }, "采用 Use this answer"))))
+      : h("div", { class: "empty" }, "无匹配 no matching answer"));
+  }
+
+  async function useAnswer(hit) {
+    const f = form();
+    f.reply.value = hit.answer;
+    const body = { channel: "desk" };
+    if (order) body.order_id = order.order_id;
+    if (call) body.call_id = call.call_id;
+    try {
+      const used = await api(`/kb/entries/${encodeURIComponent(hit.entry_id)}/uses`, { method: "POST", body });
+      fill("f-notice", h("span", { id: "kb-used" }, `已采用知识库口径 answer used (${used.uses})`));
+      log(`kb ${hit.entry_id} used`);
+    } catch (e) {
+      fill("f-notice", `未记录 use not recorded: ${e.message}`);
     }
   }
 
@@ -264,6 +319,7 @@
     call = view;
     if (fresh) {
       order = null; suggestion = null; editedSuggestion = false;
+      form().reply.value = ""; kbAsked = "";
       notice("");
       renderOrder();
       renderHistory();
@@ -326,6 +382,7 @@
     const status = Hotline.header(user);
     const f = form();
     f.addEventListener("submit", saveOrder);
+    f.summary.addEventListener("input", answersSoon);   // answers follow the text; the suggestion, the save
     loadCatalogues().catch((e) => log(`catalogues: ${e.message}`));
     document.getElementById("seat-pause").onclick = () => seatChange("pause");
     document.getElementById("seat-resume").onclick = () => seatChange("resume");

@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import services.dispatch.models  # noqa: F401  (its tables share Base: see 0003_dispatch)
+import services.knowledge.models  # noqa: F401 - registers the knowledge-base tables on Base
 from services.work_orders.db import make_engine, resolve_url
 from services.work_orders.models import Base
 

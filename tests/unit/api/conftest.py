@@ -39,6 +39,8 @@ USERS = {
     "agent3001": {"role": "agent_12345", "site": "remote", "seat": "3001"},
     "sup12345": {"role": "supervisor", "site": "12345"},
     "sup": {"role": "supervisor"},
+    "dept_housing": {"role": "department", "department": "housing"},
+    "dept_hrss": {"role": "department", "department": "hrss"},
     "ops": {"role": "ops"},
     "dept_housing": {"role": "department", "department": "housing"},
     "dept_urban_management": {"role": "department", "department": "urban_management"},
@@ -233,6 +235,14 @@ def dispatch(services) -> DispatchService:
 
 
 @pytest.fixture
+def knowledge(engine, clock: FakeClock):
+    """The knowledge base on the same database as `orders`."""
+    from services.knowledge.service import KnowledgeService
+
+    return KnowledgeService(make_session_factory(engine), clock=clock)
+
+
+@pytest.fixture
 def desk() -> FakeDesk:
     return new_desk()
 
@@ -243,9 +253,10 @@ def hub() -> EventHub:
 
 
 @pytest.fixture
-def deps(orders, suggester, desk, hub, dispatch) -> ApiDeps:
+def deps(orders, suggester, desk, hub, dispatch, knowledge) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
-                   accounts=make_accounts(), events=hub, dispatch=dispatch)
+                   accounts=make_accounts(), events=hub, dispatch=dispatch,
+                   knowledge=knowledge)
 
 
 def mount(deps: ApiDeps) -> web.Application:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from services.api.accounts import (
+    ROLES,
     AccountsError,
     ScryptCost,
     hash_secret,
@@ -49,7 +50,7 @@ async def test_every_authenticated_route_refuses_anonymous_callers(client):
             continue
         path = op.path.format(call_id="c1", action="keep", site="12345", seat="1001",
                               order_id="WO-20261123-000000000000", user="ops",
-                                  number="13800138000")
+                              number="13800138000", entry_id="kb-1")
         resp = await client.request(op.method, BASE + path, json={})
         assert resp.status == 401, (op.method, op.path)
 
@@ -160,10 +161,19 @@ def test_the_lab_file_loads_in_lab_mode_only_with_lab_secrets():
     ({"role": "agent_110", "password": "lab-x"}, "needs a site"),
     ({"role": "ops"}, "neither a token nor a password"),
     ({"role": "ops", "token_hash": "md5$abc"}, "not a scrypt hash"),
+    ({"role": "department", "password": "lab-x"}, "needs a department"),
 ])
 def test_bad_user_entries_are_refused_at_start(raw, message):
     with pytest.raises(AccountsError, match=message):
         users_from_mapping({"u": raw}, lab=True, cost=ScryptCost(n=16, r=1, p=1))
+
+
+def test_a_department_user_carries_its_department_and_is_not_in_the_default_roles():
+    accounts = load_accounts({"HOTLINE_MODE": "lab"})
+    user = accounts.get("dept_housing")
+    assert (user.role, user.department) == ("department", "housing")
+    assert user.public()["department"] == "housing"
+    assert user.role not in ROLES
 
 
 def test_cli_prints_a_token_and_its_hash(capsys):

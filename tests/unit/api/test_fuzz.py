@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 from services.api import ApiDeps, EventHub
 from services.api.app import OPERATIONS
 from services.api.schema import problems
+from services.knowledge.exchange import seed_records
+from services.knowledge.service import KnowledgeService
 from services.routing import RoutingService
 from services.work_orders.db import make_engine
 from tests.unit.api.conftest import (
@@ -72,9 +74,12 @@ def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggest
     desk.add_call("c1", site="12345", seat="1001")
     desk.add_call("c2", site="110", seat="2001")
     desk.add_call("c3", site="12345", seat=None)
+    knowledge = KnowledgeService(make_session_factory(engine), clock=FakeClock(START))
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
-                   accounts=make_accounts(), events=EventHub(), dispatch=dispatch)
+                   accounts=make_accounts(), events=EventHub(), dispatch=dispatch,
+                   knowledge=knowledge)
     h = Harness(deps, loop)
+    h.run(knowledge.import_records(seed_records()[:20]))
     for platform in ("12345", "110", "12345"):
         h.order_ids.append(h.run(open_order(orders, platform, call_id="c1")))
     yield h

@@ -82,6 +82,10 @@ async def world(deps: ApiDeps) -> dict[str, str]:
     await orders.assign(replied, "住建局", "t")
     await orders.transition(replied, "in_progress", "t")
     await orders.transition(replied, "replied", "t", outcome="done")
+    entry = {"question": "物业不作为怎么投诉？", "answer": "先向物业公司书面提出，再向社区反映。",
+             "department": "housing", "region_code": "410300", "category": "housing"}
+    await deps.knowledge.import_records([{**entry, "entry_id": "kb-pub", "status": "published"},
+                                         {**entry, "entry_id": "kb-draft", "status": "draft"}])
     return {"replied": replied, "open": await open_order(orders, "12345"),
             "to_reject": await open_order(orders, "12345"),
             "to_dispatch": await open_order(orders, "12345", summary="小区物业不管事")}
@@ -143,6 +147,17 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "department_report": ("dept_housing", "/reports/departments", None),
         "returns_report": ("ops", "/reports/returns", None),
         "accuracy_report": ("ops", "/reports/dispatch-accuracy", None),
+        "kb_search": ("agent1001", "/kb/search?q=物业不管&category=housing", None),
+        "kb_list": ("dept_housing", "/kb/entries", None),
+        "kb_create": ("dept_housing", "/kb/entries", {
+            "question": "公租房怎么申请？", "answer": "向街道提出申请。", "region_code": "410300",
+            "category": "housing"}),
+        "kb_get": ("agent1001", "/kb/entries/kb-pub", None),
+        "kb_update": ("dept_housing", "/kb/entries/kb-draft", {"answer": "新的口径。"}),
+        "kb_move": ("dept_housing", "/kb/entries/kb-draft/status", {"status": "in_review"}),
+        "kb_use": ("agent1001", "/kb/entries/kb-pub/uses", {"channel": "desk"}),
+        "kb_faq": ("ops", "/kb/faq?region=410300", None),
+        "kb_report": ("ops", "/reports/kb", None),
     }
 
 

@@ -24,6 +24,8 @@ from schemathesis import checks as st_checks
 from services.api import ApiDeps, EventHub
 from services.api.accounts import Accounts
 from services.api.throttle import Limit, Throttle
+from services.knowledge.exchange import seed_records
+from services.knowledge.service import KnowledgeService
 from services.routing import RoutingService
 from services.work_orders.db import make_engine
 from tests.unit.api.conftest import (
@@ -83,8 +85,11 @@ class LiveApi:
         # 429 stays reachable without locking every role out
         accounts = Accounts(make_accounts()._users,
                             throttle=Throttle(Limit(200, 60), Limit(2000, 60)))
+        knowledge = KnowledgeService(make_session_factory(self.engine), clock=FakeClock(START))
+        await knowledge.import_records(seed_records()[:20])
         deps = ApiDeps(orders=orders, routing=RoutingService(self.suggester), desk=desk,
-                       accounts=accounts, events=EventHub(), dispatch=dispatch)
+                       accounts=accounts, events=EventHub(), dispatch=dispatch,
+                       knowledge=knowledge)
         self.runner = web.AppRunner(mount(deps))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

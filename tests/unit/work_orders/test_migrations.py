@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import services.dispatch.models  # noqa: F401  (its tables share Base: see 0003_dispatch)
+import services.knowledge.models  # noqa: F401 - its tables are on Base too
 from services.work_orders import db
 from services.work_orders.models import Base
 

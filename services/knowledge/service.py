@@ -1,0 +1,519 @@
+"""The knowledge-base service: the one place that changes entries.
+
+Every change happens in one transaction with its audit line; every change of text
+adds a version row, so an entry's whole history can be read back. Departments edit
+their own entries; supervisors publish and retire (the table in `status`). Search
+runs on an in-memory index of the published entries, rebuilt after a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .errors import EntryNotFound, IllegalEntryTransition, InvalidEntry, NotYourEntry
+from .models import KbAudit, KbEntry, KbUse, KbVersion
+from .search import Hit, SearchIndex
+from .status import EDITABLE, Actor, EntryStatus, check_transition
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+# (entry_id, version, answer text) -> the rendered file's name, or None; runs in a thread
+Renderer = Callable[[str, int, str], str | None]
+
+CONTENT = ("question", "alternatives", "answer", "department", "region_code", "category",
+           "valid_from", "valid_until", "review_at")
+ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+USE_CHANNELS = ("desk", "ivr", "api")
+IVR_OUTCOMES = ("helped", "person", "callback")   # after the answer: enough, 1, 2
+DEFAULT_REVIEW = timedelta(days=180)
+# The index is rebuilt this long after it was built even without a change made here: an
+# import by `hotline kb import` from another process, a validity period that began or ended.
+INDEX_TTL = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Editor:
+    """Who changes the knowledge base: a name for the audit, a role, and for a
+    department editor its department id."""
+
+    name: str
+    role: str                      # "department" | "supervisor" (ops and agents: read only)
+    department: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        if self.role == "supervisor":
+            return Actor.SUPERVISOR
+        if self.role == "department" and self.department:
+            return Actor.DEPARTMENT
+        raise NotYourEntry(f"role {self.role} may not change the knowledge base", role=self.role)
+
+
+SYSTEM = Editor("system:kb-import", "supervisor")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def entry_dict(entry: KbEntry) -> dict[str, Any]:
+    return {
+        "entry_id": entry.entry_id, "topic": entry.topic, "question": entry.question,
+        "alternatives": list(entry.alternatives or []), "answer": entry.answer,
+        "department": entry.department, "region_code": entry.region_code,
+        "category": entry.category, "valid_from": _iso(entry.valid_from),
+        "valid_until": _iso(entry.valid_until), "review_at": _iso(entry.review_at),
+        "status": entry.status, "version": entry.version, "uses": entry.uses,
+        "audio": entry.audio, "created_at": _iso(entry.created_at),
+        "updated_at": _iso(entry.updated_at), "published_at": _iso(entry.published_at),
+    }
+
+
+def _version_dict(row: KbVersion) -> dict[str, Any]:
+    out = {name: getattr(row, name) for name in CONTENT}
+    for name in ("valid_from", "valid_until", "review_at"):
+        out[name] = _iso(out[name])
+    return {"version": row.version, **out, "actor": row.actor, "at": _iso(row.at)}
+
+
+def _audit_dict(row: KbAudit) -> dict[str, Any]:
+    return {"seq": row.seq, "kind": row.kind, "actor": row.actor, "at": _iso(row.at),
+            "from_status": row.from_status, "to_status": row.to_status, "note": row.note,
+            "data": row.data}
+
+
+def parse_time(value: Any, name: str) -> datetime | None:
+    """An aware datetime from an ISO string or a date (midnight UTC); None stays None."""
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise InvalidEntry(f"{name} needs a time zone", field=name)
+        return value
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidEntry(f"{name} is not an ISO date or date-time: {value!r}"[:200],
+                           field=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def clean_content(raw: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """The content fields of `raw`, checked; refuses what would make a useless entry."""
+    out: dict[str, Any] = {}
+    for name in CONTENT:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if name in ("valid_from", "valid_until", "review_at"):
+            value = parse_time(value, name)
+        elif name == "alternatives":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidEntry("alternatives must be a list of strings", field=name)
+            value = [v.strip() for v in value if v.strip()][:50]
+        else:
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidEntry(f"{name} must be a non-empty string", field=name)
+            value = value.strip()
+        out[name] = value
+    if not partial:
+        missing = [n for n in ("question", "answer", "department", "region_code", "category")
+                   if n not in out]
+        if missing:
+            raise InvalidEntry(f"missing: {', '.join(missing)}", missing=missing)
+    start, end = out.get("valid_from"), out.get("valid_until")
+    if start and end and end <= start:
+        raise InvalidEntry("valid_until must come after valid_from", field="valid_until")
+    return out
+
+
+class KnowledgeService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *,
+                 clock: Clock = lambda: datetime.now(UTC), renderer: Renderer | None = None,
+                 index_factory: Callable[[], SearchIndex] = SearchIndex) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._renderer = renderer
+        self._index_factory = index_factory
+        self._index: SearchIndex | None = None
+        self._index_at = datetime.min.replace(tzinfo=UTC)
+        self._index_lock = asyncio.Lock()
+
+    # ---- reading ---------------------------------------------------------------------------
+    async def get(self, entry_id: str, *, history: bool = False) -> dict[str, Any]:
+        async with self._sessions() as session:
+            entry = await self._entry(session, entry_id)
+            out = entry_dict(entry)
+            if history:
+                versions = await session.scalars(select(KbVersion).where(
+                    KbVersion.entry_id == entry_id).order_by(KbVersion.version))
+                audit = await session.scalars(select(KbAudit).where(
+                    KbAudit.entry_id == entry_id).order_by(KbAudit.seq))
+                out["versions"] = [_version_dict(v) for v in versions]
+                out["audit"] = [_audit_dict(a) for a in audit]
+            return out
+
+    async def entries(self, *, department: str | None = None, status: str | None = None,
+                   region: str | None = None, category: str | None = None,
+                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        query = select(KbEntry)
+        for column, value in ((KbEntry.department, department), (KbEntry.status, status),
+                              (KbEntry.region_code, region), (KbEntry.category, category)):
+            if value is not None:
+                query = query.where(column == value)
+        query = query.order_by(KbEntry.entry_id).limit(limit).offset(offset)
+        async with self._sessions() as session:
+            return [entry_dict(e) for e in await session.scalars(query)]
+
+    async def count(self) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(KbEntry)) or 0)
+
+    # ---- changing --------------------------------------------------------------------------
+    async def create(self, editor: Editor, raw: Mapping[str, Any], *,
+                     entry_id: str | None = None, topic: str | None = None,
+                     moves: Iterable[EntryStatus] = ()) -> dict[str, Any]:
+        """A new draft; `moves` (import) then walk it along the status table in the same
+        transaction, each move checked and audited (no audio yet: `render_missing`)."""
+        content = clean_content(raw)
+        self._check_department(editor, content["department"])
+        content.setdefault("alternatives", [])
+        now = self._clock()
+        content.setdefault("review_at", now + DEFAULT_REVIEW)
+        entry_id = entry_id or await self._new_id(content["region_code"])
+        if not ENTRY_ID_RE.match(entry_id):
+            raise InvalidEntry(f"bad entry id {entry_id!r}"[:100], field="entry_id")
+        async with self._sessions() as session, session.begin():
+            entry = KbEntry(entry_id=entry_id, topic=topic, status=str(EntryStatus.DRAFT),
+                            version=1, uses=0, created_at=now, updated_at=now, **content)
+            session.add(entry)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise InvalidEntry(f"entry {entry_id} exists already", entry_id=entry_id) from None
+            self._add_version(session, entry, editor, now)
+            await self._audit(session, entry, editor, "created", now, to_status=entry.status)
+            for step in moves:
+                check_transition(entry.status, step, editor.actor)
+                before, entry.status = entry.status, str(step)
+                if entry.status == EntryStatus.PUBLISHED:
+                    entry.published_at = now
+                await self._audit(session, entry, editor, "status", now, from_status=before,
+                                  to_status=entry.status, note="import")
+            result = entry_dict(entry)
+        if moves:
+            self._index = None
+        return result
+
+    async def update(self, editor: Editor, entry_id: str, raw: Mapping[str, Any],
+                     note: str = "") -> dict[str, Any]:
+        """New text for a draft or an entry in review: a new version."""
+        changes = clean_content(raw, partial=True)
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            entry = await self._entry(session, entry_id, lock=True)
+            self._check_department(editor, entry.department)
+            if "department" in changes:
+                self._check_department(editor, changes["department"])
+            if EntryStatus(entry.status) not in EDITABLE:
+                raise IllegalEntryTransition(
+                    f"a {entry.status} entry is not edited in place; move it to draft first",
+                    status=entry.status, entry_id=entry_id)
+            changed = {k: v for k, v in changes.items() if getattr(entry, k) != v}
+            if not changed:
+                return entry_dict(entry)
+            for name, value in changed.items():
+                setattr(entry, name, value)
+            entry.version += 1
+            entry.updated_at = now
+            self._add_version(session, entry, editor, now)
+            await self._audit(session, entry, editor, "edited", now, note=note,
+                              data={"fields": sorted(changed)})
+            return entry_dict(entry)
+
+    async def move(self, editor: Editor, entry_id: str, target: str,
+                   note: str = "") -> dict[str, Any]:
+        """One move of the status table; publishing renders the answer's audio."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            entry = await self._entry(session, entry_id, lock=True)
+            self._check_department(editor, entry.department)
+            check_transition(entry.status, target, editor.actor)
+            before = entry.status
+            entry.status = str(EntryStatus(target))
+            entry.updated_at = now
+            if entry.status == EntryStatus.PUBLISHED:
+                entry.published_at = now
+                entry.audio = await self._render(entry)
+            await self._audit(session, entry, editor, "status", now, from_status=before,
+                              to_status=entry.status, note=note)
+            result = entry_dict(entry)
+        self._index = None
+        return result
+
+    async def record_use(self, entry_id: str, *, actor: str, channel: str = "desk",
+                         order_id: str | None = None, call_id: str | None = None,
+                         region_code: str | None = None,
+                         outcome: str | None = None) -> dict[str, Any]:
+        """The entry's answer was used (put in a reply, played by the IVR): counted. For the
+        IVR, `outcome` is what the caller chose after hearing it."""
+        if channel not in USE_CHANNELS:
+            raise InvalidEntry(f"channel must be one of {USE_CHANNELS}", field="channel")
+        if outcome is not None and outcome not in IVR_OUTCOMES:
+            raise InvalidEntry(f"outcome must be one of {IVR_OUTCOMES}", field="outcome")
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            entry = await self._entry(session, entry_id, lock=True)
+            if entry.status != EntryStatus.PUBLISHED:
+                raise NotYourEntry("only a published entry's answer may be used",
+                                   status=entry.status, entry_id=entry_id)
+            entry.uses = (entry.uses or 0) + 1
+            session.add(KbUse(entry_id=entry_id, version=entry.version, at=now, actor=actor,
+                              channel=channel, order_id=order_id, call_id=call_id,
+                              region_code=region_code, outcome=outcome))
+            return {"entry_id": entry_id, "version": entry.version, "uses": entry.uses,
+                    "answer": entry.answer, "order_id": order_id}
+
+    async def render_missing(self, pause: float = 0.2) -> int:
+        """Render the audio of published entries that have none (after an import, or when
+        the renderer failed at publish time); one at a time, so calls keep the CPU."""
+        if self._renderer is None:
+            return 0
+        async with self._sessions() as session:
+            todo = list(await session.scalars(select(KbEntry).where(
+                KbEntry.status == str(EntryStatus.PUBLISHED), KbEntry.audio.is_(None))))
+        done = 0
+        for stale in todo:
+            audio = await self._render(stale)   # outside any transaction: it takes a while
+            if audio is None:
+                continue
+            async with self._sessions() as session, session.begin():
+                entry = await self._entry(session, stale.entry_id, lock=True)
+                if entry.version == stale.version and entry.status == EntryStatus.PUBLISHED:
+                    entry.audio = audio
+                    done += 1
+            await asyncio.sleep(pause)   # leave the CPU to calls between two renders
+        return done
+
+    # ---- import / export -------------------------------------------------------------------
+    async def import_records(self, records: Iterable[Mapping[str, Any]],
+                             editor: Editor = SYSTEM) -> dict[str, int]:
+        """Entries from exported records: new ones created and brought to their status,
+        known ones (same entry_id) given the record's text as a new version when it
+        differs. A bad record is refused with its line number; nothing is half-written."""
+        created = updated = unchanged = 0
+        for line, record in enumerate(records, start=1):
+            try:
+                outcome = await self._import_one(record, editor)
+            except InvalidEntry as exc:
+                raise InvalidEntry(f"record {line}: {exc.message}", line=line,
+                                   **exc.details) from None
+            created += outcome == "created"
+            updated += outcome == "updated"
+            unchanged += outcome == "unchanged"
+        self._index = None
+        return {"created": created, "updated": updated, "unchanged": unchanged}
+
+    async def _import_one(self, record: Mapping[str, Any], editor: Editor) -> str:
+        if not isinstance(record, Mapping):
+            raise InvalidEntry("a record must be a JSON object")
+        entry_id = record.get("entry_id")
+        status = EntryStatus(record.get("status", "draft")) \
+            if record.get("status") in set(EntryStatus) else None
+        if status is None:
+            raise InvalidEntry(f"status must be one of {[str(s) for s in EntryStatus]}",
+                               field="status")
+        try:
+            current = await self.get(entry_id) if entry_id else None
+        except EntryNotFound:
+            current = None
+        if current is None:
+            await self.create(editor, record, entry_id=entry_id, topic=record.get("topic"),
+                              moves=_path(EntryStatus.DRAFT, status))
+            return "created"
+        content = clean_content(record)
+        differs = any(current[k] != (_iso(v) if isinstance(v, datetime) else v)
+                      for k, v in content.items())
+        if not differs and current["status"] == status:
+            return "unchanged"
+        if differs:
+            if EntryStatus(current["status"]) not in EDITABLE:
+                await self.move(editor, current["entry_id"], EntryStatus.DRAFT, note="import")
+                current["status"] = str(EntryStatus.DRAFT)
+            await self.update(editor, current["entry_id"], content, note="import")
+        for step in _path(EntryStatus(current["status"]), status):
+            await self.move(editor, current["entry_id"], step, note="import")
+        return "updated"
+
+    async def export_records(self) -> list[dict[str, Any]]:
+        """Every entry as one record, in id order: what `import_records` reads back."""
+        out = []
+        for entry in await self.entries(limit=10**9):
+            out.append({k: entry[k] for k in ("entry_id", "topic", *CONTENT, "status")})
+        return out
+
+    # ---- search, FAQ, reports --------------------------------------------------------------
+    async def index(self) -> SearchIndex:
+        """The search index over published entries valid now, built when first needed."""
+        index = self._index
+        if index is not None and self._clock() - self._index_at < INDEX_TTL:
+            return index
+        async with self._index_lock:
+            if self._index is None or self._clock() - self._index_at >= INDEX_TTL:
+                entries = await self.entries(status=str(EntryStatus.PUBLISHED), limit=10**9)
+                now = self._clock()
+                live = [e for e in entries if _valid_at(e, now)]
+                built = self._index_factory()
+                await asyncio.to_thread(built.build, live)
+                self._index, self._index_at = built, now
+            return self._index
+
+    async def search(self, q: str, *, category: str | None = None, region: str | None = None,
+                     limit: int = 10) -> list[Hit]:
+        return (await self.index()).search(q, category=category, region=region, limit=limit)
+
+    async def faq_menu(self, region: str, size: int = 3) -> list[dict[str, Any]]:
+        """The surge IVR's FAQ for a site's region: its most-used published entries that
+        have audio, most used first (ties: the older entry first)."""
+        query = (select(KbEntry).where(KbEntry.status == str(EntryStatus.PUBLISHED),
+                                       KbEntry.region_code == region,
+                                       KbEntry.audio.is_not(None))
+                 .order_by(KbEntry.uses.desc(), KbEntry.published_at, KbEntry.entry_id))
+        now = self._clock()
+        async with self._sessions() as session:
+            rows = [entry_dict(e) for e in await session.scalars(query)]
+        menu = [e for e in rows if _valid_at(e, now)][:size]
+        return [{"entry_id": e["entry_id"], "question": e["question"], "audio": e["audio"],
+                 "uses": e["uses"]} for e in menu]
+
+    async def department_report(self, *, since: datetime | None = None,
+                                until: datetime | None = None) -> list[dict[str, Any]]:
+        """Per department: entries by status, how many published ones are past their
+        review date (freshness), and uses in the period."""
+        now = self._clock()
+        rows: dict[str, dict[str, Any]] = {}
+
+        def row(department: str) -> dict[str, Any]:
+            return rows.setdefault(department, {
+                "department": department, "entries": 0, "published": 0,
+                "by_status": {str(s): 0 for s in EntryStatus}, "past_review": 0,
+                "stale_share": None, "uses": 0, "ivr_outcomes": {}})
+
+        async with self._sessions() as session:
+            for entry in await session.scalars(select(KbEntry)):
+                r = row(entry.department)
+                r["entries"] += 1
+                r["by_status"][entry.status] += 1
+                if entry.status == EntryStatus.PUBLISHED:
+                    r["published"] += 1
+                    r["past_review"] += entry.review_at <= now
+            uses = select(KbEntry.department, func.count(KbUse.id)).join(
+                KbEntry, KbEntry.entry_id == KbUse.entry_id)
+            if since is not None:
+                uses = uses.where(KbUse.at >= since)
+            if until is not None:
+                uses = uses.where(KbUse.at < until)
+            for department, count in await session.execute(uses.group_by(KbEntry.department)):
+                row(department)["uses"] = int(count)
+            ivr = uses.where(KbUse.channel == "ivr").add_columns(KbUse.outcome)
+            for department, count, outcome in await session.execute(
+                    ivr.group_by(KbEntry.department, KbUse.outcome)):
+                row(department)["ivr_outcomes"][outcome or "none"] = int(count)
+        for r in rows.values():
+            if r["published"]:
+                r["stale_share"] = round(r["past_review"] / r["published"], 4)
+        return [rows[k] for k in sorted(rows)]
+
+    # ---- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _check_department(editor: Editor, department: str) -> None:
+        if editor.actor == Actor.DEPARTMENT and department != editor.department:
+            raise NotYourEntry(f"department {editor.department} may not change entries of "
+                               f"{department}", department=department)
+
+    async def _entry(self, session: AsyncSession, entry_id: str, *, lock: bool = False) -> KbEntry:
+        query = select(KbEntry).where(KbEntry.entry_id == entry_id)
+        if lock:
+            query = query.with_for_update()
+        entry = await session.scalar(query)
+        if entry is None:
+            raise EntryNotFound(f"no knowledge-base entry {entry_id}"[:200], entry_id=entry_id)
+        return entry
+
+    async def _new_id(self, region: str) -> str:
+        async with self._sessions() as session:
+            n = int(await session.scalar(select(func.count()).select_from(KbEntry)) or 0)
+        stamp = self._clock().strftime("%Y%m%d%H%M%S%f")
+        return f"kb-{region}-{stamp}-{n + 1}"[:48]
+
+    @staticmethod
+    def _add_version(session: AsyncSession, entry: KbEntry, editor: Editor, now: datetime) -> None:
+        session.add(KbVersion(entry_id=entry.entry_id, version=entry.version, actor=editor.name,
+                              at=now, **{k: getattr(entry, k) for k in CONTENT}))
+
+    @staticmethod
+    async def _audit(session: AsyncSession, entry: KbEntry, editor: Editor, kind: str,
+                     now: datetime, *, from_status: str | None = None,
+                     to_status: str | None = None, note: str = "",
+                     data: dict[str, Any] | None = None) -> None:
+        # the next seq, read once per transaction and entry (the entry row is locked)
+        seqs: dict[str, int] = session.info.setdefault("kb_audit_seq", {})
+        if entry.entry_id not in seqs:
+            seqs[entry.entry_id] = int(await session.scalar(
+                select(func.coalesce(func.max(KbAudit.seq), 0)).where(
+                    KbAudit.entry_id == entry.entry_id)) or 0)
+        seqs[entry.entry_id] += 1
+        seq = seqs[entry.entry_id]
+        session.add(KbAudit(entry_id=entry.entry_id, seq=seq, kind=kind, actor=editor.name,
+                            at=now, from_status=from_status, to_status=to_status, note=note,
+                            data=data))
+
+    async def _render(self, entry: KbEntry) -> str | None:
+        if self._renderer is None:
+            return entry.audio
+        try:
+            # the caller hears which question is answered, then the agreed answer
+            return await asyncio.to_thread(self._renderer, entry.entry_id, entry.version,
+                                           spoken_text(entry.question, entry.answer))
+        except Exception as exc:  # noqa: BLE001 - no audio is no reason to refuse publishing
+            log.warning("rendering entry %s's answer failed: %r", entry.entry_id, exc)
+            return None
+
+
+def spoken_text(question: str, answer: str) -> str:
+    """What the surge IVR says for an entry: the question, a pause, the answer."""
+    return f"{question.rstrip('？?。')}。{answer}"
+
+
+def _valid_at(entry: Mapping[str, Any], now: datetime) -> bool:
+    start = entry["valid_from"] and datetime.fromisoformat(entry["valid_from"])
+    end = entry["valid_until"] and datetime.fromisoformat(entry["valid_until"])
+    return (not start or start <= now) and (not end or now < end)
+
+
+_MAIN_LINE = (EntryStatus.DRAFT, EntryStatus.IN_REVIEW, EntryStatus.PUBLISHED,
+              EntryStatus.RETIRED)
+
+
+def _path(current: EntryStatus, target: EntryStatus) -> list[EntryStatus]:
+    """Moves along the main line from `current` to `target` (import brings entries there)."""
+    if current == target:
+        return []
+    if target == EntryStatus.RETIRED:
+        return [EntryStatus.RETIRED] if current != EntryStatus.IN_REVIEW else [
+            EntryStatus.DRAFT, EntryStatus.RETIRED]
+    if current in (EntryStatus.RETIRED, EntryStatus.PUBLISHED):
+        return [EntryStatus.DRAFT, *_path(EntryStatus.DRAFT, target)]
+    start, end = _MAIN_LINE.index(current), _MAIN_LINE.index(target)
+    if end < start:
+        return [EntryStatus.DRAFT]
+    return list(_MAIN_LINE[start + 1:end + 1])
