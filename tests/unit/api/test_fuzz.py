@@ -27,7 +27,7 @@ from services.api.schema import problems
 from services.knowledge.exchange import seed_records
 from services.knowledge.service import KnowledgeService
 from services.routing import RoutingService
-from services.work_orders.db import make_engine
+from services.work_orders.db import make_engine, make_session_factory
 from tests.unit.api.conftest import (
     START,
     USERS,
