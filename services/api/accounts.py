@@ -1,21 +1,9 @@
 """API users: roles, sites, hashed tokens and passwords, and login sessions.
 
-Users come from a TOML file, table `[api.users.<name>]`:
-
-    [api.users.zhang]
-    role = "agent_12345"        # agent_12345 | agent_110 | supervisor | ops | department
-    site = "12345"              # agents need one; supervisors/ops without one see every site
-    seat = "1001"               # the seat this user answers on (agents)
-    department = "housing"      # the department a `department` user works for (its id)
-    token_hash = "scrypt$16384$8$1$<salt hex>$<hash hex>"
-    token_expires = 2027-06-30T00:00:00Z   # optional; after it the token is refused
-    password_hash = "scrypt$..."
-
-    [[api.users.zhang.tokens]]  # more tokens (rotation: add the new one, hand it out,
-    hash = "scrypt$..."         # then drop the old one); each with an optional expiry
-    expires = 2027-12-31T00:00:00Z
-
-The controller reads the file again on SIGHUP (rotation without a restart).
+Users come from a TOML file, tables `[api.users.<name>]` with `role` (agent_12345,
+agent_110, supervisor, ops, department), `site`, `seat`, `department`, `token_hash` (or
+`[[api.users.<name>.tokens]]` with expiries, for rotation) and `password_hash`; the
+format is in `services/api/README.md`. The controller reads the file again on SIGHUP (rotation without a restart).
 
 Only hashes are kept in memory. The lab file (`lab/accounts.toml`) may give
 `token` / `password` in clear, all starting `lab-`; outside lab mode the file

@@ -10,16 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .entries import (
+    CONTENT,
+    DEFAULT_REVIEW,
+    ENTRY_ID_RE,
+    INDEX_TTL,
+    IVR_OUTCOMES,
+    SYSTEM,
+    USE_CHANNELS,
+    Editor,
+    audit_dict,
+    clean_content,
+    entry_dict,
+    iso,
+    spoken_text,
+    status_path,
+    valid_at,
+    version_dict,
+)
 from .errors import EntryNotFound, IllegalEntryTransition, InvalidEntry, NotYourEntry
 from .models import KbAudit, KbEntry, KbUse, KbVersion
 from .search import Hit, SearchIndex
@@ -30,111 +46,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # (entry_id, version, answer text) -> the rendered file's name, or None; runs in a thread
 Renderer = Callable[[str, int, str], str | None]
-
-CONTENT = ("question", "alternatives", "answer", "department", "region_code", "category",
-           "valid_from", "valid_until", "review_at")
-ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-USE_CHANNELS = ("desk", "ivr", "api")
-IVR_OUTCOMES = ("helped", "person", "callback")   # after the answer: enough, 1, 2
-DEFAULT_REVIEW = timedelta(days=180)
-# The index is rebuilt this long after it was built even without a change made here: an
-# import by `hotline kb import` from another process, a validity period that began or ended.
-INDEX_TTL = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Editor:
-    """Who changes the knowledge base: a name for the audit, a role, and for a
-    department editor its department id."""
-
-    name: str
-    role: str                      # "department" | "supervisor" (ops and agents: read only)
-    department: str | None = None
-
-    @property
-    def actor(self) -> Actor:
-        if self.role == "supervisor":
-            return Actor.SUPERVISOR
-        if self.role == "department" and self.department:
-            return Actor.DEPARTMENT
-        raise NotYourEntry(f"role {self.role} may not change the knowledge base", role=self.role)
-
-
-SYSTEM = Editor("system:kb-import", "supervisor")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def entry_dict(entry: KbEntry) -> dict[str, Any]:
-    return {
-        "entry_id": entry.entry_id, "topic": entry.topic, "question": entry.question,
-        "alternatives": list(entry.alternatives or []), "answer": entry.answer,
-        "department": entry.department, "region_code": entry.region_code,
-        "category": entry.category, "valid_from": _iso(entry.valid_from),
-        "valid_until": _iso(entry.valid_until), "review_at": _iso(entry.review_at),
-        "status": entry.status, "version": entry.version, "uses": entry.uses,
-        "audio": entry.audio, "created_at": _iso(entry.created_at),
-        "updated_at": _iso(entry.updated_at), "published_at": _iso(entry.published_at),
-    }
-
-
-def _version_dict(row: KbVersion) -> dict[str, Any]:
-    out = {name: getattr(row, name) for name in CONTENT}
-    for name in ("valid_from", "valid_until", "review_at"):
-        out[name] = _iso(out[name])
-    return {"version": row.version, **out, "actor": row.actor, "at": _iso(row.at)}
-
-
-def _audit_dict(row: KbAudit) -> dict[str, Any]:
-    return {"seq": row.seq, "kind": row.kind, "actor": row.actor, "at": _iso(row.at),
-            "from_status": row.from_status, "to_status": row.to_status, "note": row.note,
-            "data": row.data}
-
-
-def parse_time(value: Any, name: str) -> datetime | None:
-    """An aware datetime from an ISO string or a date (midnight UTC); None stays None."""
-    if value is None or isinstance(value, datetime):
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise InvalidEntry(f"{name} needs a time zone", field=name)
-        return value
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidEntry(f"{name} is not an ISO date or date-time: {value!r}"[:200],
-                           field=name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def clean_content(raw: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    """The content fields of `raw`, checked; refuses what would make a useless entry."""
-    out: dict[str, Any] = {}
-    for name in CONTENT:
-        if name not in raw:
-            continue
-        value = raw[name]
-        if name in ("valid_from", "valid_until", "review_at"):
-            value = parse_time(value, name)
-        elif name == "alternatives":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InvalidEntry("alternatives must be a list of strings", field=name)
-            value = [v.strip() for v in value if v.strip()][:50]
-        else:
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidEntry(f"{name} must be a non-empty string", field=name)
-            value = value.strip()
-        out[name] = value
-    if not partial:
-        missing = [n for n in ("question", "answer", "department", "region_code", "category")
-                   if n not in out]
-        if missing:
-            raise InvalidEntry(f"missing: {', '.join(missing)}", missing=missing)
-    start, end = out.get("valid_from"), out.get("valid_until")
-    if start and end and end <= start:
-        raise InvalidEntry("valid_until must come after valid_from", field="valid_until")
-    return out
-
 
 class KnowledgeService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *,
@@ -158,8 +69,8 @@ class KnowledgeService:
                     KbVersion.entry_id == entry_id).order_by(KbVersion.version))
                 audit = await session.scalars(select(KbAudit).where(
                     KbAudit.entry_id == entry_id).order_by(KbAudit.seq))
-                out["versions"] = [_version_dict(v) for v in versions]
-                out["audit"] = [_audit_dict(a) for a in audit]
+                out["versions"] = [version_dict(v) for v in versions]
+                out["audit"] = [audit_dict(a) for a in audit]
             return out
 
     async def entries(self, *, department: str | None = None, status: str | None = None,
@@ -338,10 +249,10 @@ class KnowledgeService:
             current = None
         if current is None:
             await self.create(editor, record, entry_id=entry_id, topic=record.get("topic"),
-                              moves=_path(EntryStatus.DRAFT, status))
+                              moves=status_path(EntryStatus.DRAFT, status))
             return "created"
         content = clean_content(record)
-        differs = any(current[k] != (_iso(v) if isinstance(v, datetime) else v)
+        differs = any(current[k] != (iso(v) if isinstance(v, datetime) else v)
                       for k, v in content.items())
         if not differs and current["status"] == status:
             return "unchanged"
@@ -350,7 +261,7 @@ class KnowledgeService:
                 await self.move(editor, current["entry_id"], EntryStatus.DRAFT, note="import")
                 current["status"] = str(EntryStatus.DRAFT)
             await self.update(editor, current["entry_id"], content, note="import")
-        for step in _path(EntryStatus(current["status"]), status):
+        for step in status_path(EntryStatus(current["status"]), status):
             await self.move(editor, current["entry_id"], step, note="import")
         return "updated"
 
@@ -371,7 +282,7 @@ class KnowledgeService:
             if self._index is None or self._clock() - self._index_at >= INDEX_TTL:
                 entries = await self.entries(status=str(EntryStatus.PUBLISHED), limit=10**9)
                 now = self._clock()
-                live = [e for e in entries if _valid_at(e, now)]
+                live = [e for e in entries if valid_at(e, now)]
                 built = self._index_factory()
                 await asyncio.to_thread(built.build, live)
                 self._index, self._index_at = built, now
@@ -391,7 +302,7 @@ class KnowledgeService:
         now = self._clock()
         async with self._sessions() as session:
             rows = [entry_dict(e) for e in await session.scalars(query)]
-        menu = [e for e in rows if _valid_at(e, now)][:size]
+        menu = [e for e in rows if valid_at(e, now)][:size]
         return [{"entry_id": e["entry_id"], "question": e["question"], "audio": e["audio"],
                  "uses": e["uses"]} for e in menu]
 
@@ -489,31 +400,3 @@ class KnowledgeService:
             return None
 
 
-def spoken_text(question: str, answer: str) -> str:
-    """What the surge IVR says for an entry: the question, a pause, the answer."""
-    return f"{question.rstrip('？?。')}。{answer}"
-
-
-def _valid_at(entry: Mapping[str, Any], now: datetime) -> bool:
-    start = entry["valid_from"] and datetime.fromisoformat(entry["valid_from"])
-    end = entry["valid_until"] and datetime.fromisoformat(entry["valid_until"])
-    return (not start or start <= now) and (not end or now < end)
-
-
-_MAIN_LINE = (EntryStatus.DRAFT, EntryStatus.IN_REVIEW, EntryStatus.PUBLISHED,
-              EntryStatus.RETIRED)
-
-
-def _path(current: EntryStatus, target: EntryStatus) -> list[EntryStatus]:
-    """Moves along the main line from `current` to `target` (import brings entries there)."""
-    if current == target:
-        return []
-    if target == EntryStatus.RETIRED:
-        return [EntryStatus.RETIRED] if current != EntryStatus.IN_REVIEW else [
-            EntryStatus.DRAFT, EntryStatus.RETIRED]
-    if current in (EntryStatus.RETIRED, EntryStatus.PUBLISHED):
-        return [EntryStatus.DRAFT, *_path(EntryStatus.DRAFT, target)]
-    start, end = _MAIN_LINE.index(current), _MAIN_LINE.index(target)
-    if end < start:
-        return [EntryStatus.DRAFT]
-    return list(_MAIN_LINE[start + 1:end + 1])
