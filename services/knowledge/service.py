@@ -38,6 +38,7 @@ from .entries import (
 )
 from .errors import EntryNotFound, IllegalEntryTransition, InvalidEntry, NotYourEntry
 from .models import KbAudit, KbEntry, KbUse, KbVersion
+from .reports import department_report
 from .search import Hit, SearchIndex
 from .status import EDITABLE, Actor, EntryStatus, check_transition
 
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # (entry_id, version, answer text) -> the rendered file's name, or None; runs in a thread
 Renderer = Callable[[str, int, str], str | None]
+
 
 class KnowledgeService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *,
@@ -309,40 +311,9 @@ class KnowledgeService:
     async def department_report(self, *, since: datetime | None = None,
                                 until: datetime | None = None) -> list[dict[str, Any]]:
         """Per department: entries by status, how many published ones are past their
-        review date (freshness), and uses in the period."""
-        now = self._clock()
-        rows: dict[str, dict[str, Any]] = {}
-
-        def row(department: str) -> dict[str, Any]:
-            return rows.setdefault(department, {
-                "department": department, "entries": 0, "published": 0,
-                "by_status": {str(s): 0 for s in EntryStatus}, "past_review": 0,
-                "stale_share": None, "uses": 0, "ivr_outcomes": {}})
-
+        review date (freshness), and uses in the period (services/knowledge/reports.py)."""
         async with self._sessions() as session:
-            for entry in await session.scalars(select(KbEntry)):
-                r = row(entry.department)
-                r["entries"] += 1
-                r["by_status"][entry.status] += 1
-                if entry.status == EntryStatus.PUBLISHED:
-                    r["published"] += 1
-                    r["past_review"] += entry.review_at <= now
-            uses = select(KbEntry.department, func.count(KbUse.id)).join(
-                KbEntry, KbEntry.entry_id == KbUse.entry_id)
-            if since is not None:
-                uses = uses.where(KbUse.at >= since)
-            if until is not None:
-                uses = uses.where(KbUse.at < until)
-            for department, count in await session.execute(uses.group_by(KbEntry.department)):
-                row(department)["uses"] = int(count)
-            ivr = uses.where(KbUse.channel == "ivr").add_columns(KbUse.outcome)
-            for department, count, outcome in await session.execute(
-                    ivr.group_by(KbEntry.department, KbUse.outcome)):
-                row(department)["ivr_outcomes"][outcome or "none"] = int(count)
-        for r in rows.values():
-            if r["published"]:
-                r["stale_share"] = round(r["past_review"] / r["published"], 4)
-        return [rows[k] for k in sorted(rows)]
+            return await department_report(session, self._clock(), since=since, until=until)
 
     # ---- helpers ---------------------------------------------------------------------------
     @staticmethod
