@@ -55,20 +55,16 @@ class OrderDatabase:
             group.create_task(self._consume(service, url), name="orders-consumer")
 
     async def _open(self, url: str) -> WorkOrderService:
-        from services.dispatch.wiring import start_dispatch
+        from services.dispatch.wiring import order_services
         from services.work_orders import db
-        from services.work_orders.levels import Calendar
-        from services.work_orders.service import WorkOrderService
 
         delay = 0.5
         while self.service is None:
             try:
                 await db.upgrade_async(url)
                 sessions = db.make_session_factory(db.make_engine(url))
-                self.dispatch = await start_dispatch(sessions, lambda: datetime.now(UTC))
-                self.service = WorkOrderService(
-                    sessions, clock=lambda: datetime.now(UTC), calendar=Calendar(),
-                    after_apply=[self.dispatch.after_apply] if self.dispatch else [])
+                self.service, self.dispatch = await order_services(
+                    sessions, lambda: datetime.now(UTC))
                 await self._start_knowledge(sessions)
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dispatch.catalogue import load_shipped
 from services.dispatch.service import DispatchService
+from services.work_orders.levels import Calendar
+from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +37,14 @@ async def start_dispatch(session_factory: async_sessionmaker[AsyncSession],
     log.info("dispatch suggester ready: %d departments, %d items",
              len(service.suggester.catalogue.departments), len(service.suggester.catalogue.items))
     return service
+
+
+async def order_services(session_factory: async_sessionmaker[AsyncSession],
+                         clock: Callable[[], datetime]
+                         ) -> tuple[WorkOrderService, DispatchService | None]:
+    """The work-order service with the dispatch suggestion hooked into it (when the dispatch
+    service starts): the one way the controller and the consumer process build them."""
+    dispatch = await start_dispatch(session_factory, clock)
+    orders = WorkOrderService(session_factory, clock=clock, calendar=Calendar(),
+                              after_apply=[dispatch.after_apply] if dispatch else [])
+    return orders, dispatch

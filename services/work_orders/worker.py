@@ -27,8 +27,6 @@ async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") 
 
     from . import db
     from .consumer import OutboxConsumer
-    from .levels import Calendar
-    from .service import WorkOrderService
 
     delay = 0.5
     while True:
@@ -41,12 +39,10 @@ async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") 
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
     engine = db.make_engine(db_url)
-    from services.dispatch.wiring import start_dispatch
+    from services.dispatch.wiring import order_services
 
-    clock = lambda: datetime.now(UTC)
-    dispatch = await start_dispatch(db.make_session_factory(engine), clock)
-    service = WorkOrderService(db.make_session_factory(engine), clock=clock, calendar=Calendar(),
-                               after_apply=[dispatch.after_apply] if dispatch else [])
+    service, _ = await order_services(db.make_session_factory(engine),
+                                      lambda: datetime.now(UTC))
     # a blocking stream read outlasts a short socket timeout
     reader = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
     log.info("order consumer %s applying the outbox stream", consumer)
