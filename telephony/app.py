@@ -29,7 +29,7 @@ from services.overflow import OverflowState
 from services.seats import RedisSeatMirror, SeatBoard
 from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
-from services.work_orders.outbox import Outbox
+from services.work_orders.outbox import OVERFLOW_NAME, Outbox, Spool
 from telephony.ami.client import AmiClient
 from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_handler
 from telephony.ari.client import AriClient, AriEvents
@@ -71,7 +71,8 @@ class Controller:
         self.recorder = OrderRecorder(
             self.outbox.publish, {site.name: site.region_code for site in s.sites},
             suggestion_of=self.suggestions.current,
-            published=self.call_metrics.order_event_published)
+            published=self.call_metrics.order_event_published,
+            overflow=Spool(s.data_dir / "outbox", OVERFLOW_NAME, durable=False))
         self.order_db = OrderDatabase(s, self.outbox, self.events.publish)
         self.board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                                clock=time.monotonic,

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 STREAM = "hotline:order-events"
 DEAD_STREAM = "hotline:order-events:dead"
 SPOOL_NAME = "order-events.spool.jsonl"
+# where the controller's full publish queue spills (telephony/orders.py), before the outbox
+OVERFLOW_NAME = "order-events.overflow.jsonl"
 REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -39,15 +41,20 @@ class Spool:
     Draining renames the file aside first, so new events append to a fresh file
     while the old one is sent, and records its progress so a crash mid-drain
     resends at most one batch (which the consumer's idempotency absorbs).
+
+    `durable=False` skips the fsync of each line: for a spill of events that were
+    only in memory a moment before (the write reaches the OS, so a crash of the
+    process loses nothing; the call that wrote it never waits on the disk).
     """
 
-    def __init__(self, directory: Path, name: str = SPOOL_NAME) -> None:
+    def __init__(self, directory: Path, name: str = SPOOL_NAME, *, durable: bool = True) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / name
         self.draining = directory / f"{name}.draining"
         self.progress = directory / f"{name}.draining.offset"
         self.rejected = directory / f"{name}.rejected"
         self._lock = threading.Lock()
+        self._durable = durable
         self._repair_torn_tail()
 
     def _repair_torn_tail(self) -> None:
@@ -64,8 +71,9 @@ class Spool:
             with self.path.open("a", encoding="utf-8") as spool:
                 spool.write(line + "\n")
                 spool.flush()
-                os.fsync(spool.fileno())
-            if created:
+                if self._durable:
+                    os.fsync(spool.fileno())
+            if created and self._durable:
                 _fsync_dir(self.path.parent)
 
     def pending(self) -> bool:
