@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from services.work_orders.outbox import Outbox
-from services.work_orders.worker import OrderWorker
+from services.work_orders.worker import OrderWorker, consumer_name
 from telephony.settings import Settings, child_environment
 
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
@@ -36,10 +36,15 @@ class OrderDatabase:
     def consumer_mode(self) -> str:
         return self._settings.orders_consumer if self._settings.redis_url else "spool"
 
+    @property
+    def consumer_name(self) -> str:
+        """This controller's own name in the order stream's consumer group."""
+        return consumer_name(self._settings.controller_id)
+
     def consumer_state(self) -> dict:
         worker = self.worker
         return {"mode": self.consumer_mode, "pid": worker.pid if worker else None,
-                "restarts": worker.restarts if worker else 0}
+                "restarts": worker.restarts if worker else 0, "name": self.consumer_name}
 
     async def run(self) -> None:
         """Migrate, then supervise deadlines and apply the outbox, until cancelled."""
@@ -91,7 +96,8 @@ class OrderDatabase:
         if mode == "process" and redis_url:
             # off the call loop, on the other core; restarted if it dies
             self.worker = OrderWorker({**child_environment(), "HOTLINE_DB_URL": url,
-                                       "HOTLINE_REDIS_URL": redis_url})
+                                       "HOTLINE_REDIS_URL": redis_url},
+                                      consumer=self.consumer_name)
             await self.worker.run()
         elif mode == "inline" and redis_url:
             await self._consume_inline(service, redis_url)
@@ -108,7 +114,7 @@ class OrderDatabase:
         # timeout the call path's client uses
         reader = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
         try:
-            await OutboxConsumer(reader, service).run()
+            await OutboxConsumer(reader, service, consumer=self.consumer_name).run()
         finally:
             await reader.aclose()
 

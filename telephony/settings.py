@@ -69,6 +69,8 @@ class Settings:
     api_origins: frozenset[str] = frozenset()
     open311_keys_file: str | None = None    # hashed Open311 API keys (not used in the lab)
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
+    # names this controller's order consumer in the stream's group (None: host and pid)
+    controller_id: str | None = None
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -155,6 +157,7 @@ def load_settings(
         api_origins=frozenset(o for o in env.get("HOTLINE_API_ORIGINS", "").split(",") if o),
         open311_keys_file=env.get("HOTLINE_OPEN311_KEYS_FILE") or None,
         kb_sound_dir=Path(env["HOTLINE_KB_SOUND_DIR"]) if env.get("HOTLINE_KB_SOUND_DIR") else None,
+        controller_id=env.get("HOTLINE_CONTROLLER_ID") or None,
     )
 
 

@@ -92,8 +92,9 @@ def _add_consume(sub: Any, common: argparse.ArgumentParser, config: Config,
         "consume", parents=[common],
         help="apply the order events from the Redis outbox stream (the controller starts this)")
     consume.add_argument("--redis", help="Redis URL (default: $HOTLINE_REDIS_URL)")
-    consume.add_argument("--consumer", default="work-orders-1",
-                         help="consumer name in the stream's group (one per process)")
+    consume.add_argument("--consumer", default=None,
+                         help="consumer name in the stream's group, one per process "
+                              "(default: orders-<host>-<pid>)")
     consume.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # exit with this pid
     consume.add_argument("--nice", type=int, default=0,
                          help="lower this process's CPU priority by N (calls come first)")
@@ -122,7 +123,7 @@ def _migrate(args: argparse.Namespace, config: Config) -> int:
 
 
 def _consume(args: argparse.Namespace, config: Config, configure_logging: LogSetup) -> int:
-    from .worker import die_with_parent, lower_priority, run_until_signalled
+    from .worker import consumer_name, die_with_parent, lower_priority, run_until_signalled
 
     config = functools.cache(config)   # the settings are read once, if a flag is missing
     redis_url = args.redis or config().redis_url
@@ -134,7 +135,8 @@ def _consume(args: argparse.Namespace, config: Config, configure_logging: LogSet
     lower_priority(args.nice)
     if args.parent is not None:
         die_with_parent()
-    asyncio.run(run_until_signalled(db_url, redis_url, args.consumer, args.parent))
+    asyncio.run(run_until_signalled(db_url, redis_url, args.consumer or consumer_name(),
+                                    args.parent))
     return EXIT_OK
 
 

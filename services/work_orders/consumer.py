@@ -3,6 +3,13 @@
 A message is acknowledged only after its transaction committed, so a database
 outage leaves it pending and it is retried with backoff. The service applies
 each event id once, so replaying the stream or the spool creates no duplicates.
+
+Every controller's consumer reads under a name of its own in one group
+(`worker.consumer_name`); entries a consumer read but never acknowledged (it died, or
+its controller was killed) are claimed by another after `claim_idle_ms`, and
+a consumer name left with nothing pending for `forget_idle_ms` is removed from
+the group. Claiming from a consumer that was only slow costs a second attempt
+at a batch, never a second application: the event ids see to that.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,8 +51,10 @@ class OutboxConsumer:
         batch: int = 100,
         block_ms: int = 1000,
         max_attempts: int = 5,
-        claim_idle_ms: int = 60_000,
+        claim_idle_ms: int = 10_000,
+        forget_idle_ms: int = 3_600_000,
         backoff: tuple[float, float] = (0.1, 5.0),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._service = service
@@ -55,6 +66,9 @@ class OutboxConsumer:
         self._block_ms = block_ms
         self._max_attempts = max_attempts
         self._claim_idle_ms = claim_idle_ms
+        self._forget_idle_ms = forget_idle_ms
+        self._monotonic = monotonic
+        self._next_prune = 0.0
         self._backoff = backoff
         self._attempts: dict[str, int] = {}
         self._group_ready = False
@@ -83,9 +97,26 @@ class OutboxConsumer:
             self._stream, self._group, self._consumer, self._claim_idle_ms, "0-0",
             count=self._batch,
         )  # fmt: skip
+        if claimed[1]:
+            log.info("order events: %d claimed from a silent consumer", len(claimed[1]))
         handled += await self._handle([(self._stream, claimed[1])] if claimed[1] else [])
         handled += await self._handle(await self._read(">", self._block_ms if block else None))
+        await self._prune()
         return handled
+
+    async def _prune(self) -> None:
+        """Remove consumers gone quiet with nothing pending (each restart names a new one);
+        checked at most once per claim interval."""
+        now = self._monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self._claim_idle_ms / 1000
+        for info in await self._redis.xinfo_consumers(self._stream, self._group):
+            name = _text(info.get("name", b""))
+            if (name != self._consumer and int(info.get("pending", 0)) == 0
+                    and int(info.get("idle", 0)) >= self._forget_idle_ms):
+                await self._redis.xgroup_delconsumer(self._stream, self._group, name)
+                log.info("order events: forgot consumer %s (idle, nothing pending)", name)
 
     async def _read(self, start: str, block: int | None = None) -> list:
         return await self._redis.xreadgroup(

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,6 +20,13 @@ from datetime import UTC, datetime
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+
+
+def consumer_name(controller_id: str | None = None) -> str:
+    """This process's name in the group: the controller's id when it has one, else
+    host and process id (unique while it lives; a restart is a new consumer, whose
+    predecessor's pending entries are claimed after the idle bound)."""
+    return f"orders-{controller_id or f'{socket.gethostname()}-{os.getpid()}'}"
 
 
 async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") -> None:
