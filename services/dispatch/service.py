@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from services.dispatch.catalogue import Catalogue, Department, Item
 from services.dispatch.flow import Action, Actor, State
@@ -152,6 +152,48 @@ class DispatchService:
         except Exception:
             session.info.pop(SEQ_KEY, None)   # re-read after the rollback
             log.exception("dispatch suggestion for %s failed", event.order_id)
+
+    async def after_batch(self, conn: AsyncConnection, events: Sequence[OrderEvent],
+                          orders: Mapping[str, dict[str, Any] | None]) -> None:
+        """The same suggestion for the consumer's Core batches: once per order the batch
+        opened or re-summarised, from the order as the batch left it, in one read and
+        one write per table, in a savepoint (a failure is logged, the orders stay)."""
+        wanted = sorted({e.order_id for e in events if isinstance(e, (OrderOpened, SummaryUpdated))
+                         and (o := orders.get(e.order_id)) is not None
+                         and o["platform"] == PLATFORM and (o["summary"] or "").strip()})
+        if not wanted or self.suggester is None:
+            return
+        try:
+            async with conn.begin_nested():
+                await self._suggest_rows(conn, [orders[i] for i in wanted])
+        except Exception:
+            log.exception("dispatch suggestions for %d orders failed", len(wanted))
+
+    async def _suggest_rows(self, conn: AsyncConnection, orders: list[dict[str, Any]]) -> None:
+        table = OrderDispatch.__table__
+        states = dict((await conn.execute(select(table.c.order_id, table.c.state).where(
+            table.c.order_id.in_([o["order_id"] for o in orders])))).all())
+        assert self.suggester is not None
+        now, new, changed = self._clock(), [], []
+        for order in orders:
+            state = states.get(order["order_id"])
+            if state is not None and State(state) not in _SUGGEST_IN:
+                continue
+            found = self.suggester.suggest(order["summary"], order["category"],
+                                           order["region_code"])
+            row = {"suggested": found.department, "confidence": found.confidence,
+                   "suggestion": found.to_dict(), "suggested_at": now}
+            if state is None:
+                new.append({"order_id": order["order_id"], "state": str(State.NEW),
+                            "department": None, "updated_at": now, **row})
+            else:
+                changed.append({"_id": order["order_id"], **row})
+        if new:
+            await conn.execute(insert(table), new)
+        if changed:
+            await conn.execute(update(table).where(table.c.order_id == bindparam("_id"))
+                               .values({k: bindparam(k, type_=table.c[k].type) for k in row}),
+                               changed)
 
     async def _suggest_in(self, session: AsyncSession, order_id: str) -> None:
         await session.flush()

@@ -46,5 +46,6 @@ async def order_services(session_factory: async_sessionmaker[AsyncSession],
     service starts): the one way the controller and the consumer process build them."""
     dispatch = await start_dispatch(session_factory, clock)
     orders = WorkOrderService(session_factory, clock=clock, calendar=Calendar(),
-                              after_apply=[dispatch.after_apply] if dispatch else [])
+                              after_apply=[dispatch.after_apply] if dispatch else [],
+                              after_batch=[dispatch.after_batch] if dispatch else [])
     return orders, dispatch

@@ -152,7 +152,7 @@ class OutboxConsumer:
     async def _apply(self, batch: list[tuple[str, str, OrderEvent]], committed: list[str]) -> int:
         """Apply in one transaction where the service can; each event alone otherwise."""
         apply_many = getattr(self._service, "apply_many", None)
-        if apply_many is None or len(batch) < 2:
+        if apply_many is None or not batch:
             return sum([await self._handle_one(message_id, raw, event, committed)
                         for message_id, raw, event in batch])
         results = await apply_many([event for _, _, event in batch])
@@ -241,16 +241,35 @@ async def apply_spool(spool: Spool | Path, service: EventApplier) -> int:
     """
     spool = spool if isinstance(spool, Spool) else Spool(spool)
 
+    def reject(line: str, exc: Exception) -> None:
+        log.error("spooled order event refused: %r", exc)
+        with spool.rejected.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"event": line, "reason": repr(exc)}) + "\n")
+
     async def apply_lines(lines: list[str]) -> None:
+        readable: list[tuple[str, OrderEvent]] = []
         for line in lines:
             try:
-                await service.apply(OrderEvent.from_json(line))
-            except (WorkOrderError, ValueError, KeyError, TypeError) as exc:
-                log.error("spooled order event refused: %r", exc)
-                with spool.rejected.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps({"event": line, "reason": repr(exc)}) + "\n")
+                readable.append((line, OrderEvent.from_json(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                reject(line, exc)
+        apply_many = getattr(service, "apply_many", None)
+        if apply_many is not None:   # one transaction for the chunk
+            results = await apply_many([event for _, event in readable])
+        else:
+            results = [await _apply_alone(service, event) for _, event in readable]
+        for (line, _), result in zip(readable, results, strict=True):
+            if isinstance(result, WorkOrderError):
+                reject(line, result)
 
     return await drain_spool(spool, apply_lines, batch=50)
+
+
+async def _apply_alone(service: EventApplier, event: OrderEvent) -> bool | WorkOrderError:
+    try:
+        return await service.apply(event)
+    except WorkOrderError as exc:
+        return exc
 
 
 def _text(value: Any) -> str:

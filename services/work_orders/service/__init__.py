@@ -21,6 +21,7 @@ from ..events import (
     TransferFailed,
 )
 from ..exchange import CHANNELS
+from .batch_events import CoreApply
 from .intake import Intake
 from .links import TRANSFER_LINKS, Links
 from .reporting import Reporting
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-class WorkOrderService(Intake, StatusFlow, Links, Supervising, Reporting):
+class WorkOrderService(CoreApply, Intake, StatusFlow, Links, Supervising, Reporting):
     def _event_table(self) -> EventTable:
         """Every event the controller emits, and the one place that applies it."""
         return {

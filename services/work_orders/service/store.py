@@ -5,13 +5,13 @@ the exactly-once event application, and the few writes every change goes through
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from ..categories import DEFAULT_CATEGORIES, Category
 from ..errors import OrderNotFound, WorkOrderError
@@ -28,6 +28,9 @@ log = logging.getLogger("services.work_orders.service")
 Clock = Callable[[], datetime]
 # Runs after each event's handler, in its transaction: e.g. the dispatch suggestion.
 AfterApply = Callable[[AsyncSession, OrderEvent], Awaitable[None]]
+# The same for the consumer's Core batches (batch_events.py): once per batch, after its
+# rows are written, with the events applied and the orders as the batch left them.
+AfterBatch = Callable[[AsyncConnection, Sequence[OrderEvent], Mapping[str, Any]], Awaitable[None]]
 EventTable = dict[type[OrderEvent], Callable[[AsyncSession, Any], Any]]
 SYSTEM = "system"
 
@@ -50,9 +53,11 @@ class OrderStore:
         views: ViewPolicy | None = None,
         categories: tuple[Category, ...] = DEFAULT_CATEGORIES,
         after_apply: Sequence[AfterApply] = (),
+        after_batch: Sequence[AfterBatch] = (),
     ) -> None:
         self._sessions = session_factory
         self._after_apply = tuple(after_apply)
+        self._after_batch = tuple(after_batch)
         self._clock = clock
         self.calendar = calendar
         self.supervision = supervision or SupervisionPolicy()
@@ -85,13 +90,14 @@ class OrderStore:
                 return False
             raise
 
-    async def apply_many(self, events: Sequence[OrderEvent]) -> list[bool | WorkOrderError]:
-        """Apply a batch in one transaction, each event in a savepoint of its own.
+    async def apply_many_orm(self, events: Sequence[OrderEvent]) -> list[bool | WorkOrderError]:
+        """Apply a batch through the ORM, in one transaction, each event in a savepoint.
 
-        One commit for the batch instead of one per event: the consumer's cost
-        per event was mostly the transaction. An event the service refuses is
-        rolled back alone and comes back as its error; a database error (or a
-        concurrent consumer's duplicate) fails the whole batch, for a retry.
+        The consumer's path is `CoreApply.apply_many` (batch_events.py); this one
+        applies the kinds without a Core handler, and is the benchmark's baseline.
+        An event the service refuses is rolled back alone and comes back as its
+        error; a database error (or a concurrent consumer's duplicate) fails the
+        whole batch, for a retry.
         """
         results: list[bool | WorkOrderError] = []
         async with self._sessions() as session, session.begin():
