@@ -204,6 +204,7 @@ class Controller:
                 "orders": {"database": self.order_db.service is not None,
                            "consumer": self.order_db.consumer_state(),
                            "spooling": bool(self.outbox.spooling),
+                           "spilling": self.recorder.spilling,
                            "pending": self.recorder.pending()},
                 "routing": self.suggestions.routing is not None,
                 "overflow": seats.overflow_status(),

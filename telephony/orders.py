@@ -170,6 +170,11 @@ class OrderRecorder(CallObserver):
             self._spilling, self._spilled = False, 0
             log.info("order event overflow published; queueing again")
 
+    @property
+    def spilling(self) -> bool:
+        """New events go to the overflow file (the queue filled and has not caught up)."""
+        return self._spilling
+
     def pending(self) -> int:
         """Events not yet in the outbox: queued, or spilled to the overflow file."""
         return self._queue.qsize() + max(self._spilled, 0)
