@@ -106,6 +106,31 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid`, its children that ended (cutime+cstime: a consumer that was
+    restarted) and its live children (the order consumer `hotline orders consume`): the
+    controller's share counts the consumer's, which it runs as a child process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    waited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return tb.cpu_seconds(pid) + waited + sum(tb.cpu_seconds(c) for c in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class Sampler(threading.Thread):
     """CPU seconds of each process, the machine's busy jiffies and the controller's
     RSS, every 0.5 s."""
@@ -119,7 +144,9 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             self.samples.append((time.monotonic(),
-                                 {k: tb.cpu_seconds(p) for k, p in list(self.pids.items())},
+                                 {k: (tree_cpu_seconds(p) if k == "controller"
+                                      else tb.cpu_seconds(p))
+                                  for k, p in list(self.pids.items())},
                                  tb.machine_busy(),
                                  rss_mb(self.controller_pid) if self.controller_pid else 0.0))
             self._halt.wait(0.5)
@@ -708,7 +735,8 @@ Failures and their reasons:
   the seat; on the baseline the seat's answer comes back). Percentiles nearest rank,
   `sorted[int(q·n)]`.
 - **CPU and memory** from `/proc/<pid>/stat` (utime+stime) and `/proc/stat`, sampled every
-  0.5 s; controller RSS is the peak `VmRSS` of `/proc/<pid>/status` over the step.
+  0.5 s; the controller's CPU includes its order consumer's (`hotline orders consume`, its
+  child process: live children's utime+stime, ended ones' cutime+cstime); controller RSS is the peak `VmRSS` of `/proc/<pid>/status` over the step.
 - **Profile.** After the steps, one extra controller-path step at N = {meta.get('profile_level', '–')}
   (not in the table) with `py-spy record --rate 100 --native --threads --format raw` attached
   to the controller for {PROFILE_S} s from 1 s after the first call (`--native` shows uvloop's
