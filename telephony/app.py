@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services import redis_link
 from services.api import API_PREFIX, Accounts, ApiDeps, EventHub, build_api, load_accounts
 from services.api.accounts import AccountsError, load_users
 from services.api.callers import JsonlAudit
@@ -67,7 +68,9 @@ class Controller:
         self.call_metrics = CallMetrics(self.registry)
         self.suggestions = Suggestions({site.name: site.platform for site in s.sites})
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(redis, s.data_dir / "outbox")
+        self.outbox = Outbox(redis, s.data_dir / "outbox",
+                             min_replicas=redis_link.min_replicas(s.redis_url or "redis://"),
+                             replicas=redis_link.replica_watch(s.redis_url or "redis://"))
         self.recorder = OrderRecorder(
             self.outbox.publish, {site.name: site.region_code for site in s.sites},
             suggestion_of=self.suggestions.current,
@@ -296,9 +299,7 @@ def reload_users(accounts: Accounts, settings: Settings) -> None:
 def connect_redis(settings: Settings) -> Any:
     if not settings.redis_url:
         return None
-    import redis.asyncio as aioredis
-
-    return aioredis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return redis_link.connect(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
 
 async def run_controller(settings: Settings) -> None:

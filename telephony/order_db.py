@@ -106,13 +106,12 @@ class OrderDatabase:
         # "external": ops run `hotline orders consume` themselves
 
     async def _consume_inline(self, service: WorkOrderService, redis_url: str) -> None:
-        import redis.asyncio as aioredis
-
+        from services import redis_link
         from services.work_orders.consumer import OutboxConsumer
 
         # its own connection: a blocking stream read outlasts the short socket
         # timeout the call path's client uses
-        reader = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
+        reader = redis_link.connect(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
         try:
             await OutboxConsumer(reader, service, consumer=self.consumer_name).run()
         finally:

@@ -319,10 +319,9 @@ def _redis_url(env: Mapping[str, str], lab_mode: bool, url: str | None) -> str |
                                 "HOTLINE_REDIS_PASSWORD or HOTLINE_REDIS_PASSWORD_FILE")
         if password in _lab_secrets():
             raise SettingsError("lab credentials are refused outside lab mode")
-    host = parts.hostname or "127.0.0.1"
-    netloc = f"{quote(unquote(user), safe='')}:{quote(password, safe='')}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
+    # the host part as written: a Sentinel URL lists several host:port (services.redis_link)
+    hosts = parts.netloc.rpartition("@")[2] or "127.0.0.1"
+    netloc = f"{quote(unquote(user), safe='')}:{quote(password, safe='')}@{hosts}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 

@@ -15,6 +15,9 @@ from services.routing.model import CallContext, PriorCall, Suggestion
 from services.routing.suggester import Suggester
 
 
+ARRIVALS_KEPT = 256   # (site, IVR choice) pairs whose arrival suggestion is kept
+
+
 @dataclass(frozen=True)
 class SuggestionUpdate:
     call_id: str
@@ -28,13 +31,25 @@ class RoutingService:
     def __init__(self, suggester: Suggester) -> None:
         self._suggester = suggester
         self._calls: dict[str, tuple[CallContext, str, Suggestion]] = {}
+        self._arrivals: dict[tuple[str, str | None], Suggestion] = {}
 
     def suggest(self, text: str, context: CallContext | None = None) -> Suggestion:
         """One-off suggestion, for the API and the CLI."""
         return self._suggester.suggest(text, context)
 
     def on_arrival(self, call_id: str, context: CallContext) -> Suggestion:
-        suggestion = self._suggester.suggest("", context)
+        """The suggestion before anyone has spoken. Without a caller history it depends on
+        the site and the IVR choice alone, so it is worked out once per pair and shared
+        (suggestions are immutable): the suggester was the largest single cost of a new
+        call in the controller's profile. The IVR choice comes from the caller's keys, so
+        the pairs kept are bounded."""
+        if context.history:
+            suggestion = self._suggester.suggest("", context)
+        else:
+            key = (context.site, context.ivr_choice)
+            suggestion = self._arrivals.get(key) or self._suggester.suggest("", context)
+            if key not in self._arrivals and len(self._arrivals) < ARRIVALS_KEPT:
+                self._arrivals[key] = suggestion
         self._calls[call_id] = (context, "", suggestion)
         return suggestion
 

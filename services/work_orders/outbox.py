@@ -32,6 +32,12 @@ DEAD_STREAM = "hotline:order-events:dead"
 SPOOL_NAME = "order-events.spool.jsonl"
 # where the controller's full publish queue spills (telephony/orders.py), before the outbox
 OVERFLOW_NAME = "order-events.overflow.jsonl"
+
+
+class NotReplicated(RedisError):
+    """The primary took a write but no replica confirmed it in time: not durable yet."""
+
+
 REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -167,8 +173,17 @@ class Outbox:
         stream: str = STREAM,
         timeout: float = 0.25,
         retry_interval: float = 1.0,
+        min_replicas: int = 0,
+        replicas: Any | None = None,
     ) -> None:
         self._redis = redis
+        # behind Sentinel an event counts as published only once a replica holds it
+        # (WAIT): a primary lost a moment after XADD must not take the event with it.
+        # `replicas` (services.redis_link.ReplicaWatch) says when there is no replica to
+        # wait for at all.
+        self._min_replicas = min_replicas
+        self._replicas = replicas
+        self._alone = False
         self._spool = Spool(spool_dir)
         self._stream = stream
         self._timeout = timeout
@@ -205,6 +220,28 @@ class Outbox:
         await self._redis.xadd(
             self._stream, {"event": payload, "event_id": event.event_id, "kind": event.kind}
         )
+        await self._replicated()
+
+    async def _replicated(self) -> None:
+        """Wait (within the publish timeout) until `min_replicas` replicas hold every write
+        so far; else raise, and the caller keeps the event in the spool. A spooled event
+        that the stream also got is sent again later: the consumer applies an id once."""
+        if not self._min_replicas:
+            return
+        alone = self._replicas is not None and not await self._replicas.present()
+        if alone != self._alone:
+            self._alone = alone
+            if alone:
+                log.warning("redis primary has no live replica: order events rely on its "
+                            "append-only file until a replica is back")
+            else:
+                log.info("redis replica back: order events wait for its copy again")
+        if alone:
+            return
+        wait_ms = max(1, int(self._timeout * 1000 * 0.8))
+        copies = await self._redis.execute_command("WAIT", self._min_replicas, wait_ms)
+        if int(copies) < self._min_replicas:
+            raise NotReplicated(f"{copies} of {self._min_replicas} replicas within {wait_ms} ms")
 
     async def drain(self) -> int:
         """Move spooled events into the stream; returns how many moved before any failure."""
@@ -225,6 +262,7 @@ class Outbox:
                          "kind": data.get("kind", "")},
                     )  # fmt: skip
                 await asyncio.wait_for(pipe.execute(), max(1.0, self._timeout * 8))
+                await self._replicated()
                 moved += len(lines)
 
             try:
@@ -259,6 +297,6 @@ class MemoryOutbox:
 
 def make_redis(url: str) -> Any:
     """A client with short socket timeouts, so an absent Redis fails fast."""
-    from redis.asyncio import Redis
+    from services import redis_link
 
-    return Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0)
+    return redis_link.connect(url, socket_connect_timeout=0.5, socket_timeout=2.0)

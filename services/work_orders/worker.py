@@ -31,7 +31,7 @@ def consumer_name(controller_id: str | None = None) -> str:
 
 async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") -> None:
     """Migrate (retrying while the database is away), then apply the stream until cancelled."""
-    import redis.asyncio as aioredis
+    from services import redis_link
 
     from . import db
     from .consumer import OutboxConsumer
@@ -52,7 +52,7 @@ async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") 
     service, _ = await order_services(db.make_session_factory(engine),
                                       lambda: datetime.now(UTC))
     # a blocking stream read outlasts a short socket timeout
-    reader = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
+    reader = redis_link.connect(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
     log.info("order consumer %s applying the outbox stream", consumer)
     try:
         await OutboxConsumer(reader, service, consumer=consumer).run()

@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from services.redis_link import check_url
 from telephony.calls.model import PLATFORMS
 from telephony.settings import (
     DEFAULT_TOPOLOGY,
@@ -247,8 +248,8 @@ def _check_seat_passwords(path: str | None, seats: list[str], problems: list[str
 
 def _check_stores(env: Mapping[str, str], problems: list[str]) -> None:
     redis = env.get("HOTLINE_REDIS_URL")
-    if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
-        problems.append(f"HOTLINE_REDIS_URL: must start redis://, rediss:// or unix://, not {redis!r}")
+    if redis and (wrong := check_url(redis)):
+        problems.append(f"HOTLINE_REDIS_URL: {wrong}")
     db = env.get("HOTLINE_DB_URL")
     if not db:
         return

@@ -28,7 +28,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             return 0
         lab = Lab(_lab_settings())
         if args.action == "up":
-            lab.up(controller=not args.no_controller)
+            lab.up(controller=not args.no_controller, redis=args.redis)
         elif args.action == "down":
             lab.down()
         elif args.action == "status":
@@ -51,7 +51,9 @@ def lab_status(lab) -> dict:
         running = procs.get(f"asterisk-{site.name}", False)
         sites[site.name] = {"address": site.address, "running": running,
                             **(site_snapshot(lab.settings, site) if running else {})}
-    return {"processes": procs, "sites": sites, "controller": lab.health()}
+    ha = lab.redis_ha
+    redis = ha.status() if ha.running else {"mode": "single", "running": procs.get("redis", False)}
+    return {"processes": procs, "sites": sites, "redis": redis, "controller": lab.health()}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -100,6 +102,9 @@ def register_lab(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("action", choices=["up", "down", "status", "install", "render"])
     lab.add_argument("--no-controller", action="store_true",
                      help="start the sites and Redis only")
+    lab.add_argument("--redis", choices=["single", "sentinel"], default="single",
+                     help="sentinel: a replica and three Sentinels next to the primary "
+                          "(the controller finds the primary through them)")
     lab.set_defaults(func=cmd_lab)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from telephony.lab.processes import ProcessBook
+from telephony.lab.redis_ha import RedisHa
 from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say, write_hosts
 from telephony.prompts import SOUND_DIR, render_prompts
 from telephony.render import SiteDirs, render_site, write_site
@@ -32,14 +33,16 @@ class LabError(RuntimeError):
 REDIS_ACL_RULES = "~hotline:* &* +@all -@admin -@dangerous"
 
 
-def write_redis_acl(path: Path, user: str, password: str) -> Path:
+def write_redis_acl(path: Path, user: str, password: str, extra: list[str] | None = None) -> Path:
     """The lab Redis's ACL file (owner-only): the default user off, one user with a
-    password (the password stays off the command line, which `ps` shows)."""
+    password (the password stays off the command line, which `ps` shows), and the
+    replica's and Sentinels' service users (`extra`)."""
     if not user or not password:
         raise LabError("the lab's Redis URL needs an ACL user and password (lab/accounts.toml)")
     path.touch(mode=0o600)
     path.chmod(0o600)
-    path.write_text(f"user default off\nuser {user} on >{password} {REDIS_ACL_RULES}\n")
+    lines = ["user default off", f"user {user} on >{password} {REDIS_ACL_RULES}", *(extra or [])]
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -133,8 +136,7 @@ class Lab:
         url = urlparse(self.settings.redis_url)
         data = self.lab_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        acl = write_redis_acl(data / "users.acl", unquote(url.username or ""),
-                              unquote(url.password or ""))
+        acl = self._redis_acl()
         # append-only with fsync every second: the order-event outbox lives here. The
         # default user is off: only the ACL user with its password gets in.
         cmd = [server, "--bind", url.hostname or "127.0.0.1", "--port", str(url.port or 6379),
@@ -144,9 +146,38 @@ class Lab:
         proc = self.book.start("redis", cmd, self.lab_dir / "redis.log")
         say(f"redis: started (pid {proc.pid}) on {url.hostname}:{url.port}")
 
+    def _redis_acl(self) -> Path:
+        url = urlparse(self.settings.redis_url or "")
+        data = self.lab_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        return write_redis_acl(data / "users.acl", unquote(url.username or ""),
+                               unquote(url.password or ""), extra=self.redis_ha.acl_lines())
+
     def stop_redis(self) -> None:
         if self.book.stop("redis"):
             say("redis: stopped")
+
+    @property
+    def redis_ha(self) -> RedisHa:
+        return RedisHa(self.book, self.lab_dir, self.settings.redis_url or "redis://")
+
+    def start_redis_ha(self) -> None:
+        """A replica and three Sentinels next to the running primary (`--redis sentinel`)."""
+        server = shutil.which("redis-server")
+        if not server or not self.settings.redis_url:
+            raise LabError("--redis sentinel needs redis-server and a Redis URL")
+        self.redis_ha.start(server, self._redis_acl())
+        say(f"redis: Sentinels see the primary and the replica "
+            f"({self.redis_ha.wait_ready():.1f}s)")
+
+    def restart_redis_member(self, name: str) -> None:
+        """Start a stopped primary or replica again from its configuration: behind the
+        Sentinels it comes back as a replica of whichever server is primary now."""
+        ha = self.redis_ha
+        member = ha.primary if name == ha.primary.name else ha.replica
+        server = shutil.which("redis-server") or "redis-server"
+        ha.start_server(member, server, self._redis_acl(),
+                        replica_of=None if member is ha.primary else ha.primary)
 
     # ---- controller --------------------------------------------------------
     def start_controller(self) -> None:
@@ -157,6 +188,9 @@ class Lab:
                                 PYTHONUNBUFFERED="1")
         if self.settings.redis_url and not shutil.which("redis-server"):
             env["HOTLINE_REDIS_URL"] = ""
+        elif self.settings.redis_url and self.redis_ha.running:
+            # find the primary through the Sentinels (lab mode adds the ACL user)
+            env["HOTLINE_REDIS_URL"] = self.redis_ha.sentinel_url
         # knowledge-base answers are rendered where this lab's Asterisk finds its sounds
         env.setdefault("HOTLINE_KB_SOUND_DIR", str(self.runtime.host_path(SOUND_DIR)))
         cmd = [sys.executable, "-m", "telephony.cli", "controller"]
@@ -187,7 +221,7 @@ class Lab:
         raise LabError(f"controller not ready within {timeout:.0f}s; health: {self.health()}")
 
     # ---- the whole lab -------------------------------------------------------
-    def up(self, controller: bool = True) -> None:
+    def up(self, controller: bool = True, redis: str = "single") -> None:
         t0 = time.monotonic()
         say(f"lab dir {self.lab_dir}")
         _ = self.runtime  # provision first, so its progress prints before anything starts
@@ -195,6 +229,8 @@ class Lab:
             write_hosts(self.runtime.root)
         render_prompts(self.runtime.host_path(SOUND_DIR), say=say)
         self.start_redis()
+        if redis == "sentinel":
+            self.start_redis_ha()
         for site in self.settings.sites:
             self.start_site(site)
         for site in self.settings.sites:
@@ -208,6 +244,7 @@ class Lab:
         self.stop_controller()
         for site in self.settings.sites:
             self.stop_site(site)
+        self.redis_ha.stop()
         self.stop_redis()
 
     def processes(self) -> dict[str, bool]:

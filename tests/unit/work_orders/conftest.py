@@ -176,6 +176,8 @@ class RedisServer:
     port: int
     directory: Path
     process: subprocess.Popen | None = None
+    acl_extra: tuple[str, ...] = ()     # more ACL users, e.g. a replica's
+    args: tuple[str, ...] = ()          # more redis-server arguments, e.g. --replicaof
 
     @property
     def url(self) -> str:
@@ -184,11 +186,13 @@ class RedisServer:
     def start(self) -> None:
         from telephony.lab.lab import write_redis_acl
 
-        acl = write_redis_acl(self.directory / "users.acl", "hotline", "test-redis-pw")
+        acl = write_redis_acl(self.directory / "users.acl", "hotline", "test-redis-pw",
+                              extra=list(self.acl_extra))
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--aclfile", str(acl), "--protected-mode", "yes"],
+             "--appendfsync", "always", "--aclfile", str(acl), "--protected-mode", "yes",
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
