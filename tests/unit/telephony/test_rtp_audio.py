@@ -29,7 +29,8 @@ def speech_like(seconds: float) -> np.ndarray:
 
 def music(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
-    return (6000 * np.sin(2 * np.pi * 330 * t) + 3000 * np.sin(2 * np.pi * 495 * t)).astype(np.int16)
+    tones = 6000 * np.sin(2 * np.pi * 330 * t) + 3000 * np.sin(2 * np.pi * 495 * t)
+    return tones.astype(np.int16)
 
 
 def received(*parts: np.ndarray, lose: tuple[int, ...] = ()) -> np.ndarray:

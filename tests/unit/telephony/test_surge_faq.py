@@ -213,7 +213,8 @@ async def test_a_choice_is_recorded_as_an_ivr_use_with_the_call_and_order():
 
 async def test_given_recording_fails_then_it_is_logged_and_nothing_raises(caplog):
     faq, tasks = faq_with(FakeKnowledge(fail=OSError("database away")))
-    faq.notice(heard_first_answer(), Notice.FAQ_CHOICE, {"entry_id": MENU[0][0], "outcome": "helped"})
+    faq.notice(heard_first_answer(), Notice.FAQ_CHOICE,
+               {"entry_id": MENU[0][0], "outcome": "helped"})
     await asyncio.gather(*tasks)
     assert "not recorded" in caplog.text
 
