@@ -20,6 +20,7 @@ import numpy as np
 RATE = 8000
 FRAME = 160            # samples per 20 ms packet
 PCMU = 0
+SILENT = 100.0         # RMS below which a frame of a prompt is a pause
 
 
 def ulaw_decode(data: bytes) -> np.ndarray:
@@ -92,7 +93,7 @@ async def record_rtp(ip: str, port: int) -> tuple[asyncio.DatagramTransport, Rtp
 @dataclass(frozen=True)
 class PromptHeard:
     start_s: float          # where the prompt starts in the received stream
-    frames: int             # the prompt's 20 ms frames
+    frames: int             # the prompt's sounding 20 ms frames (its pauses not counted)
     matched: int            # of which the received audio matches
     heard_s: float          # from the first to the last matching frame
     rms: float              # loudness of the received audio over that stretch
@@ -103,32 +104,61 @@ class PromptHeard:
 
 
 def find_prompt(received: np.ndarray, prompt: np.ndarray, probe_s: float = 0.5) -> PromptHeard:
-    """Where `prompt` plays in `received`, and how much of it came through. The loudest
-    `probe_s` of the prompt is located by cross-correlation; from there each frame is
-    compared with the file, allowing mu-law's quantisation error."""
+    """Where `prompt` plays in `received`, and how much of it came through. Probes (the
+    loudest `probe_s` of the prompt's first 2 s, and of each 5 s after) are located by
+    cross-correlation, so a prompt cut short is found by its beginning; from the best
+    placing each frame is compared with the file, allowing mu-law's quantisation error."""
     probe_n = int(probe_s * RATE)
-    if len(prompt) < probe_n or len(received) < len(prompt):
-        return PromptHeard(0.0, len(prompt) // FRAME, 0, 0.0, 0.0)
-    energy = np.convolve(prompt.astype(np.float64) ** 2, np.ones(probe_n), mode="valid")
-    at = int(np.argmax(energy))
-    probe = prompt[at:at + probe_n].astype(np.float64)
+    frames = len(prompt) // FRAME
+    if len(prompt) < probe_n or len(received) < probe_n:
+        return PromptHeard(0.0, frames, 0, 0.0, 0.0)
     rx = received.astype(np.float64)
+    best: PromptHeard | None = None
+    for start in {_locate(rx, prompt, lo, hi, probe_n) for lo, hi in _probe_windows(len(prompt))}:
+        heard = _compare(received, prompt, start)
+        if best is None or heard.matched > best.matched:
+            best = heard
+    return best or PromptHeard(0.0, frames, 0, 0.0, 0.0)
+
+
+def _probe_windows(n: int) -> list[tuple[int, int]]:
+    first = [(0, min(n, 2 * RATE))]
+    return first + [(lo, min(n, lo + 5 * RATE)) for lo in range(2 * RATE, n, 5 * RATE)]
+
+
+def _locate(rx: np.ndarray, prompt: np.ndarray, lo: int, hi: int, probe_n: int) -> int:
+    """Where the prompt would start in `rx`, by its loudest probe within [lo, hi)."""
+    window = prompt[lo:hi].astype(np.float64)
+    if len(window) < probe_n:
+        window, lo = prompt[-probe_n:].astype(np.float64), len(prompt) - probe_n
+    energy = np.convolve(window ** 2, np.ones(probe_n), mode="valid")
+    at = lo + int(np.argmax(energy))
+    probe = prompt[at:at + probe_n].astype(np.float64)
     size = 1 << int(np.ceil(np.log2(len(rx) + probe_n)))
     corr = np.fft.irfft(np.fft.rfft(rx, size) * np.conj(np.fft.rfft(probe, size)), size)
-    start = int(np.argmax(corr[:len(rx) - probe_n + 1])) - at
-    frames = len(prompt) // FRAME
-    hits = []
-    for j in range(frames):
+    return int(np.argmax(corr[:max(1, len(rx) - probe_n + 1)])) - at
+
+
+def _compare(received: np.ndarray, prompt: np.ndarray, start: int) -> PromptHeard:
+    """Frame by frame against the file placed at `start`. Only the file's sounding frames
+    are evidence (a pause matches any silence); the stretch heard runs from the first to
+    the last sounding frame that matches, and on over matching pauses at either end."""
+    rx = received.astype(np.float64)
+    hit, sounding = [], []
+    for j in range(len(prompt) // FRAME):
         lo = start + j * FRAME
-        if lo < 0 or lo + FRAME > len(rx):
-            continue
         want = prompt[j * FRAME:(j + 1) * FRAME].astype(np.float64)
-        got = rx[lo:lo + FRAME]
-        if rms(got - want) <= 0.12 * rms(want) + 40:
-            hits.append(j)
-    if not hits:
-        return PromptHeard(start / RATE, frames, 0, 0.0, 0.0)
-    first, last = hits[0], hits[-1]
+        sounding.append(rms(want) > SILENT)
+        hit.append(0 <= lo and lo + FRAME <= len(rx)
+                   and rms(rx[lo:lo + FRAME] - want) <= 0.12 * rms(want) + 40)
+    evidence = [j for j, (h, s) in enumerate(zip(hit, sounding, strict=True)) if h and s]
+    if not evidence:
+        return PromptHeard(start / RATE, sum(sounding), 0, 0.0, 0.0)
+    first, last = evidence[0], evidence[-1]
+    while first > 0 and hit[first - 1]:
+        first -= 1
+    while last + 1 < len(hit) and hit[last + 1]:
+        last += 1
     stretch = received[start + first * FRAME:start + (last + 1) * FRAME]
-    return PromptHeard(start / RATE, frames, len(hits), (last - first + 1) * FRAME / RATE,
-                       rms(stretch))
+    return PromptHeard(start / RATE, sum(sounding), len(evidence),
+                       (last - first + 1) * FRAME / RATE, rms(stretch))

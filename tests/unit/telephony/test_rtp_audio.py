@@ -71,7 +71,8 @@ def test_a_lost_packet_keeps_the_timing_of_what_follows():
 def test_a_prompt_cut_short_is_heard_short():
     prompt = speech_like(6.0)
     heard = find_prompt(received(music(2.0), prompt[:2 * RATE], music(6.0)), prompt)
-    assert heard.heard_s < 2.2 and heard.share < 0.4
+    assert abs(heard.start_s - 2.0) < 0.01   # found by its beginning
+    assert abs(heard.heard_s - 2.0) <= 0.1 and heard.share < 0.4 and heard.rms > 2000
 
 
 def test_music_alone_is_not_the_prompt():
@@ -88,3 +89,12 @@ def test_rendered_wav_is_read_as_samples(tmp_path):
         out.setframerate(RATE)
         out.writeframes(np.arange(800, dtype="<i2").tobytes())
     assert len(wav_samples(path)) == 800 and wav_samples(path)[799] == 799
+
+
+def test_a_pause_in_the_prompt_is_no_evidence_and_silence_alone_is_not_the_prompt():
+    prompt = np.concatenate([speech_like(2.0), np.zeros(RATE, dtype=np.int16), speech_like(2.0)])
+    heard = find_prompt(received(music(1.0), prompt[:int(2.5 * RATE)], music(3.0)), prompt)
+    assert heard.frames == 200 and heard.matched == 100   # the pause's frames are not counted
+    assert abs(heard.heard_s - 2.5) <= 0.02               # but heard, up to the music
+    silence = find_prompt(received(np.zeros(8 * RATE, dtype=np.int16)), prompt)
+    assert silence.matched == 0 and silence.heard_s == 0.0
