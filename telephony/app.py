@@ -38,6 +38,7 @@ from telephony.calls.controller import CallController, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.store import RedisCallStore
 from telephony.desk import ControllerDesk, EventFeed, OverflowSwitch
+from telephony.kb_faq import KbFaq
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.order_db import OrderDatabase
 from telephony.orders import OrderRecorder
@@ -77,6 +78,8 @@ class Controller:
             published=self.call_metrics.order_event_published,
             overflow=Spool(s.data_dir / "outbox", OVERFLOW_NAME, durable=False))
         self.order_db = OrderDatabase(s, self.outbox, self.events.publish)
+        self.faq = KbFaq(lambda: self.order_db.knowledge,
+                         {site.name: site.region_code for site in s.sites}, self._spawn)
         self.board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                                clock=time.monotonic,
                                mirror=RedisSeatMirror(redis, self._spawn) if redis else None)
@@ -114,12 +117,12 @@ class Controller:
                 site_up=lambda name: connected[name].is_set(),
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
             observer=Observers(self.journal, self.recorder, self.call_metrics,
-                               EventFeed(self.events.publish), self.suggestions),
+                               EventFeed(self.events.publish), self.suggestions, self.faq),
             suggest=self.suggestions.at_arrival,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
             surge_after_s={site.name: site.surge_after_s for site in s.sites
                            if site.surge_after_s is not None},
-            faq_media=tuple(faq_media()), positions=position_settings(),
+            faq_media=tuple(faq_media()), faq_menu=self.faq.menu, positions=position_settings(),
             store=self.call_store)
 
     def _link(self, site: Site) -> SiteLink:
@@ -175,6 +178,7 @@ class Controller:
         tasks += [asyncio.create_task(coro, name=name) for name, coro in (
             ("overflow-tick", self.calls.seats.tick()), ("orders-recorder", self.recorder.run()),
             ("orders-outbox", self.outbox.run()), ("orders-db", self.order_db.run()),
+            ("kb-faq", self.faq.run()),
             ("routing-load", self.suggestions.load()))]
         try:
             yield
@@ -211,6 +215,7 @@ class Controller:
                            "pending": self.recorder.pending()},
                 "routing": self.suggestions.routing is not None,
                 "overflow": seats.overflow_status(),
+                "faq": self.faq.status(),
                 "load": {site: {**vars(seats.load(site)), **vars(counters)}
                          for site, counters in self.calls.counters.items()},
                 "calls": self.calls.state_counts(),

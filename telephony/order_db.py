@@ -19,6 +19,7 @@ if TYPE_CHECKING:   # heavy imports, loaded in the background at start
     from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger("hotline.app")
+KB_AUDIO_EVERY_S = 60.0   # how soon an answer imported elsewhere gets its audio
 
 
 class OrderDatabase:
@@ -144,9 +145,15 @@ class OrderDatabase:
         self.knowledge = knowledge
 
 
-async def _render_kb_audio(knowledge: KnowledgeService) -> None:
-    try:
-        rendered = await knowledge.render_missing(pause=1.0)
-        log.info("knowledge base: %d answers rendered", rendered)
-    except Exception as exc:  # noqa: BLE001 - the next start renders the rest
-        log.warning("knowledge base: rendering stopped (%r)", exc)
+async def _render_kb_audio(knowledge: KnowledgeService, every_s: float = KB_AUDIO_EVERY_S) -> None:
+    """Answers published without audio (the seed, `hotline kb import` from another process,
+    a render that failed) are rendered now and then again, so the surge FAQ can play them
+    without a restart."""
+    while True:
+        try:
+            rendered = await knowledge.render_missing(pause=1.0)
+            if rendered:
+                log.info("knowledge base: %d answers rendered", rendered)
+        except Exception as exc:  # noqa: BLE001 - the next round renders the rest
+            log.warning("knowledge base: rendering stopped (%r)", exc)
+        await asyncio.sleep(every_s)

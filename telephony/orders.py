@@ -104,6 +104,11 @@ class OrderRecorder(CallObserver):
             return [SummaryUpdated(event_id=eid, order_id=call.order_id, actor="citizen", at=now,
                                    summary="[回拨 callback] 来电高峰，市民按2预约回拨 "
                                            "(surge: the citizen asked to be called back)")]
+        if kind is Notice.FAQ_CHOICE and detail.get("outcome") == "helped":
+            # the order says why this caller left without a seat or a callback
+            return [SummaryUpdated(order_id=call.order_id, actor="citizen", at=now,
+                                   summary=f"[一问一答 FAQ] 来电高峰，市民收听解答后按0表示已解决 "
+                                           f"(surge: answered by {detail.get('entry_id')})")]
         if kind is Notice.TRANSFER_FAILED:
             return [TransferFailed(event_id=eid, order_id=call.order_id, reason=detail["reason"],
                                    at=now,

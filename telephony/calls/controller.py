@@ -58,6 +58,7 @@ class CallController:
                  overflow: Mapping[str, OverflowState] | None = None,
                  surge_after_s: Mapping[str, float] | None = None,
                  faq_media: tuple[str, ...] = (),
+                 faq_menu: Callable[[str], tuple[tuple[str, str], ...]] = lambda site: (),
                  positions: tuple[int, float] = (0, 30.0),
                  store=None):
         self._switches = switches
@@ -77,7 +78,8 @@ class CallController:
         self._legs: dict[str, str] = {}          # channel id -> call id
         self._detached: set[asyncio.Task] = set()   # requests sent without waiting
         self.seats = SeatDispatcher(switches, board, clock, self._post, self._waiting_calls,
-                                    targets.site_up, overflow, surge_after_s, positions)
+                                    targets.site_up, overflow, surge_after_s, positions,
+                                    lambda site: m.SurgeOffered(faq_menu(site)))
 
     # ---- views -----------------------------------------------------------
     @property

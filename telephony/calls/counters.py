@@ -29,7 +29,7 @@ class SiteCounters:
                 self.answered_in_target += 1
         if (call.state is S.ENDED and before.state in (S.WAITING, S.RINGING_SEAT)
                 and isinstance(event, LegHungUp) and event.leg_id == call.citizen_leg.id
-                and not call.callback_requested):
+                and not (call.callback_requested or call.faq_helped)):
             self.abandoned += 1
             return since_arrival
         return None

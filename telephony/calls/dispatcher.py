@@ -24,8 +24,10 @@ class SeatDispatcher:
                  site_up: Callable[[str], bool],
                  overflow: Mapping[str, OverflowState] | None = None,
                  surge_after_s: Mapping[str, float] | None = None,
-                 positions: tuple[int, float] = (0, 30.0)):
+                 positions: tuple[int, float] = (0, 30.0),
+                 surge_offer: Callable[[str], SurgeOffered] = lambda site: SurgeOffered()):
         self._board = board
+        self._surge_offer = surge_offer   # site -> the offer, with its region's FAQ answers
         self._clock = clock
         self._post = post
         self._waiting_calls = waiting_calls   # site -> calls in the WAITING state
@@ -179,8 +181,9 @@ class SeatDispatcher:
         if since is None:
             self._surge_since[site] = now
         elif now - since >= self._surge_after_s[site]:
+            offer = self._surge_offer(site)
             for call_id in self._waiting_calls(site):
-                self._post(call_id, SurgeOffered())
+                self._post(call_id, offer)
 
     def surging(self, site: str) -> bool:
         since = self._surge_since.get(site)

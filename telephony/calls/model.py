@@ -77,6 +77,10 @@ class Call:
     emergency: bool = False           # the suggestion says so: answered first
     surge_offered: bool = False       # heard the surge menu: 1 FAQ, 2 callback
     callback_requested: bool = False
+    faq_menu: tuple[tuple[str, str], ...] = ()   # (entry id, media): the KB answers offered
+    faq_heard: int = 0                # answers played so far; the next is faq_heard % len
+    faq_choosing: bool = False        # the last answer's choice (helped, 1, 2) is awaited
+    faq_helped: bool = False          # the answer was enough: goodbye, no callback owed
     playing: str | None = None        # the playback id of a prompt the citizen hears now
     state: CallState = CallState.ARRIVED
     agent_leg: Leg | None = None      # the local seat leg that answered
@@ -205,7 +209,9 @@ class AgentLost:
 
 @dataclass(frozen=True)
 class SurgeOffered:
-    """Every seat, local and remote, has been busy too long: offer the FAQ or a callback."""
+    """Every seat, local and remote, has been busy too long: offer the FAQ or a callback.
+    `faq`: the site region's knowledge-base answers, (entry id, media); empty: fixed prompts."""
+    faq: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,6 +370,7 @@ class Notice(StrEnum):
     CALL_ENDED = "call_ended"
     SURGE_OFFERED = "surge_offered"
     FAQ_PLAYED = "faq_played"
+    FAQ_CHOICE = "faq_choice"        # after a KB answer: helped, person or callback
     CALLBACK_REQUESTED = "callback_requested"
     ABANDONED = "abandoned"
     OVERFLOWED = "overflowed"

@@ -33,6 +33,7 @@ def call_from_json(text: str | bytes) -> Call:
         data["transfer_mode"] = TransferMode(data["transfer_mode"])
     if data.get("pending_key"):
         data["pending_key"] = PendingKey(**data["pending_key"])
+    data["faq_menu"] = tuple(tuple(item) for item in data.get("faq_menu") or ())
     known = {f.name for f in fields(Call)}
     return Call(**{k: v for k, v in data.items() if k in known})
 

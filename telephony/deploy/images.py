@@ -19,7 +19,7 @@ from telephony.settings import cache_dir
 # FROM line -> (suite, packages added to a minbase root)
 SID_PACKAGES = ("python3", "python3-jinja2", "espeak-ng", "sox")
 BOOKWORM_PACKAGES = ("python3", "python3-venv", "redis-server", "postgresql-15",
-                     "postgresql-client-15", "ca-certificates")
+                     "postgresql-client-15", "ca-certificates", "espeak-ng", "sox")
 BASES = {
     "debian:sid-slim": "sid",                  # docker/asterisk (Asterisk 22 is only in sid)
     "python:3.11-slim-bookworm": "bookworm",   # docker/controller

@@ -3,12 +3,16 @@ press 1 for the FAQ (一问一答) or 2 for a callback, or stay on."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from telephony.lab.sipp import citizen_scenario, start_sipp
-from tests.integration.conftest import CITIZEN_IP, citizen_call, wait_until
+from telephony.lab.rtp_audio import find_prompt, record_rtp, wav_samples
+from telephony.lab.sipp import citizen_scenario, free_udp_port, start_sipp
+from telephony.prompts import SOUND_DIR
+from tests.integration.conftest import CITIZEN_IP, citizen_call, hotline_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,3 +53,143 @@ async def test_waiting_callers_reach_the_faq_and_the_callback_by_dtmf(
     record = await orders(callback_order, until=lambda r: "[回拨" in (r["summary"] or ""))
     assert record["citizen_number"] == "13500000003"
     assert not [e for e in entries("abandoned") if e["order"] == callback_order]
+
+
+# ---- the FAQ from the knowledge base (issue 20, item 4) ---------------------------------
+SUPERVISOR = {"Authorization": "Bearer supervisor:lab-token-supervisor"}
+LOUD = 500.0          # RMS of 16-bit samples: espeak's speech is several thousand, silence 0
+TOLERANCE_S = 0.5     # the answer heard against the rendered WAV's length
+
+
+def api(path: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:8080/api/v1{path}", headers=SUPERVISOR)
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def wav_seconds(path: Path) -> float:
+    return len(wav_samples(path)) / 8000
+
+
+@pytest.fixture
+async def kb_uses(settings):
+    """The knowledge base's recorded uses of an entry, read through its tables."""
+    from sqlalchemy import select
+
+    from services.knowledge.models import KbUse
+    from services.work_orders import db
+
+    engine = db.make_engine(settings.db_url or db.default_url(settings.data_dir))
+    sessions = db.make_session_factory(engine)
+
+    async def uses(entry_id: str) -> list[dict]:
+        async with sessions() as session:
+            rows = await session.scalars(select(KbUse).where(KbUse.entry_id == entry_id))
+            return [{k: getattr(r, k) for k in ("actor", "channel", "call_id", "order_id",
+                                                "region_code", "outcome")} for r in rows]
+    yield uses
+    await engine.dispose()
+
+
+async def recorded_caller(settings, tmp_path, number: str, steps: list):
+    """A SIPp citizen whose SDP names a recorder's port: Asterisk sends its audio there."""
+    site = settings.site("12345")
+    rtp_port = free_udp_port(CITIZEN_IP)
+    transport, heard = await record_rtp(CITIZEN_IP, rtp_port)
+    scenario = citizen_scenario(tmp_path / f"{number}.xml", steps, hang_up=False)
+    scenario.write_text(scenario.read_text().replace("m=audio [media_port]",
+                                                     f"m=audio {rtp_port}"))
+    caller = await start_sipp(str(scenario), f"{site.address}:{site.sip_port}",
+                              local_ip=CITIZEN_IP, service="12345",
+                              variables={"citizen": number}, timeout_s=120,
+                              name=f"citizen-kb-{number}")
+    return caller, transport, heard
+
+
+def heard_report(what: str, found, wav_s: float) -> str:
+    return (f"{what}: rendered {wav_s:.2f} s; heard {found.heard_s:.2f} s from "
+            f"{found.start_s:.2f} s into the call, {found.matched}/{found.frames} frames "
+            f"match, RMS {found.rms:.0f}")
+
+
+async def test_surge_faq_plays_the_regions_kb_answer_then_2_books_a_callback(
+        lab, settings, seats, orders, kb_uses, tmp_path):
+    """Overflow forced on, no seat free anywhere: surge. A caller presses 1 and hears the
+    region's most-used rendered answer (its RTP carries the WAV, loud, whole), then presses
+    2: a callback on its order, and the choice recorded as the entry's IVR use. Another
+    presses 0 during the answer: it stops, a thank-you is heard whole, we hang up, and the
+    order says the FAQ answered (no callback owed)."""
+    site, sounds = settings.site("12345"), Path(lab.runtime.host_path(SOUND_DIR))
+    # a fresh lab renders its seed in the background: wait for a full menu
+    await wait_until(lambda: (lab.health() or {}).get("faq", {}).get("12345", {})
+                     .get("answers", 0) >= 3, 300, interval=1.0,
+                     what="the 12345 FAQ menu built from three rendered KB answers")
+    menu = api(f"/kb/faq?region={site.region_code}&size=3")["items"]
+    longest = max(wav_seconds(sounds / f"{i['audio'].removeprefix('hotline/')}.wav")
+                  for i in menu)
+    choice_s = wav_seconds(sounds / "answer-choice.wav")
+    assert "forced on" in hotline_cli("overflow", "on", "--site", "12345",
+                                      "--reason", "surge FAQ test")
+    started, transports = time.time(), []
+    try:
+        callback, transport, heard = await recorded_caller(settings, tmp_path, "13500000009", [
+            ("pause", 7000), ("info", "1"),
+            ("pause", int((longest + choice_s + 1.5) * 1000)), ("info", "2")])
+        transports.append(transport)
+        helped, transport, heard_helped = await recorded_caller(
+            settings, tmp_path, "13500000010", [("pause", 7000), ("info", "1"),
+                                                ("pause", 3000), ("info", "0")])
+        transports.append(transport)
+        assert await helped.wait(120) == 0, helped.output()       # thanks, then our BYE
+        assert await callback.wait(120) == 0, callback.output()   # goodbye after the callback
+    finally:
+        for transport in transports:
+            transport.close()
+        hotline_cli("overflow", "auto", "--site", "12345", "--reason", "surge FAQ test over")
+
+    mine = [e for e in journal() if e["at"] >= started and e["site"] == "12345"]
+    choices = {e["detail"]["outcome"]: e for e in mine if e["kind"] == "faq_choice"}
+    assert set(choices) == {"callback", "helped"}, mine
+
+    # 2: the whole answer was heard, then the callback
+    chosen = choices["callback"]
+    played = next(e for e in mine if e["kind"] == "faq_played" and e["call"] == chosen["call"])
+    assert played["detail"]["source"] == "kb", played
+    entry_id, media = played["detail"]["entry_id"], played["detail"]["media"]
+    assert chosen["detail"] == {"entry_id": entry_id, "outcome": "callback"}
+    answer = sounds / f"{media.removeprefix('sound:hotline/')}.wav"
+    found = find_prompt(heard.audio(), wav_samples(answer))
+    print(heard_report(entry_id, found, wav_seconds(answer)))
+    assert found.rms > LOUD, found
+    assert found.share > 0.9, found
+    assert abs(found.heard_s - wav_seconds(answer)) <= TOLERANCE_S, (found, wav_seconds(answer))
+    order_id, call_id = chosen["order"], chosen["call"]
+    record = await orders(order_id, until=lambda r: "[回拨" in (r["summary"] or ""))
+    assert record["citizen_number"] == "13500000009"
+
+    async def use_of(entry: str, call: str) -> list[dict]:
+        return [u for u in await kb_uses(entry) if u["call_id"] == call]
+    assert await wait_until(lambda: use_of(entry_id, call_id), 15, interval=0.2,
+                            what=f"the IVR's use of {entry_id} recorded") == [
+        {"actor": "ivr", "channel": "ivr", "call_id": call_id, "order_id": order_id,
+         "region_code": site.region_code, "outcome": "callback"}]
+
+    # 0: the answer stopped, the thank-you heard whole, no callback owed
+    chosen = choices["helped"]
+    played = next(e for e in mine if e["kind"] == "faq_played" and e["call"] == chosen["call"])
+    answer = sounds / f"{played['detail']['media'].removeprefix('sound:hotline/')}.wav"
+    cut = find_prompt(heard_helped.audio(), wav_samples(answer))
+    thanks_wav = sounds / "answer-thanks.wav"
+    thanks = find_prompt(heard_helped.audio(), wav_samples(thanks_wav))
+    print(heard_report("answer, then 0", cut, wav_seconds(answer)))
+    print(heard_report("answer-thanks", thanks, wav_seconds(thanks_wav)))
+    assert cut.rms > LOUD and cut.heard_s < wav_seconds(answer) / 2, cut
+    # 0 answered it: the thank-you follows where the answer stopped, not after its end
+    assert abs(cut.start_s + cut.heard_s - thanks.start_s) <= TOLERANCE_S, (cut, thanks)
+    assert thanks.share > 0.9 and thanks.rms > LOUD, thanks
+    record = await orders(chosen["order"], until=lambda r: "[一问一答" in (r["summary"] or ""))
+    assert record["citizen_number"] == "13500000010" and "[回拨" not in record["summary"]
+    assert not [e for e in mine if e["kind"] == "abandoned" and e["call"] == chosen["call"]]
+    assert (await wait_until(lambda: use_of(played["detail"]["entry_id"], chosen["call"]), 15,
+                             interval=0.2, what="the helped choice recorded"))[0]["outcome"] \
+        == "helped"

@@ -78,6 +78,19 @@ def test_every_piece_of_state_is_in_a_volume(compose):
         assert f"spool-{site}:/var/spool/asterisk" in mounts[f"asterisk-{site}"]
 
 
+def test_the_kb_answers_the_controller_renders_are_the_sounds_every_asterisk_plays(compose):
+    """Published answers go to <HOTLINE_KB_SOUND_DIR>/kb in the controller and are played as
+    sound:hotline/kb/... by each site: one volume, mounted at both places."""
+    services = compose["services"]
+    sound_dir = services["controller"]["environment"]["HOTLINE_KB_SOUND_DIR"]
+    assert f"kb-sounds:{sound_dir}/kb" in services["controller"]["volumes"]
+    for site in ("12345", "110", "remote"):
+        assert "kb-sounds:/usr/share/asterisk/sounds/hotline/kb:ro" in \
+            services[f"asterisk-{site}"]["volumes"]
+    assert "kb-sounds" in compose["volumes"]
+    assert "espeak-ng sox" in (DOCKER / "controller/Dockerfile").read_text()
+
+
 def test_the_official_images_stay_the_defaults(compose):
     services = compose["services"]
     assert services["redis"]["image"] == "${HOTLINE_REDIS_IMAGE:-redis:7}"
