@@ -71,6 +71,14 @@ class TransferBook(CallObserver):
         self._waiters.setdefault(transfer_id, []).append(future)
         return future
 
+    def stop_waiting(self, transfer_id: str, future: asyncio.Future) -> None:
+        """A waiter that gave up: drop it, so nothing is kept for a record that never moves."""
+        waiting = self._waiters.get(transfer_id, [])
+        if future in waiting:
+            waiting.remove(future)
+        if not waiting:
+            self._waiters.pop(transfer_id, None)
+
     # ---- what calls do ---------------------------------------------------------------------
     def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         if kind is Notice.TRANSFER_STARTED:
@@ -309,6 +317,7 @@ class ControllerTransfers:
         try:
             outcome = await asyncio.wait_for(waiter, self._wait_s)
         except TimeoutError:
+            self._book.stop_waiting(transfer_id, waiter)
             return self._book.get(transfer_id) or {}, False
         if "refused" in outcome:
             raise _conflict(outcome["refused"].get("why", "refused"), "action_not_allowed",
@@ -319,7 +328,7 @@ class ControllerTransfers:
                              ) -> dict[str, Any] | None:
         waiter = self._book.changed(transfer_id)
         if not self._calls.request(call_id, event):
-            waiter.cancel()
+            self._book.stop_waiting(transfer_id, waiter)
             raise DomainError("no such call (it may have ended)", error_id="call_not_found",
                               status=404, call_id=call_id)
         outcome, settled = await self._settle(waiter, transfer_id)

@@ -279,3 +279,14 @@ async def test_a_transfer_to_a_site_that_is_down_is_created_then_fails():
     assert desk.get(record["transfer_id"])["reason"] == "site_down"
     assert calls.call("c1").state is S.CONNECTED
     await calls.close()
+
+
+async def test_a_request_the_call_never_acts_on_leaves_no_waiter_behind():
+    desk, calls, _ = desk_with_call()
+    desk._wait_s = 0.05
+    calls.request = lambda call_id, event: True   # the call's runner never sees it
+    with pytest.raises(DomainError) as late:
+        await desk.start("c1", "transfer", "platform")
+    assert late.value.status == 503
+    assert desk._book._waiters == {}
+    await calls.close()
