@@ -4,11 +4,15 @@ while the target rings gives the citizen back to the agent; a key press makes th
 resource. SIPp citizens and seats, and what the far UA actually received."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 
+import aiohttp
 import pytest
+from jsonschema import Draft202012Validator
 
 from telephony.lab.sipp import agent_scenario
 from tests.integration.conftest import assert_site_clean, citizen_call, wait_until
@@ -34,6 +38,23 @@ def api(method: str, path: str, user: str, body: dict | None = None) -> tuple[in
         return error.code, json.loads(error.read())
 
 
+def bearer(user: str) -> dict[str, str]:
+    from telephony.settings import lab_accounts
+    return {"Authorization": f"Bearer {user}:{lab_accounts()['api']['users'][user]['token']}"}
+
+
+async def transfer_events(ws, transfer_id: str, timeout: float = 20.0) -> list[dict]:
+    """The stream's transfer_* events for one transfer, up to its transfer_ended."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not seen or seen[-1]["type"] != "transfer_ended":
+        message = await asyncio.wait_for(ws.receive_json(), deadline - time.monotonic())
+        if (message["type"].startswith("transfer_")
+                and message["transfer"]["transfer_id"] == transfer_id):
+            seen.append(message)
+    return seen
+
+
 def answered_call(user: str, seat: str) -> str | None:
     calls = api("GET", "/calls", user)[1]["calls"]
     return next((c["call_id"] for c in calls
@@ -51,6 +72,16 @@ async def test_a_transfer_posted_to_the_api_reaches_the_target_with_number_and_h
         settings, seats, probes):
     agent_ua = await seats("1002")
     target_ua = await seats("2002")
+    async with aiohttp.ClientSession() as http:
+        # the agent's desk listens to the event stream as it does in a browser
+        ws = await http.ws_connect("http://127.0.0.1:8080/api/v1/events",
+                                   headers=bearer("agent1002"))
+        assert (await ws.receive_json())["type"] == "hello"
+        await _post_transfer_and_follow_it(settings, probes, ws, agent_ua, target_ua)
+        await ws.close()
+
+
+async def _post_transfer_and_follow_it(settings, probes, ws, agent_ua, target_ua) -> None:
     citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=8000)
     call_id = await wait_until(lambda: answered_call("agent1002", "1002"), 10,
                                what="the call answered at seat 1002")
@@ -72,6 +103,12 @@ async def test_a_transfer_posted_to_the_api_reaches_the_target_with_number_and_h
     done = await wait_until(lambda: settled(created["transfer_id"]), 10,
                             what="the transfer record completed")
     assert (done["status"], done["taken_by"]) == ("completed", "110")
+    events = await transfer_events(ws, created["transfer_id"])
+    assert [e["type"] for e in events] == ["transfer_created", "transfer_ended"]
+    assert events[-1]["transfer"]["status"] == "completed"
+    document = api("GET", "/openapi.json", "agent1002")[1]
+    validator = Draft202012Validator({**document, "$ref": "#/components/schemas/Event"})
+    assert [list(validator.iter_errors(e)) for e in events] == [[], []]
     assert await agent_ua.wait(30) == 0, agent_ua.output()
     assert await citizen.wait(30) == 0, citizen.output()
     assert await target_ua.wait(30) == 0, target_ua.output()
