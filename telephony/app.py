@@ -45,6 +45,7 @@ from telephony.orders import OrderRecorder
 from telephony.prompts import faq_media, position_settings
 from telephony.settings import Settings, Site, environment
 from telephony.suggestions import Suggestions, resuggester, settle_heap
+from telephony.transfers import ControllerTransfers, TransferBook
 
 log = logging.getLogger("hotline.app")
 
@@ -65,6 +66,7 @@ class Controller:
         self._session, self.redis = session, redis
         self._background: set[asyncio.Task] = set()   # Redis writes, fire and forget
         self.journal, self.events = CallJournal(), EventHub()
+        self.transfers = TransferBook(self.events.publish)   # transfers as API resources
         self.registry = CollectorRegistry()
         self.call_metrics = CallMetrics(self.registry)
         self.suggestions = Suggestions({site.name: site.platform for site in s.sites})
@@ -117,7 +119,8 @@ class Controller:
                 site_up=lambda name: connected[name].is_set(),
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
             observer=Observers(self.journal, self.recorder, self.call_metrics,
-                               EventFeed(self.events.publish), self.suggestions, self.faq),
+                               EventFeed(self.events.publish), self.suggestions, self.faq,
+                               self.transfers),
             suggest=self.suggestions.at_arrival,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
             surge_after_s={site.name: site.surge_after_s for site in s.sites
@@ -255,6 +258,8 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
         site_platforms={site.name: site.platform for site in settings.sites},
         allowed_origins=settings.api_origins,
         audit=JsonlAudit(settings.data_dir / "lookup-audit.jsonl"),
+        transfers=ControllerTransfers(controller.calls, controller.transfers,
+                                      frozenset(settings.lines)),
     )
 
 

@@ -17,6 +17,7 @@ from telephony.calls.controller import CallController
 from telephony.calls.dispatcher import SeatDispatcher
 from telephony.calls.model import Call, KeyPressed, Notice, Notify
 from telephony.calls.ports import CallObserver
+from telephony.calls.transfers import running
 
 
 def allowed_actions(call: Call) -> list[str]:
@@ -46,6 +47,8 @@ def call_view(call: Call) -> dict[str, Any]:
         "transfer_mode": call.transfer_mode.value if call.transfer_mode else None,
         "suggested_line": call.suggested_line, "emergency": call.emergency,
         "case_taken_by": call.case_taken_by, "allowed_actions": allowed_actions(call),
+        # the running transfer or three-way (GET /transfers/{id}), None when none runs
+        "transfer_id": call.transfer.id if call.transfer and running(call) else None,
     }
 
 

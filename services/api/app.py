@@ -15,6 +15,7 @@ from services.api import (
     open311,
     reference,
     search,
+    transfer_endpoints,
 )
 from services.api.core import DEPS, ApiDeps, check_operations, endpoint
 from services.api.errors import error_middleware
@@ -23,7 +24,8 @@ from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 # The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
 # aiohttp would otherwise match first.
 OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
-              *handlers.OPERATIONS, *dispatch.OPERATIONS, *knowledge.OPERATIONS]
+              *handlers.OPERATIONS, *dispatch.OPERATIONS, *knowledge.OPERATIONS,
+              *transfer_endpoints.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:

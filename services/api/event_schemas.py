@@ -22,10 +22,33 @@ CALL = {
         "seat": _OPT, "origin_site": _OPT, "via_trunk": {"type": ["boolean", "null"]},
         "transfer_mode": _OPT, "suggested_line": _OPT,
         "emergency": {"type": ["boolean", "null"]}, "case_taken_by": _OPT,
+        "transfer_id": {"type": ["string", "null"],
+                        "description": "The running transfer or three-way, if any."},
         "allowed_actions": {
             "type": "array", "items": {"enum": list(ACTION_KEYS)},
             "description": "The call actions the server would accept now (computed by the "
                            "call's state machine, the code that refuses them)."},
+    },
+}
+
+
+TRANSFER = {
+    "type": "object",
+    "description": "A transfer or three-way (`kind`), as `GET /transfers/{transfer_id}` "
+                   "and `GET /three-ways/{three_way_id}` show it.",
+    "required": ["transfer_id", "kind", "call_id", "site", "platform", "status", "target"],
+    "properties": {
+        "transfer_id": _STR, "kind": {"enum": ["transfer", "three_way"]}, "call_id": _STR,
+        "site": _STR, "platform": {"enum": ["12345", "110"]}, "order_id": _OPT,
+        "initiator_seat": _OPT,
+        "status": {"enum": ["ringing", "answered", "completed", "kept", "cancelled",
+                            "failed", "ended"]},
+        "target": {"type": "object", "required": ["type"],
+                   "properties": {"type": {"enum": ["platform", "line"]}, "line": _OPT}},
+        "flow": {"enum": ["warm", "blind", None]}, "timeout_s": {"type": ["integer", "null"]},
+        "via": {"enum": ["key", "api"]}, "agent_released": {"type": "boolean"},
+        "reason": _OPT, "taken_by": _OPT, "created_at": _STR, "updated_at": _STR,
+        "ended_at": _OPT,
     },
 }
 
@@ -62,12 +85,21 @@ EVENTS: dict[str, dict[str, Any]] = {
         ["platform", "order_id", "tier"], platform=_STR, order_id=_STR,
         tier={"type": "integer"}, level=_STR, due_at=_STR, issued_at=_STR,
         department=_OPT, region_code=_STR),
+    **{name: _event(
+        event_type, f"A transfer or three-way {what} (`transfer` as `GET /transfers/{{id}}` "
+        "shows it; `seat`: the agent who started it).", ["site", "platform", "transfer"],
+        site=_STR, platform=_STR, seat=_OPT, transfer={"$ref": _REF + "Transfer"})
+       for name, event_type, what in (
+           ("EventTransferCreated", "transfer_created", "started"),
+           ("EventTransferUpdated", "transfer_updated", "changed (answered, agent released)"),
+           ("EventTransferEnded", "transfer_ended", "ended"))},
     "EventsLost": _event("events_lost", "This reader was slow: `count` events were dropped; "
                          "read the state again.", ["count"], count={"type": "integer"}),
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Call": CALL,
+    "Transfer": TRANSFER,
     **EVENTS,
     "Event": {
         "description": "One message of the events WebSocket, by its `type`.",

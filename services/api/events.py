@@ -32,6 +32,9 @@ EVENT_TYPES = (
     "suggestion",        # a call's routing suggestion changed
     "supervision",       # a supervision notice (督办) was issued
     "events_lost",       # this stream fell behind and dropped `count` events
+    "transfer_created",  # a transfer or three-way started (a key or POST /transfers)
+    "transfer_updated",  # it changed: answered, the agent released
+    "transfer_ended",    # it ended: completed, kept, cancelled, failed, ended
 )
 
 

@@ -214,7 +214,8 @@ OPERATIONS: list[Operation] = [
               errors=(403, 426),
               description="A WebSocket of JSON events for this user: `hello`, "
               "`call_incoming` (pop-up, to the rung seat only), `call_state`, `key_refused`, "
-              "`suggestion`, `supervision`, `events_lost`. Authenticate with the "
+              "`suggestion`, `supervision`, `transfer_created`, `transfer_updated`, `transfer_ended`, "
+              "`events_lost`. Authenticate with the "
               "Authorization header or, for browsers, `?token=`. A browser's `Origin` must "
               "be this server's (or one listed in HOTLINE_API_ORIGINS): 403 `bad_origin`."),
 ]

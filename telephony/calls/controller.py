@@ -31,6 +31,7 @@ from telephony.calls.ports import (
     SwitchError,
     TransferTargets,
 )
+from telephony.calls.transfers import TransferRequest
 
 log = logging.getLogger("hotline.calls")
 
@@ -137,8 +138,7 @@ class CallController:
             self._post(call.id, m.LegHungUp(leg_id))
 
     def _is_connected_agent(self, leg_id: str) -> bool:
-        runner = self._runners.get(self._legs.get(leg_id, ""))
-        call = runner.call if runner else None
+        call = self.call(self._legs.get(leg_id, ""))
         return bool(call and call.state is CallState.CONNECTED and call.agent_leg
                     and call.agent_leg.id == leg_id)
 
@@ -165,10 +165,8 @@ class CallController:
 
     # ---- posting to a call ---------------------------------------------------------
     def press(self, call_id: str, key: str) -> bool:
-        """A desktop button: the same key, through the same machine, as the softphone's.
-
-        False if the call is unknown or has no agent to press it.
-        """
+        """A desktop button: the same key, through the same machine, as the softphone's;
+        False if the call is unknown or has no agent to press it."""
         runner = self._runners.get(call_id)
         if runner is None or runner.call.agent_leg is None:
             return False
@@ -177,12 +175,16 @@ class CallController:
     def suggestion_changed(self, call_id: str, line: str | None, emergency: bool) -> bool:
         return self._post(call_id, m.SuggestionChanged(line, emergency))
 
+    def request(self, call_id: str, event: CallEvent | TransferRequest) -> bool:
+        """An API request (a transfer's) on the call's own queue; False if the call is gone."""
+        return self._post(call_id, event)
+
     def _post_for_channel(self, channel_id: str, event: CallEvent) -> None:
         call_id = self._legs.get(channel_id)
         if call_id:
             self._post(call_id, event)
 
-    def _post(self, call_id: str, event: CallEvent) -> bool:
+    def _post(self, call_id: str, event: CallEvent | TransferRequest) -> bool:
         runner = self._runners.get(call_id)
         if runner is None:
             return False
@@ -295,7 +297,8 @@ class CallController:
                         ring.mode.value)
             self._post(call.id, m.TargetFailed(ring.leg_id, "site_down"))
             return
-        await self._ring(call, destination, ring, "target", self._targets.timeout_s,
+        timeout_s = ring.timeout_s or self._targets.timeout_s   # the transfer's own, if set
+        await self._ring(call, destination, ring, "target", timeout_s,
                          m.TargetFailed(ring.leg_id, "unreachable"))
 
     async def _ring(self, call: Call, destination: Destination, ring: m.RingSeat | m.RingTarget,

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from telephony.calls import recovery, surge
+from telephony.calls import transfers as tr
 from telephony.calls.model import (
     RINGING_TARGET,
     AddToBridge,
@@ -42,7 +43,6 @@ from telephony.calls.model import (
     Recovered,
     ReleaseSeat,
     RingSeat,
-    RingTarget,
     SeatAnswered,
     SeatFailed,
     SeatOffered,
@@ -60,7 +60,6 @@ from telephony.calls.model import (
     case_keeper,
     order_headers,
     other_platform,
-    target_headers,
 )
 
 S = CallState
@@ -140,31 +139,15 @@ def _no_seat(call: Call, event: NoSeat) -> Step:
 
 
 # ---- feature keys ---------------------------------------------------------------------
-def _start_transfer(call: Call, mode: TransferMode, line: str | None = None) -> Step:
-    leg = Leg(id=call.next_leg_id("t"), role=LegRole.TARGET)
-    ring = RingTarget(mode, leg.id, call.citizen_number, target_headers(call, mode), line)
-    notice = Notify(N.TRANSFER_STARTED, {"mode": mode.value, "line": line,
-                                         "seat": call.agent_leg.seat if call.agent_leg else None})
-    base = replace(call, target_leg=leg, transfer_mode=mode, attempts=call.attempts + 1)
-    if mode is TransferMode.THREE_WAY:
-        return Step(replace(base, state=S.THREE_WAY_RINGING), (ring, notice))
-    if call.blind_transfer and call.agent_leg:
-        # blind: the agent is free at once, but the seat is kept for the citizen's return
-        agent = call.agent_leg
-        return Step(replace(base, state=S.BLIND_RINGING, agent_leg=None, reserved_seat=agent.seat),
-                    (ring, HangupLeg(agent.id), StartRingback(call.citizen_leg.id), notice))
-    return Step(replace(base, state=S.TRANSFER_RINGING), (ring, notice))
-
-
 def _key_in_two_way(call: Call, event: KeyPressed) -> Step:
     if event.key == "*1":
-        return _start_transfer(call, TransferMode.HANDOVER)
+        return tr.start_transfer(call, TransferMode.HANDOVER)
     if event.key == "*2":
-        return _start_transfer(call, TransferMode.THREE_WAY)
+        return tr.start_transfer(call, TransferMode.THREE_WAY)
     if event.key == "*8":
         if call.suggested_line is None:
             return _refuse(call, event, "no suggested line for *8")
-        return _start_transfer(call, TransferMode.LINE, call.suggested_line)
+        return tr.start_transfer(call, TransferMode.LINE, call.suggested_line)
     return _refuse(call, event)
 
 
@@ -240,6 +223,18 @@ def _target_failed(call: Call, event: TargetFailed) -> Step:
     agent = call.agent_leg
     tell = (TellAgent(agent.id),) if agent else ()
     return Step(replace(base, state=S.CONNECTED), (*tell, notice))
+
+
+def _cancel_blind(call: Call, event: tr.TransferCancelRequested) -> Step:
+    """A blind transfer called off through the API (no agent is left to press *0): the
+    target is dropped and the citizen rung back to the agent's seat, as when it fails."""
+    target, transfer = call.target_leg, call.transfer
+    if target is None or transfer is None or transfer.id != event.transfer_id:
+        return tr.refuse(call, event.transfer_id, "not this call's running transfer")
+    back = _target_failed(call, TargetFailed(target.id, "cancelled"))
+    kept = tuple(c for c in back.commands if not isinstance(c, Notify))
+    return Step(back.call, (HangupLeg(target.id), *kept,
+                            Notify(N.TRANSFER_CANCELLED, {"by": "api"})))
 
 
 # ---- hang-ups ----------------------------------------------------------------------------
@@ -357,6 +352,12 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     **{(state, Recovered): recovery.recovered for state in _LIVE},
     (S.ENDED, SeatAnswered): _late_answer,
     (S.ENDED, TargetAnswered): _late_answer,
+    **{(state, tr.TransferRequested): tr.refuse_request for state in (*_LIVE, S.ENDED)},
+    (S.CONNECTED, tr.TransferRequested): tr.requested,
+    **{(state, tr.TransferCompleteRequested): tr.refuse_complete for state in (*_LIVE, S.ENDED)},
+    (S.TRANSFER_RINGING, tr.TransferCompleteRequested): tr.release_agent,
+    **{(state, tr.TransferCancelRequested): tr.refuse_cancel for state in (*_LIVE, S.ENDED)},
+    (S.BLIND_RINGING, tr.TransferCancelRequested): _cancel_blind,
 }
 
 

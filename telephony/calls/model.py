@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from telephony.calls.transfers import Transfer
 
 # the platform pair: citizen services (12345) and police (110) hand calls to each other
 CITIZEN_SERVICE = "12345"
@@ -92,6 +95,7 @@ class Call:
     attempts: int = 0                 # legs created so far; names new leg ids
     case_taken_by: str | None = None  # platform that agreed to take the case
     pending_key: PendingKey | None = None   # "*" pressed, its digit not yet
+    transfer: Transfer | None = None  # the latest transfer or three-way: id, flow, timeout
 
     @property
     def live_legs(self) -> tuple[Leg, ...]:
@@ -299,6 +303,7 @@ class RingTarget:
     caller_number: str
     headers: tuple[tuple[str, str], ...] = ()
     line: str | None = None
+    timeout_s: int | None = None   # this transfer's own; None: the site's setting
 
 
 @dataclass(frozen=True)
@@ -360,6 +365,8 @@ class Notice(StrEnum):
     TRANSFER_CANCELLED = "transfer_cancelled"
     TRANSFER_COMPLETED = "transfer_completed"
     TRANSFER_FAILED = "transfer_failed"
+    TRANSFER_RELEASED = "transfer_released"   # the agent left a warm transfer early (complete)
+    TRANSFER_REFUSED = "transfer_refused"     # an API transfer request the state refused
     THREE_WAY_JOINED = "three_way_joined"
     THREE_WAY_CANCELLED = "three_way_cancelled"
     NEGOTIATED = "negotiated"

@@ -14,6 +14,7 @@ from typing import Any
 
 from services.latest_writer import LatestWriter
 from telephony.calls.model import Call, CallState, Leg, LegRole, PendingKey, TransferMode
+from telephony.calls.transfers import Transfer
 
 log = logging.getLogger(__name__)
 KEY = "hotline:calls"
@@ -34,6 +35,8 @@ def call_from_json(text: str | bytes) -> Call:
     if data.get("pending_key"):
         data["pending_key"] = PendingKey(**data["pending_key"])
     data["faq_menu"] = tuple(tuple(item) for item in data.get("faq_menu") or ())
+    if data.get("transfer"):
+        data["transfer"] = Transfer(**data["transfer"])
     known = {f.name for f in fields(Call)}
     return Call(**{k: v for k, v in data.items() if k in known})
 

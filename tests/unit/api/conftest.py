@@ -248,15 +248,22 @@ def desk() -> FakeDesk:
 
 
 @pytest.fixture
+def transfers(desk: FakeDesk):
+    from tests.unit.api.fake_transfers import FakeTransfers
+
+    return FakeTransfers(desk)
+
+
+@pytest.fixture
 def hub() -> EventHub:
     return EventHub(queue_size=8)
 
 
 @pytest.fixture
-def deps(orders, suggester, desk, hub, dispatch, knowledge) -> ApiDeps:
+def deps(orders, suggester, desk, hub, dispatch, knowledge, transfers) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=hub, dispatch=dispatch,
-                   knowledge=knowledge)
+                   knowledge=knowledge, transfers=transfers)
 
 
 def mount(deps: ApiDeps) -> web.Application:

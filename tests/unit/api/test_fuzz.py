@@ -39,6 +39,7 @@ from tests.unit.api.conftest import (
     open_order,
     token,
 )
+from tests.unit.api.fake_transfers import FakeTransfers
 
 BASE = "/api/v1"
 EXAMPLES = 400
@@ -75,10 +76,13 @@ def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggest
     desk.add_call("c2", site="110", seat="2001")
     desk.add_call("c3", site="12345", seat=None)
     knowledge = KnowledgeService(make_session_factory(engine), clock=FakeClock(START))
+    transfers = FakeTransfers(desk)
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=EventHub(), dispatch=dispatch,
-                   knowledge=knowledge)
+                   knowledge=knowledge, transfers=transfers)
     h = Harness(deps, loop)
+    h.run(transfers.start("c1", "transfer", "platform"))   # x1
+    h.run(transfers.start("c2", "three_way", "platform"))  # x2
     h.run(knowledge.import_records(seed_records()[:20]))
     for platform in ("12345", "110", "12345"):
         h.order_ids.append(h.run(open_order(orders, platform, call_id="c1")))
@@ -154,7 +158,8 @@ def requests(draw, harness: Harness):
     values = {}
     for name, schema in op.params.items():
         known = {"order_id": harness.order_ids, "call_id": ["c1", "c2", "c3", "gone"],
-                 "site": ["12345", "110", "remote"], "seat": ["1001", "2001", "9999"]}
+                 "site": ["12345", "110", "remote"], "seat": ["1001", "2001", "9999"],
+                 "transfer_id": ["x1", "x2"], "three_way_id": ["x2", "x1"]}
         values[name] = draw(st.one_of(st.sampled_from(known.get(name, ["x"])),
                                       from_schema(schema), SAFE_TEXT.filter(bool)))
     path = BASE + op.path.format(**{k: quote(str(v), safe="") for k, v in values.items()})

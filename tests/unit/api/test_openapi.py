@@ -86,7 +86,15 @@ async def world(deps: ApiDeps) -> dict[str, str]:
              "department": "housing", "region_code": "410300", "category": "housing"}
     await deps.knowledge.import_records([{**entry, "entry_id": "kb-pub", "status": "published"},
                                          {**entry, "entry_id": "kb-draft", "status": "draft"}])
-    return {"replied": replied, "open": await open_order(orders, "12345"),
+    moves = {}   # a transfer to read, complete and cancel; three-ways to keep, hand over, drop
+    for name, call_id, kind in (("transfer", "c5", "transfer"), ("keep", "c6", "three_way"),
+                                ("hand_over", "c7", "three_way"), ("drop", "c8", "three_way")):
+        desk.add_call(call_id, site="12345", seat="1001")
+        moves[name] = (await deps.transfers.start(call_id, kind, "platform"))["transfer_id"]
+        if kind == "three_way":
+            deps.transfers.records_by_id[moves[name]]["status"] = "answered"
+    desk.add_call("c9", site="12345", seat="1001")
+    return {**moves,"replied": replied, "open": await open_order(orders, "12345"),
             "to_reject": await open_order(orders, "12345"),
             "to_dispatch": await open_order(orders, "12345", summary="小区物业不管事")}
 
@@ -158,6 +166,20 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "kb_use": ("agent1001", "/kb/entries/kb-pub/uses", {"channel": "desk"}),
         "kb_faq": ("ops", "/kb/faq?region=410300", None),
         "kb_report": ("ops", "/reports/kb", None),
+        # services/api/transfer_endpoints.py
+        "create_transfer": ("agent1001", "/transfers", {"call_id": "c1", "target": "platform",
+                                                        "flow": "blind", "timeout": 30}),
+        "list_transfers": ("ops", "/transfers?status=ringing", None),
+        "get_transfer": ("agent1001", f"/transfers/{world['transfer']}", None),
+        "complete_transfer": ("agent1001", f"/transfers/{world['transfer']}/complete", None),
+        "cancel_transfer": ("agent1001", f"/transfers/{world['transfer']}", None),
+        "create_three_way": ("agent1001", "/three-ways", {"call_id": "c9",
+                                                          "target": "platform"}),
+        "list_three_ways": ("sup", "/three-ways?call_id=c6", None),
+        "get_three_way": ("sup", f"/three-ways/{world['keep']}", None),
+        "cancel_three_way": ("agent1001", f"/three-ways/{world['drop']}", None),
+        "complete_three_way": ("agent1001", f"/three-ways/{world['hand_over']}/complete", None),
+        "keep_three_way": ("agent1001", f"/three-ways/{world['keep']}/keep", None),
     }
 
 

@@ -39,6 +39,7 @@ from tests.unit.api.conftest import (
     open_order,
 )
 from tests.unit.api.conftest import token as user_token
+from tests.unit.api.fake_transfers import FakeTransfers
 
 # generated requests per operation and generation mode (positive, negative); each is sent
 # as every role in ROLES. HOTLINE_FUZZ_EXAMPLES raises it for a longer run.
@@ -87,9 +88,11 @@ class LiveApi:
                             throttle=Throttle(Limit(200, 60), Limit(2000, 60)))
         knowledge = KnowledgeService(make_session_factory(self.engine), clock=FakeClock(START))
         await knowledge.import_records(seed_records()[:20])
+        transfers = FakeTransfers(desk)
+        await transfers.start("c1", "transfer", "platform")   # a record to read and move
         deps = ApiDeps(orders=orders, routing=RoutingService(self.suggester), desk=desk,
                        accounts=accounts, events=EventHub(), dispatch=dispatch,
-                       knowledge=knowledge)
+                       knowledge=knowledge, transfers=transfers)
         self.runner = web.AppRunner(mount(deps))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
