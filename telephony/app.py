@@ -238,8 +238,13 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
         dispatch=lambda: controller.order_db.dispatch,
         knowledge=lambda: controller.order_db.knowledge,
         routing=lambda: controller.suggestions.routing,
-        desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
-                            controller.resuggest),
+        desk=ControllerDesk(
+            controller.calls, controller.board, controller.overflow.force, controller.resuggest,
+            # callbacks go out through the PSTN gateway, when the topology names one
+            new_order_id=(lambda platform: new_order_id(platform, datetime.now()))
+            if settings.citizen_gateway else None,
+            site_platform={site.name: site.platform for site in settings.sites},
+            blind=settings.blind_transfer),
         accounts=accounts,
         events=controller.events,
         site_platforms={site.name: site.platform for site in settings.sites},

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from telephony.calls import recovery, surge
+from telephony.calls import control, recovery, surge
 from telephony.calls.model import (
     RINGING_TARGET,
     AddToBridge,
@@ -318,7 +318,8 @@ def _ignore(call: Call, _: CallEvent) -> Step:
 # each handler takes the one event type its key names; the table pairs them
 Handler = Callable[[Call, Any], Step]
 _RINGING = RINGING_TARGET
-_LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER)
+_LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER,
+         S.DIALING_CITIZEN)
 
 TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     (S.ARRIVED, CitizenEntered): _arrive,
@@ -357,6 +358,7 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     **{(state, Recovered): recovery.recovered for state in _LIVE},
     (S.ENDED, SeatAnswered): _late_answer,
     (S.ENDED, TargetAnswered): _late_answer,
+    **control.transitions(_LIVE),   # hold, mute, a leg hung up, callbacks
 }
 
 
@@ -394,4 +396,4 @@ def step(call: Call, event: CallEvent) -> Step:
         if isinstance(event, KeyPressed):
             return _refuse(call, event)
         raise IllegalTransition(call, event)
-    return handler(call, event)
+    return control.after_control(call, handler(call, event))
