@@ -158,6 +158,14 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "kb_use": ("agent1001", "/kb/entries/kb-pub/uses", {"channel": "desk"}),
         "kb_faq": ("ops", "/kb/faq?region=410300", None),
         "kb_report": ("ops", "/reports/kb", None),
+        # services/api/control_endpoints.py
+        "hold_call": ("agent1001", "/calls/c1/hold", None),
+        "unhold_call": ("agent1001", "/calls/c1/unhold", None),
+        "mute_call": ("agent1001", "/calls/c1/mute", None),
+        "unmute_call": ("agent1001", "/calls/c1/unmute", None),
+        "hangup_leg": ("agent1001", "/calls/c1/legs/target/hangup", None),
+        "place_callback": ("agent1001", f"/orders/{world['open']}/callback", {}),
+        "site_queue": ("agent1001", "/sites/12345/queue", None),
     }
 
 
