@@ -94,7 +94,7 @@ class Controller:
             new_order_id=(lambda platform: new_order_id(platform, datetime.now()))
             if s.citizen_gateway else None,
             site_platform={site.name: site.platform for site in s.sites},
-            blind=s.blind_transfer)
+            blind=s.blind_transfer, bookings=self.callback_book.views)
         self.callback_job = CallbackJob(self.callback_book, sorted(s.callback_sites),
                                         self._site_is_free, self.desk.place_callback)
 

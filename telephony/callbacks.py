@@ -95,6 +95,13 @@ class CallbackBook(CallObserver):
     def booked(self, site: str | None = None) -> list[Booking]:
         return [b for b in self._booked.values() if site in (None, b.site)]
 
+    def views(self, site: str) -> list[dict]:
+        """A site's bookings for the queue resource, the number masked."""
+        now = self._clock()
+        return [{"order_id": b.order_id, "citizen_number": mask_number(b.number),
+                 "booked_s": round(now - b.booked_at, 1), "attempts": b.attempts}
+                for b in self.booked(site)]
+
 
 class CallbackJob:
     """Places due callbacks of the sites that have it on, one at a time per site."""

@@ -121,7 +121,8 @@ class ControllerDesk:
                  force_overflow: Callable[[str, str, str, str], dict],
                  resuggest: Callable[[Call, str, str], dict | None] = lambda c, s, a: None,
                  new_order_id: Callable[[str], str] | None = None,
-                 site_platform: Mapping[str, str] | None = None, blind: bool = False):
+                 site_platform: Mapping[str, str] | None = None, blind: bool = False,
+                 bookings: Callable[[str], list[dict[str, Any]]] = lambda site: []):
         self._calls = calls
         self._board = board
         self._force_overflow = force_overflow
@@ -129,6 +130,7 @@ class ControllerDesk:
         self._new_order_id = new_order_id   # None: callbacks cannot be placed
         self._site_platform = dict(site_platform or {})
         self._blind = blind
+        self._bookings = bookings   # a site's booked callbacks not yet placed
 
     # ---- call control: hold, mute, a leg hung up; callbacks; the queue ------------------
     async def control(self, call_id: str, name: str) -> bool:
@@ -189,6 +191,7 @@ class ControllerDesk:
             counts[seat["state"]] = counts.get(seat["state"], 0) + 1
         return {"site": site, "waiting": waiting, "longest_wait_s": round(line.longest_wait(), 1),
                 "seats": seats, "seat_counts": counts,
+                "callbacks_booked": self._bookings(site),
                 "ringing": sum(1 for c in self._calls.calls
                                if c.site == site and c.state is CallState.RINGING_SEAT)}
 

@@ -134,7 +134,10 @@ QUEUE_OUT = shape(["site", "waiting", "longest_wait_s", "seats"], site=STR,
                   waiting={"type": "array", "items": WAITING_OUT},
                   longest_wait_s={"type": "number"},
                   seats={"type": "array", "items": SEAT_OUT},
-                  seat_counts={"type": "object"}, ringing=INT)
+                  seat_counts={"type": "object"}, ringing=INT,
+                  callbacks_booked={"type": "array", "items": shape(
+                      ["order_id", "booked_s"], order_id=STR, citizen_number=OPT_STR,
+                      booked_s={"type": "number"}, attempts=INT)})
 CALLBACK_OUT = shape(["call_id", "order_id", "site", "seat", "state"], call_id=STR,
                      order_id=STR, site=STR, seat=OPT_STR, state=STR, citizen_number=OPT_STR)
 _CONTROL_TEXT = {
@@ -178,7 +181,9 @@ OPERATIONS: list[Operation] = [
               roles=CONTROL_ROLES, params={"site": SITE}, errors=(403, 404),
               ok_schema=QUEUE_OUT,
               description="Waiting calls head first (emergencies ahead), each with its wait "
-              "in seconds; citizens' numbers masked. Seats with their states."),
+              "in seconds; citizens' numbers masked. Seats with their states. Callbacks "
+              "citizens booked (surge key 2, or hanging up while waiting) and not yet placed, "
+              "oldest first: `POST /orders/{order_id}/callback` places one."),
 ]
 
 __all__ = ["OPERATIONS"]

@@ -15,7 +15,7 @@ import pytest
 
 from telephony.lab.rtp import listen
 from telephony.lab.sipp import citizen_scenario, free_udp_port, start_sipp
-from tests.integration.conftest import CITIZEN_IP, assert_site_clean, wait_until
+from tests.integration.conftest import CITIZEN_IP, assert_site_clean, citizen_call, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +174,33 @@ async def test_a_callback_rings_the_citizen_with_the_hotline_number_then_the_age
     assert await agent.wait(15) == 0, agent.output()
     assert await phone.wait(15) == 0, phone.output()   # the citizen got the BYE too
     await assert_site_clean(probes["12345"])
+
+
+async def test_the_queue_shows_waiting_citizens_emergency_first_and_their_callbacks(
+        settings, seats, probes):
+    """No seat of 110 on duty: both citizens wait; the emergency (gateway IVR "police")
+    heads the line; the one who gives up has a callback booked, shown in the queue."""
+    normal = await citizen_call(settings, "110", "13700000001", hold_ms=4000)
+
+    def queue():
+        status, body = api("GET", "/sites/110/queue", "supervisor")
+        assert status == 200, body
+        return body
+
+    await wait_until(lambda: len(queue()["waiting"]) == 1, 10, what="the first citizen waiting")
+    urgent = await citizen_call(settings, "110", "13700000002", hold_ms=8000, ivr="police")
+    line = await wait_until(lambda: len(queue()["waiting"]) == 2 and queue()["waiting"], 10,
+                            what="both citizens waiting")
+    assert [w["priority"] for w in line] == ["emergency", "normal"]
+    assert line[1]["wait_s"] >= line[0]["wait_s"]   # the first came first, still waits longer
+    assert all(w["citizen_number"].count("*") == 4 for w in line)
+    abandoning = line[1]["order_id"]
+    assert await normal.wait(30) == 0, normal.output()   # gives up waiting
+    booked = await wait_until(lambda: queue()["callbacks_booked"], 10,
+                              what="a callback booked for the citizen who gave up")
+    assert [b["order_id"] for b in booked] == [abandoning]
+    assert all(s["state"] == "offline" for s in queue()["seats"])
+    status, body = api("GET", "/sites/110/queue", "agent1001")
+    assert status == 403 and body["error_id"] == "other_site"
+    assert await urgent.wait(30) == 0, urgent.output()
+    await assert_site_clean(probes["110"])

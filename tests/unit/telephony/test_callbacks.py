@@ -74,3 +74,12 @@ async def test_an_answered_callback_is_done_and_a_refused_one_dropped():
     book = booked(Clock())
     await job(book, placed, refuse=True).tick()
     assert book.booked() == [] and book.placing("12345") == 0
+
+
+def test_the_queue_shows_bookings_with_the_number_masked():
+    clock = Clock()
+    book = booked(clock)
+    clock.now += 30
+    assert book.views("12345") == [{"order_id": WO, "citizen_number": "138****8000",
+                                    "booked_s": 30.0, "attempts": 0}]
+    assert book.views("110") == []
