@@ -49,6 +49,11 @@ class WaitingLine:
         """Waiting calls, head first."""
         return list(self._waiting)
 
+    def waits(self) -> dict[str, float]:
+        """How long each waiting call has waited, in seconds."""
+        now = self._clock()
+        return {call_id: now - joined for call_id, joined in self._waiting.items()}
+
     def position(self, call_id: str) -> int | None:
         for i, waiting in enumerate(self._waiting, start=1):
             if waiting == call_id:

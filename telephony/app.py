@@ -34,6 +34,7 @@ from services.work_orders.outbox import OVERFLOW_NAME, Outbox, Spool
 from telephony.ami.client import AmiClient
 from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_handler
 from telephony.ari.client import AriClient, AriEvents
+from telephony.callbacks import CallbackBook, CallbackJob
 from telephony.calls.controller import CallController, TransferTargets
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.store import RedisCallStore
@@ -86,6 +87,7 @@ class Controller:
                                clock=time.monotonic,
                                mirror=RedisSeatMirror(redis, self._spawn) if redis else None)
         self.call_store = RedisCallStore(redis, self._spawn) if redis else None
+        self.callback_book = CallbackBook(time.monotonic)
         self.aris = {site.name: self._ari(site) for site in s.sites}
         # each site's events socket owns its "connected" flag; call control reads it
         self.connected = {site.name: asyncio.Event() for site in s.sites}
@@ -95,6 +97,19 @@ class Controller:
         self.overflow = OverflowSwitch(self.calls.seats, s.data_dir / "overflow-audit.jsonl")
         self.resuggest = resuggester(self.suggestions, self.calls.suggestion_changed,
                                      self.recorder.summary, self.events.publish)
+        self.desk = ControllerDesk(
+            self.calls, self.board, self.overflow.force, self.resuggest,
+            # callbacks go out through the PSTN gateway, when the topology names one
+            new_order_id=(lambda platform: new_order_id(platform, datetime.now()))
+            if s.citizen_gateway else None,
+            site_platform={site.name: site.platform for site in s.sites},
+            blind=s.blind_transfer, bookings=self.callback_book.views)
+        self.callback_job = CallbackJob(self.callback_book, sorted(s.callback_sites),
+                                        self._site_is_free, self.desk.place_callback)
+
+    def _site_is_free(self, site: str) -> bool:
+        """A free seat and nobody waiting: a booked callback may be placed now."""
+        return self.board.available(site) > 0 and not len(self.calls.seats.waiting(site))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -120,7 +135,7 @@ class Controller:
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
             observer=Observers(self.journal, self.recorder, self.call_metrics,
                                EventFeed(self.events.publish), self.suggestions, self.faq,
-                               self.transfers),
+                               self.transfers, self.callback_book),
             suggest=self.suggestions.at_arrival,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
             surge_after_s={site.name: site.surge_after_s for site in s.sites
@@ -182,7 +197,8 @@ class Controller:
             ("overflow-tick", self.calls.seats.tick()), ("orders-recorder", self.recorder.run()),
             ("orders-outbox", self.outbox.run()), ("orders-db", self.order_db.run()),
             ("kb-faq", self.faq.run()),
-            ("routing-load", self.suggestions.load()))]
+            ("routing-load", self.suggestions.load()),
+            ("callbacks", self.callback_job.run()))]
         try:
             yield
         finally:
@@ -251,8 +267,7 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
         dispatch=lambda: controller.order_db.dispatch,
         knowledge=lambda: controller.order_db.knowledge,
         routing=lambda: controller.suggestions.routing,
-        desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
-                            controller.resuggest),
+        desk=controller.desk,
         accounts=accounts,
         events=controller.events,
         site_platforms={site.name: site.platform for site in settings.sites},

@@ -59,8 +59,10 @@ class OrderRecorder(CallObserver):
 
     # ---- CallObserver -------------------------------------------------------
     def call_opened(self, call: Call) -> None:
-        if call.via_trunk:
-            return   # the origin's OrderTransferred opens the linked order
+        if call.via_trunk or call.callback:
+            # a hand-over: the origin's OrderTransferred opens the linked order; a callback
+            # is placed on an order that exists
+            return
         suggestion = self._suggestion_of(call.id)
         category = (suggestion or {}).get("category")
         self._put(OrderOpened(

@@ -54,6 +54,7 @@ def render_site(settings: Settings, site: Site, dirs: SiteDirs, run_user: str = 
         "ivr_choice": IVR_CHOICE,
         "credentials": settings.credentials,
         "citizen_networks": settings.citizen_networks,
+        "citizen_gateway": settings.citizen_gateway,
         "manager_networks": settings.manager_networks,
         "dirs": dirs,
         "run_user": run_user,

@@ -68,6 +68,10 @@ class Settings:
     # browser origins the API answers (CORS); none by default
     api_origins: frozenset[str] = frozenset()
     open311_keys_file: str | None = None    # hashed Open311 API keys (not used in the lab)
+    # where callbacks to citizens go out (the PSTN gateway's sip: URI); None: no callbacks
+    citizen_gateway: str | None = None
+    # sites whose booked callbacks a scheduled job places (HOTLINE_CALLBACK_SITES); none: off
+    callback_sites: frozenset[str] = frozenset()
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
     # names this controller's order consumer in the stream's group (None: host and pid)
     controller_id: str | None = None
@@ -156,6 +160,10 @@ def load_settings(
         ari_requests=_choice(env, "HOTLINE_ARI_REQUESTS", ("websocket", "http")),
         api_origins=frozenset(o for o in env.get("HOTLINE_API_ORIGINS", "").split(",") if o),
         open311_keys_file=env.get("HOTLINE_OPEN311_KEYS_FILE") or None,
+        callback_sites=frozenset(x for x in env.get("HOTLINE_CALLBACK_SITES", "").split(",")
+                                 if x),
+        citizen_gateway=(env.get("HOTLINE_CITIZEN_GATEWAY")
+                         or defaults.get("citizen_gateway") or None),
         kb_sound_dir=Path(env["HOTLINE_KB_SOUND_DIR"]) if env.get("HOTLINE_KB_SOUND_DIR") else None,
         controller_id=env.get("HOTLINE_CONTROLLER_ID") or None,
     )

@@ -42,8 +42,9 @@ IVR_CHOICE = HeaderRule("X-IVR-Choice", "HL_IVR_CHOICE", "a-z_", "a-z_", 32)
 
 _HEADERS = {rule.name: rule for rule in (*TRUNK_HEADERS, IVR_CHOICE)}
 
-# PJSIP/<endpoint> or PJSIP/<number>@<trunk endpoint>: names we configure ourselves
-_ENDPOINT = re.compile(r"PJSIP/[A-Za-z0-9_-]{1,40}(@trunk-[A-Za-z0-9_-]{1,32})?")
+# PJSIP/<endpoint>, PJSIP/<number>@<trunk endpoint> or PJSIP/<number>@citizen-gw (a
+# callback): names we configure ourselves
+_ENDPOINT = re.compile(r"PJSIP/[A-Za-z0-9_-]{1,40}(@trunk-[A-Za-z0-9_-]{1,32}|@citizen-gw)?")
 _NUMBER = re.compile(r"\+?[0-9]{1,32}")  # E.164 callers keep their "+" (+8613800138000)
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.api import (
     callers,
+    control_endpoints,
     dispatch,
     event_schemas,
     handlers,
@@ -24,8 +25,8 @@ from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 # The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
 # aiohttp would otherwise match first.
 OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
-              *handlers.OPERATIONS, *dispatch.OPERATIONS, *knowledge.OPERATIONS,
-              *transfer_endpoints.OPERATIONS]
+              *handlers.OPERATIONS, *control_endpoints.OPERATIONS, *dispatch.OPERATIONS,
+              *knowledge.OPERATIONS, *transfer_endpoints.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:

@@ -66,3 +66,22 @@ class CallDesk(Protocol):
         """Force a site's overflow on/off, or None for automatic (`actor` and `reason` for
         its audit); False if the site is unknown or has no overflow partner."""
         ...
+
+    # ---- call control (services/api/control_endpoints.py) ------------------------------
+    async def control(self, call_id: str, name: str) -> bool:
+        """Post a control to the call: `hold`, `unhold`, `mute`, `unmute`, `hangup_agent`,
+        `hangup_target` or `hangup_citizen`. False if the call is gone. The call's
+        `allowed_controls` lists those its state accepts now."""
+        ...
+
+    async def place_callback(self, site: str, order_id: str, number: str,
+                             seat: str | None) -> dict[str, Any]:
+        """Ring `number` about `order_id` from `site`, showing the site's service number;
+        `seat` (free now, or None: the site's next free seat) answers once the citizen does.
+        Returns the new call; raises a DomainError (404 site or seat, 409 seat busy)."""
+        ...
+
+    def queue(self, site: str) -> dict[str, Any] | None:
+        """`site`'s waiting calls, head first, each with `call_id`, `position`, `wait_s`,
+        `priority` and `emergency`; its `seats` as in seats(); None for an unknown site."""
+        ...

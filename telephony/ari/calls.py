@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from telephony.ari.client import AriClient, AriError
 from telephony.calls.ports import (
     CallArrived,
+    CitizenAt,
     Destination,
     DigitReceived,
     LegAnswered,
@@ -202,8 +203,9 @@ def _entered(event: StasisStart) -> Signal:
     kind = event.args[0] if event.args else ""
     if kind in ("citizen", "trunk"):
         return _arrival(event)
-    if kind in ("seat", "target") and len(event.args) > 1:
-        return LegAnswered(event.channel.id, event.args[1], "seat" if kind == "seat" else "target")
+    if kind in ("seat", "target", "callback") and len(event.args) > 1:
+        role = "seat" if kind == "seat" else "target" if kind == "target" else "callback"
+        return LegAnswered(event.channel.id, event.args[1], role)
     return StrayLeg(event.channel.id, f"entered with unknown args {event.args!r}")
 
 
@@ -257,6 +259,12 @@ class Dialer:
                 if not line or (self.lines is not None and line not in self.lines):
                     raise UnsafeDialString(f"no configured line {line!r}")
                 return f"PJSIP/line-{line}"
+            case CitizenAt(number):
+                # a callback, through the PSTN gateway: digits only ("+" as the "00" prefix)
+                digits = "00" + number[1:] if number.startswith("+") else number
+                if not digits.isascii() or not digits.isdigit() or not 3 <= len(digits) <= 32:
+                    raise UnsafeDialString(f"not a number to call back: {number!r}")
+                return f"PJSIP/{digits}@citizen-gw"
         raise UnsafeDialString(f"unknown destination {destination!r}")
 
 
@@ -330,6 +338,20 @@ class AriSwitch:
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self._do(self._ari.destroy_bridge(bridge_id))
+
+    async def hold(self, channel_id: str) -> None:
+        # music on the citizen's own leg: in the bridge, the agent does not hear it
+        await self._do(self._ari.start_moh(channel_id))
+
+    async def unhold(self, channel_id: str) -> None:
+        await self.stop_ringback(channel_id)   # a leg already gone (404) or not held is fine
+
+    async def mute(self, channel_id: str) -> None:
+        # "in": what the leg sends (the agent's voice); the agent still hears the call
+        await self._do(self._ari.mute(channel_id, "in"))
+
+    async def unmute(self, channel_id: str) -> None:
+        await self._do(self._ari.unmute(channel_id, "in"))
 
     async def header(self, channel_id: str, name: str) -> str | None:
         return await self._do(self._ari.get_variable(channel_id, f"PJSIP_HEADER(read,{name})"))

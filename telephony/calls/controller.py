@@ -101,7 +101,7 @@ class CallController:
             case p.CallArrived():
                 self._open_call(site, signal)
             case p.LegAnswered(leg_id, call_id, role):
-                answered = m.SeatAnswered(leg_id) if role == "seat" else m.TargetAnswered(leg_id)
+                answered = ANSWERED[role](leg_id)
                 if not self._post(call_id, answered):
                     log.warning("%s leg %s answered for unknown call %s; hanging up",
                                 role, leg_id, call_id)
@@ -130,6 +130,8 @@ class CallController:
             self._post(call.id, m.SeatFailed(leg_id, gone.unanswered))
         elif call.target_leg and call.target_leg.id == leg_id and call.state in m.RINGING_TARGET:
             self._post(call.id, m.TargetFailed(leg_id, gone.unanswered))
+        elif call.state is CallState.DIALING_CITIZEN and call.citizen_leg.id == leg_id:
+            self._post(call.id, m.CitizenUnreached(leg_id, gone.unanswered))
         elif call.agent_leg and call.agent_leg.id == leg_id and gone.lost:
             log.warning("call %s: agent leg %s lost (cause %d); the citizen waits again",
                         call.id, leg_id, gone.cause)
@@ -171,6 +173,17 @@ class CallController:
         if runner is None or runner.call.agent_leg is None:
             return False
         return self._post(call_id, m.KeyPressed(runner.call.agent_leg.id, key))
+
+    def control(self, call_id: str, request: m.HoldRequested | m.MuteRequested
+                | m.HangupRequested) -> bool:
+        """The desk's hold, mute or hang-up of a leg, through the call's machine."""
+        return self._post(call_id, request)
+
+    def open_placed(self, call: Call, first: CallEvent) -> None:
+        """A call we place ourselves (a callback) runs like any other, from `first` on."""
+        self._start(CallRunner(call, arrived=self._clock()))
+        self._observer.call_opened(call)
+        self._post(call.id, first)
 
     def suggestion_changed(self, call_id: str, line: str | None, emergency: bool) -> bool:
         return self._post(call_id, m.SuggestionChanged(line, emergency))
@@ -301,7 +314,12 @@ class CallController:
         await self._ring(call, destination, ring, "target", timeout_s,
                          m.TargetFailed(ring.leg_id, "unreachable"))
 
-    async def _ring(self, call: Call, destination: Destination, ring: m.RingSeat | m.RingTarget,
+    async def _ring_citizen(self, call: Call, ring: m.RingCitizen) -> None:
+        await self._ring(call, p.CitizenAt(ring.citizen_number), ring, "callback",
+                         self._ring_timeout_s, m.CitizenUnreached(ring.leg_id, "unreachable"))
+
+    async def _ring(self, call: Call, destination: Destination,
+                    ring: m.RingSeat | m.RingTarget | m.RingCitizen,
                     role: str, timeout_s: int, failed: CallEvent) -> None:
         """A new leg for the call; if the switch will not ring it, `failed` comes back."""
         self._legs[ring.leg_id] = call.id
@@ -381,11 +399,14 @@ class CallController:
         return dict(Counter(call.state.value for call in self.calls))
 
 
+# what a leg we rang means when it answers, by the role it was rung as
+ANSWERED = {"seat": m.SeatAnswered, "target": m.TargetAnswered, "callback": m.CitizenAnswered}
 Handler = Callable[[CallController, Call, Any], Awaitable[None]]
 COMMANDS: dict[type, Handler] = {
     # one request to the switch, awaited, or (tones) sent without waiting
     **dict.fromkeys((m.Answer, m.AddToBridge, m.BridgeLegs, m.HangupLeg, m.DestroyBridge,
-                     m.StopPlayback), CallController._on_switch),
+                     m.StopPlayback, m.HoldLeg, m.UnholdLeg, m.MuteLeg, m.UnmuteLeg),
+                    CallController._on_switch),
     **dict.fromkeys((m.StartRingback, m.StopRingback, m.IndicateRinging),
                     CallController._in_background),
     m.WaitForSeat: CallController._wait_for_seat,
@@ -393,6 +414,7 @@ COMMANDS: dict[type, Handler] = {
     m.ReleaseSeat: CallController._release_seat,
     m.RingSeat: CallController._ring_seat,
     m.RingTarget: CallController._ring_target,
+    m.RingCitizen: CallController._ring_citizen,
     m.TellAgent: CallController._tell_agent,
     m.Play: CallController._play,
     m.Notify: CallController._notify,

@@ -20,7 +20,7 @@ class SiteCounters:
     def count(self, before: Call, call: Call, event: CallEvent, since_arrival: float
               ) -> float | None:
         """Count one step of a call; returns how long an abandoning citizen waited."""
-        if call.via_trunk:
+        if call.via_trunk or call.callback:   # neither is a citizen arriving here
             return None
         if before.state is S.RINGING_SEAT and call.state is S.CONNECTED \
                 and before.attempts == call.attempts and not before.agent_leg:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from telephony.calls import recovery, surge
+from telephony.calls import control, recovery, surge
 from telephony.calls import transfers as tr
 from telephony.calls.model import (
     RINGING_TARGET,
@@ -313,7 +313,8 @@ def _ignore(call: Call, _: CallEvent) -> Step:
 # each handler takes the one event type its key names; the table pairs them
 Handler = Callable[[Call, Any], Step]
 _RINGING = RINGING_TARGET
-_LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER)
+_LIVE = (S.ARRIVED, S.WAITING, S.RINGING_SEAT, S.CONNECTED, *_RINGING, S.THREE_WAY, S.HANDED_OVER,
+         S.DIALING_CITIZEN)
 
 TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     (S.ARRIVED, CitizenEntered): _arrive,
@@ -358,6 +359,7 @@ TRANSITIONS: dict[tuple[CallState, type], Handler] = {
     (S.TRANSFER_RINGING, tr.TransferCompleteRequested): tr.release_agent,
     **{(state, tr.TransferCancelRequested): tr.refuse_cancel for state in (*_LIVE, S.ENDED)},
     (S.BLIND_RINGING, tr.TransferCancelRequested): _cancel_blind,
+    **control.transitions(_LIVE),   # hold, mute, a leg hung up, callbacks
 }
 
 
@@ -395,4 +397,4 @@ def step(call: Call, event: CallEvent) -> Step:
         if isinstance(event, KeyPressed):
             return _refuse(call, event)
         raise IllegalTransition(call, event)
-    return handler(call, event)
+    return control.after_control(call, handler(call, event))

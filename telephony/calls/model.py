@@ -30,6 +30,7 @@ class CallState(str, Enum):
     THREE_WAY_RINGING = "three_way_ringing"  # *2: invited seat rings
     THREE_WAY = "three_way"                  # citizen + agent + invited seat in one bridge
     HANDED_OVER = "handed_over"              # citizen + target; the agent has left
+    DIALING_CITIZEN = "dialing_citizen"      # a callback: the citizen's phone rings
     ENDED = "ended"
 
 
@@ -96,6 +97,9 @@ class Call:
     case_taken_by: str | None = None  # platform that agreed to take the case
     pending_key: PendingKey | None = None   # "*" pressed, its digit not yet
     transfer: Transfer | None = None  # the latest transfer or three-way: id, flow, timeout
+    on_hold: bool = False             # the citizen hears music; the agent hears nothing
+    muted: bool = False               # the agent's voice does not reach the bridge
+    callback: bool = False            # placed by us: the citizen was called back
 
     @property
     def live_legs(self) -> tuple[Leg, ...]:
@@ -242,9 +246,49 @@ class PlaybackDone:
     playback_id: str
 
 
+# ---- call control from the desk: hold, mute, a leg hung up, a callback ----------------
+@dataclass(frozen=True)
+class HoldRequested:
+    """Put the citizen on hold (music) or take them off it."""
+    on: bool
+
+
+@dataclass(frozen=True)
+class MuteRequested:
+    """Mute the agent's voice towards the bridge, or unmute it."""
+    on: bool
+
+
+@dataclass(frozen=True)
+class HangupRequested:
+    """Hang up one leg by its role; what follows is the machine's usual hang-up of it."""
+    role: LegRole
+
+
+@dataclass(frozen=True)
+class CallbackPlaced:
+    """A callback call was opened: ring the citizen (then `seat`, or the waiting line)."""
+    seat: str | None = None
+
+
+@dataclass(frozen=True)
+class CitizenAnswered:
+    """The citizen we called back answered."""
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class CitizenUnreached:
+    """The citizen we called back did not answer (busy, no answer, unreachable)."""
+    leg_id: str
+    reason: str
+
+
 CallEvent = (CitizenEntered | SeatOffered | NoSeat | SeatAnswered | SeatFailed | KeyPressed
              | TargetAnswered | TargetFailed | LegHungUp | AgentLost | SurgeOffered | CitizenKey
-             | PositionAnnounce | PlaybackDone | SuggestionChanged | DigitPressed | Recovered)
+             | PositionAnnounce | PlaybackDone | SuggestionChanged | DigitPressed | Recovered
+             | HoldRequested | MuteRequested | HangupRequested | CallbackPlaced | CitizenAnswered
+             | CitizenUnreached)
 
 
 # ---- commands: what the controller must do -------------------------------------
@@ -304,6 +348,37 @@ class RingTarget:
     headers: tuple[tuple[str, str], ...] = ()
     line: str | None = None
     timeout_s: int | None = None   # this transfer's own; None: the site's setting
+
+
+@dataclass(frozen=True)
+class RingCitizen:
+    """Call the citizen back, showing the hotline's own number (the platform's)."""
+    leg_id: str
+    citizen_number: str
+    caller_number: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HoldLeg:
+    """Music on hold for a leg in the bridge (the desk's hold)."""
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class UnholdLeg:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class MuteLeg:
+    """The leg's voice no longer reaches the bridge (it still hears)."""
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class UnmuteLeg:
+    leg_id: str
 
 
 @dataclass(frozen=True)
@@ -381,6 +456,15 @@ class Notice(StrEnum):
     CALLBACK_REQUESTED = "callback_requested"
     ABANDONED = "abandoned"
     OVERFLOWED = "overflowed"
+    HELD = "held"
+    UNHELD = "unheld"
+    MUTED = "muted"
+    UNMUTED = "unmuted"
+    LEG_HANGUP_REQUESTED = "leg_hangup_requested"
+    CONTROL_REFUSED = "control_refused"
+    CALLBACK_DIALING = "callback_dialing"
+    CALLBACK_ANSWERED = "callback_answered"
+    CALLBACK_FAILED = "callback_failed"
 
 
 @dataclass(frozen=True)
@@ -397,7 +481,8 @@ class Finished:
 
 Command = (Answer | StartRingback | StopRingback | IndicateRinging | WaitForSeat
            | LeaveWaitingLine | RingSeat | RingTarget | BridgeLegs | AddToBridge | HangupLeg
-           | DestroyBridge | ReleaseSeat | TellAgent | Play | StopPlayback | Notify | Finished)
+           | DestroyBridge | ReleaseSeat | TellAgent | Play | StopPlayback | Notify | Finished
+           | RingCitizen | HoldLeg | UnholdLeg | MuteLeg | UnmuteLeg)
 
 
 @dataclass(frozen=True)

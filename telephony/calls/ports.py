@@ -18,14 +18,18 @@ from telephony.calls.model import (
     Call,
     DestroyBridge,
     HangupLeg,
+    HoldLeg,
     IndicateRinging,
     Leg,
     LegRole,
+    MuteLeg,
     Notice,
     StartRingback,
     StopPlayback,
     StopRingback,
     TransferMode,
+    UnholdLeg,
+    UnmuteLeg,
     other_platform,
 )
 
@@ -55,7 +59,13 @@ class LineOut:
     line: str | None
 
 
-Destination = SeatAt | OtherPlatform | LineOut
+@dataclass(frozen=True)
+class CitizenAt:
+    """A citizen's own phone, through the site's PSTN gateway (a callback)."""
+    number: str
+
+
+Destination = SeatAt | OtherPlatform | LineOut | CitizenAt
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,11 @@ class CallArrived:
 
 @dataclass(frozen=True)
 class LegAnswered:
-    """A leg we rang for `call_id` answered: a seat or a transfer target."""
+    """A leg we rang for `call_id` answered: a seat, a transfer target, or the citizen we
+    called back."""
     leg_id: str
     call_id: str
-    role: Literal["seat", "target"]
+    role: Literal["seat", "target", "callback"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,12 @@ class Switch(Protocol):
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
     async def header(self, channel_id: str, name: str) -> str | None: ...
+    async def hold(self, channel_id: str) -> None:
+        """Music on hold for a leg, in the bridge or not."""
+    async def unhold(self, channel_id: str) -> None: ...
+    async def mute(self, channel_id: str) -> None:
+        """The leg's voice no longer reaches the others; it still hears them."""
+    async def unmute(self, channel_id: str) -> None: ...
 
 
 # the commands that are one request to the switch, as that request
@@ -175,6 +192,10 @@ SWITCH_REQUESTS: dict[type, Callable[[Switch, Any], Awaitable[None]]] = {
     StartRingback: lambda switch, c: switch.start_ringback(c.leg_id),
     StopRingback: lambda switch, c: switch.stop_ringback(c.leg_id),
     IndicateRinging: lambda switch, c: switch.indicate_ringing(c.leg_id),
+    HoldLeg: lambda switch, c: switch.hold(c.leg_id),
+    UnholdLeg: lambda switch, c: switch.unhold(c.leg_id),
+    MuteLeg: lambda switch, c: switch.mute(c.leg_id),
+    UnmuteLeg: lambda switch, c: switch.unmute(c.leg_id),
 }
 
 

@@ -21,6 +21,7 @@ from services.api.accounts import Accounts, ScryptCost, users_from_mapping
 from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
 from services.api.open311_keys import keys_from_mapping
 from services.dispatch.service import DispatchService
+from services.errors import DomainError
 from services.dispatch.suggester import DispatchSuggester
 from services.routing import RoutingService, Suggester
 from services.work_orders.db import make_engine, make_session_factory, upgrade
@@ -88,6 +89,8 @@ class FakeDesk:
     pressed: list[tuple[str, str]] = field(default_factory=list)
     overflow_actors: list[str] = field(default_factory=list)
     summaries: list[tuple[str, str, str]] = field(default_factory=list)
+    controls: list[tuple[str, str]] = field(default_factory=list)
+    callbacks: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     accept_keys: bool = True
     fail_with: BaseException | None = None
 
@@ -148,6 +151,33 @@ class FakeDesk:
 
     def overflow_status(self) -> dict[str, dict]:
         return {site: {"active": bool(on), "forced": on} for site, on in self.overflow_by_site.items()}
+
+    async def control(self, call_id: str, name: str) -> bool:
+        self._maybe_fail()
+        if call_id not in self.calls_by_id:
+            return False
+        self.controls.append((call_id, name))
+        return True
+
+    async def place_callback(self, site: str, order_id: str, number: str,
+                             seat: str | None) -> dict[str, Any]:
+        if seat is not None and self.seat_states.get((site, seat), "available") != "available":
+            raise DomainError(f"seat {seat} is busy", error_id="seat_busy", status=409)
+        self.callbacks.append((site, order_id, number, seat))
+        call = self.add_call(f"cb{len(self.callbacks)}", site=site, seat=None,
+                             order_id=order_id, state="dialing_citizen", callback=True)
+        return call
+
+    def queue(self, site: str) -> dict[str, Any] | None:
+        if site not in ("12345", "110", "remote"):
+            return None
+        waiting = [c for c in self.calls_by_id.values()
+                   if c["site"] == site and c["state"] == "waiting"]
+        return {"site": site, "longest_wait_s": 3.0 if waiting else 0.0,
+                "waiting": [{"call_id": c["call_id"], "position": i, "wait_s": 3.0,
+                             "priority": "normal", "emergency": False}
+                            for i, c in enumerate(waiting, start=1)],
+                "seats": [s for s in self.seats() if s["site"] == site]}
 
     async def set_overflow(self, site: str, enabled: bool | None, *, actor: str = "api",
                            reason: str = "") -> bool:

@@ -180,6 +180,14 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "cancel_three_way": ("agent1001", f"/three-ways/{world['drop']}", None),
         "complete_three_way": ("agent1001", f"/three-ways/{world['hand_over']}/complete", None),
         "keep_three_way": ("agent1001", f"/three-ways/{world['keep']}/keep", None),
+        # services/api/control_endpoints.py
+        "hold_call": ("agent1001", "/calls/c1/hold", None),
+        "unhold_call": ("agent1001", "/calls/c1/unhold", None),
+        "mute_call": ("agent1001", "/calls/c1/mute", None),
+        "unmute_call": ("agent1001", "/calls/c1/unmute", None),
+        "hangup_leg": ("agent1001", "/calls/c1/legs/target/hangup", None),
+        "place_callback": ("agent1001", f"/orders/{world['open']}/callback", {}),
+        "site_queue": ("agent1001", "/sites/12345/queue", None),
     }
 
 
