@@ -314,7 +314,7 @@ def build_web_app(controller: Controller, accounts: Accounts | None = None) -> w
 def reload_users(accounts: Accounts, settings: Settings) -> None:
     """SIGHUP: read the API users file again (token rotation); a bad file keeps the old."""
     try:
-        accounts.reload(load_users(os.environ, lab_mode=settings.lab_mode))
+        accounts.reload(load_users(environment(), lab_mode=settings.lab_mode))
     except AccountsError as exc:
         log.error("API users not reloaded: %s", exc)
         return
