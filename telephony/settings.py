@@ -69,7 +69,7 @@ class Settings:
     api_origins: frozenset[str] = frozenset()
     open311_keys_file: str | None = None    # hashed Open311 API keys (not used in the lab)
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
-    # names this controller's order consumer in the stream's group (None: host and pid)
+    # names this controller's order consumer in the stream's group (None: host and API port)
     controller_id: str | None = None
 
     def site(self, name: str) -> Site:
