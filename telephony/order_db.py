@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -39,8 +40,12 @@ class OrderDatabase:
 
     @property
     def consumer_name(self) -> str:
-        """This controller's own name in the order stream's consumer group."""
-        return consumer_name(self._settings.controller_id)
+        """This controller's own name in the order stream's consumer group: its id, else
+        its host and API port (unique on a host, and the same after a restart, so the
+        restarted consumer reads what its predecessor left unacknowledged at once)."""
+        settings = self._settings
+        return consumer_name(settings.controller_id
+                             or f"{socket.gethostname()}-{settings.api_port}")
 
     def consumer_state(self) -> dict:
         worker = self.worker

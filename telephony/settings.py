@@ -73,7 +73,7 @@ class Settings:
     # sites whose booked callbacks a scheduled job places (HOTLINE_CALLBACK_SITES); none: off
     callback_sites: frozenset[str] = frozenset()
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
-    # names this controller's order consumer in the stream's group (None: host and pid)
+    # names this controller's order consumer in the stream's group (None: host and API port)
     controller_id: str | None = None
 
     def site(self, name: str) -> Site:

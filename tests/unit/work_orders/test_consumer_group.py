@@ -95,6 +95,6 @@ def test_the_controller_id_setting_names_the_consumer():
     database = OrderDatabase(settings, outbox=None, publish=lambda data: None)
     assert database.consumer_name == "orders-hl-east-2"
     assert database.consumer_state()["name"] == "orders-hl-east-2"
-    unnamed = OrderDatabase(load_settings(env={"HOTLINE_MODE": "lab"}), outbox=None,
-                            publish=lambda data: None)
-    assert unnamed.consumer_name == consumer_name()
+    unnamed = OrderDatabase(load_settings(env={"HOTLINE_MODE": "lab", "HOTLINE_API_PORT": "8093"}),
+                            outbox=None, publish=lambda data: None)
+    assert unnamed.consumer_name == f"orders-{socket.gethostname()}-8093"   # same after a restart
