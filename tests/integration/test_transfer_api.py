@@ -170,3 +170,32 @@ async def test_a_key_press_makes_the_same_resource(settings, seats, probes, tmp_
     assert await agent_ua.wait(30) == 0, agent_ua.output()
     await assert_site_clean(probes["12345"])
     await assert_site_clean(probes["110"])
+
+
+async def test_a_three_way_posted_to_the_api_is_kept_and_the_invited_seat_leaves(
+        settings, seats, probes):
+    agent_ua = await seats("1001")
+    target_ua = await seats("2005")
+    citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=9000)
+    call_id = await wait_until(lambda: answered_call("agent1001", "1001"), 10,
+                               what="the call answered at seat 1001")
+    status, created = api("POST", "/three-ways", "agent1001",
+                          {"call_id": call_id, "target": "platform", "timeout": 20})
+    assert (status, created["kind"]) == (201, "three_way"), created
+    await wait_until(lambda: has_bridge("1001", "citizen-gw", "trunk-110")(probes["12345"]), 10,
+                     what="citizen, agent and the invited 110 seat in one bridge")
+    path = f"/three-ways/{created['transfer_id']}"
+    await wait_until(lambda: api("GET", path, "agent1001")[1]["status"] == "answered", 5,
+                     what="the three-way answered")
+
+    status, kept = api("PUT", f"{path}/keep", "agent1001")
+    assert (status, kept["status"], kept["taken_by"]) == (200, "kept", "12345"), kept
+    assert await target_ua.wait(30) == 0, target_ua.output()   # the invited seat got a BYE
+    await wait_until(lambda: has_bridge("1001", "citizen-gw")(probes["12345"]), 5,
+                     what="back to citizen and agent")
+    assert await citizen.wait(30) == 0, citizen.output()
+    assert await agent_ua.wait(30) == 0, agent_ua.output()
+    invite = target_ua.received("INVITE")[0]
+    assert f"sip:{CITIZEN}@" in invite.header("P-Asserted-Identity")
+    await assert_site_clean(probes["12345"])
+    await assert_site_clean(probes["110"])
