@@ -31,6 +31,7 @@ from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import Outbox
 from telephony.ami.client import AmiClient
+from telephony.call_log import CallLogRecorder
 from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_handler
 from telephony.ari.client import AriClient, AriEvents
 from telephony.calls.controller import CallController, TransferTargets
@@ -41,6 +42,7 @@ from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.order_db import OrderDatabase
 from telephony.orders import OrderRecorder
 from telephony.prompts import faq_media, position_settings
+from telephony.service_levels import ServiceLevelWatch
 from telephony.settings import Settings, Site, environment
 from telephony.suggestions import Suggestions, resuggester, settle_heap
 
@@ -73,6 +75,12 @@ class Controller:
             suggestion_of=self.suggestions.current,
             published=self.call_metrics.order_event_published)
         self.order_db = OrderDatabase(s, self.outbox, self.events.publish)
+        # the call log rides the order outbox: the consumer applies it (services/call_log)
+        self.call_log = CallLogRecorder(self.outbox.publish)
+        self.service_levels = ServiceLevelWatch(
+            [site.name for site in s.sites],
+            lambda: self.order_db.call_log.service_levels if self.order_db.call_log else None)
+        self.registry.register(self.service_levels)
         self.board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                                clock=time.monotonic,
                                mirror=RedisSeatMirror(redis, self._spawn) if redis else None)
@@ -109,7 +117,7 @@ class Controller:
                 handover={site.name: s.other_platform_site(site).name for site in s.sites},
                 site_up=lambda name: connected[name].is_set(),
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
-            observer=Observers(self.journal, self.recorder, self.call_metrics,
+            observer=Observers(self.journal, self.recorder, self.call_log, self.call_metrics,
                                EventFeed(self.events.publish), self.suggestions),
             suggest=self.suggestions.at_arrival,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
@@ -171,6 +179,8 @@ class Controller:
         tasks += [asyncio.create_task(coro, name=name) for name, coro in (
             ("overflow-tick", self.calls.seats.tick()), ("orders-recorder", self.recorder.run()),
             ("orders-outbox", self.outbox.run()), ("orders-db", self.order_db.run()),
+            ("call-log-recorder", self.call_log.run()),
+            ("service-levels", self.service_levels.run()),
             ("routing-load", self.suggestions.load()))]
         try:
             yield
@@ -203,7 +213,8 @@ class Controller:
                 "orders": {"database": self.order_db.service is not None,
                            "consumer": self.order_db.consumer_state(),
                            "spooling": bool(self.outbox.spooling),
-                           "pending": self.recorder.pending()},
+                           "pending": self.recorder.pending(),
+                           "call_log_pending": self.call_log.pending()},
                 "routing": self.suggestions.routing is not None,
                 "overflow": seats.overflow_status(),
                 "load": {site: {**vars(seats.load(site)), **vars(counters)}
@@ -237,6 +248,7 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
         orders=lambda: controller.order_db.service,
         dispatch=lambda: controller.order_db.dispatch,
         knowledge=lambda: controller.order_db.knowledge,
+        call_log=lambda: controller.order_db.call_log,
         routing=lambda: controller.suggestions.routing,
         desk=ControllerDesk(controller.calls, controller.board, controller.overflow.force,
                             controller.resuggest),

@@ -25,6 +25,7 @@ from services.api.schema import check_schema, parse_datetime, problems
 from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
+    from services.call_log.apply import CallLog
     from services.dispatch.service import DispatchService
     from services.knowledge.service import KnowledgeService
     from services.routing.service import RoutingService
@@ -55,6 +56,8 @@ class ApiDeps:
     dispatch: DispatchService | Callable[[], DispatchService | None] | None = None
     # the knowledge base (services.knowledge), or a callable until its database answers
     knowledge: KnowledgeService | Callable[[], KnowledgeService | None] | None = None
+    # the call log's read side (services/call_log), or a callable until the database answers
+    call_log: CallLog | Callable[[], CallLog | None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:

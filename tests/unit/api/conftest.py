@@ -20,6 +20,7 @@ from services.api import API_PREFIX, ApiDeps, EventHub, build_api
 from services.api.accounts import Accounts, ScryptCost, users_from_mapping
 from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
 from services.api.open311_keys import keys_from_mapping
+from services.call_log.apply import CallLog
 from services.dispatch.service import DispatchService
 from services.dispatch.suggester import DispatchSuggester
 from services.routing import RoutingService, Suggester
@@ -256,7 +257,7 @@ def hub() -> EventHub:
 def deps(orders, suggester, desk, hub, dispatch, knowledge) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=hub, dispatch=dispatch,
-                   knowledge=knowledge)
+                   knowledge=knowledge, call_log=CallLog(orders.session_factory))
 
 
 def mount(deps: ApiDeps) -> web.Application:

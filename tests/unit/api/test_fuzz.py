@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from services.api import ApiDeps, EventHub
 from services.api.app import OPERATIONS
 from services.api.schema import problems
+from services.call_log.apply import CallLog
 from services.knowledge.exchange import seed_records
 from services.knowledge.service import KnowledgeService
 from services.routing import RoutingService
@@ -77,7 +78,7 @@ def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggest
     knowledge = KnowledgeService(make_session_factory(engine), clock=FakeClock(START))
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=EventHub(), dispatch=dispatch,
-                   knowledge=knowledge)
+                   knowledge=knowledge, call_log=CallLog(make_session_factory(engine)))
     h = Harness(deps, loop)
     h.run(knowledge.import_records(seed_records()[:20]))
     for platform in ("12345", "110", "12345"):

@@ -86,6 +86,11 @@ async def world(deps: ApiDeps) -> dict[str, str]:
              "department": "housing", "region_code": "410300", "category": "housing"}
     await deps.knowledge.import_records([{**entry, "entry_id": "kb-pub", "status": "published"},
                                          {**entry, "entry_id": "kb-draft", "status": "draft"}])
+    from services.call_log.events import CallArrivalLogged
+
+    await orders.apply(CallArrivalLogged(
+        call_id="c1", site="12345", platform="12345", origin_site="12345", via_trunk=False,
+        citizen_number="13800138000", order_id=replied, linked_order_id="", at=orders.now()))
     return {"replied": replied, "open": await open_order(orders, "12345"),
             "to_reject": await open_order(orders, "12345"),
             "to_dispatch": await open_order(orders, "12345", summary="小区物业不管事")}
@@ -158,6 +163,11 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "kb_use": ("agent1001", "/kb/entries/kb-pub/uses", {"channel": "desk"}),
         "kb_faq": ("ops", "/kb/faq?region=410300", None),
         "kb_report": ("ops", "/reports/kb", None),
+        # services/api/call_log.py
+        "list_call_log": ("sup", "/call-log?outcome=live&number=13800138000", None),
+        "export_call_log": ("ops", "/call-log/export?site=12345", None),
+        "get_call_log": ("sup12345", "/call-log/c1", None),
+        "service_levels": ("ops", "/reports/service-levels?site=12345,110", None),
     }
 
 
