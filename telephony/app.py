@@ -32,6 +32,7 @@ from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
 from services.work_orders.outbox import OVERFLOW_NAME, Outbox, Spool
 from telephony.ami.client import AmiClient
+from telephony.call_log import CallLogRecorder
 from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_handler
 from telephony.ari.client import AriClient, AriEvents
 from telephony.callbacks import CallbackBook, CallbackJob
@@ -44,6 +45,7 @@ from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.order_db import OrderDatabase
 from telephony.orders import OrderRecorder
 from telephony.prompts import faq_media, position_settings
+from telephony.service_levels import ServiceLevelWatch
 from telephony.settings import Settings, Site, environment
 from telephony.suggestions import Suggestions, resuggester, settle_heap
 from telephony.transfers import ControllerTransfers, TransferBook
@@ -83,6 +85,12 @@ class Controller:
         self.order_db = OrderDatabase(s, self.outbox, self.events.publish)
         self.faq = KbFaq(lambda: self.order_db.knowledge,
                          {site.name: site.region_code for site in s.sites}, self._spawn)
+        # the call log rides the order outbox: the consumer applies it (services/call_log)
+        self.call_log = CallLogRecorder(self.outbox.publish)
+        self.service_levels = ServiceLevelWatch(
+            [site.name for site in s.sites],
+            lambda: self.order_db.call_log.service_levels if self.order_db.call_log else None)
+        self.registry.register(self.service_levels)
         self.board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                                clock=time.monotonic,
                                mirror=RedisSeatMirror(redis, self._spawn) if redis else None)
@@ -133,7 +141,7 @@ class Controller:
                 handover={site.name: s.other_platform_site(site).name for site in s.sites},
                 site_up=lambda name: connected[name].is_set(),
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
-            observer=Observers(self.journal, self.recorder, self.call_metrics,
+            observer=Observers(self.journal, self.recorder, self.call_log, self.call_metrics,
                                EventFeed(self.events.publish), self.suggestions, self.faq,
                                self.transfers, self.callback_book),
             suggest=self.suggestions.at_arrival,
@@ -197,6 +205,8 @@ class Controller:
             ("overflow-tick", self.calls.seats.tick()), ("orders-recorder", self.recorder.run()),
             ("orders-outbox", self.outbox.run()), ("orders-db", self.order_db.run()),
             ("kb-faq", self.faq.run()),
+            ("call-log-recorder", self.call_log.run()),
+            ("service-levels", self.service_levels.run()),
             ("routing-load", self.suggestions.load()),
             ("callbacks", self.callback_job.run()))]
         try:
@@ -231,7 +241,8 @@ class Controller:
                            "consumer": self.order_db.consumer_state(),
                            "spooling": bool(self.outbox.spooling),
                            "spilling": self.recorder.spilling,
-                           "pending": self.recorder.pending()},
+                           "pending": self.recorder.pending(),
+                           "call_log_pending": self.call_log.pending()},
                 "routing": self.suggestions.routing is not None,
                 "overflow": seats.overflow_status(),
                 "faq": self.faq.status(),
@@ -266,6 +277,7 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
         orders=lambda: controller.order_db.service,
         dispatch=lambda: controller.order_db.dispatch,
         knowledge=lambda: controller.order_db.knowledge,
+        call_log=lambda: controller.order_db.call_log,
         routing=lambda: controller.suggestions.routing,
         desk=controller.desk,
         accounts=accounts,

@@ -15,6 +15,7 @@ from services.work_orders.worker import OrderWorker, consumer_name
 from telephony.settings import Settings, child_environment
 
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
+    from services.call_log.apply import CallLog
     from services.dispatch.service import DispatchService
     from services.knowledge.service import KnowledgeService
     from services.work_orders.service import WorkOrderService
@@ -33,6 +34,7 @@ class OrderDatabase:
         self.dispatch: DispatchService | None = None    # departments and 派单 (services/dispatch)
         self.knowledge: KnowledgeService | None = None  # the knowledge base, on the same database
         self.worker: OrderWorker | None = None
+        self.call_log: CallLog | None = None             # the call log's read side, same database
 
     @property
     def consumer_mode(self) -> str:
@@ -77,6 +79,8 @@ class OrderDatabase:
                 self.service, self.dispatch = await order_services(
                     sessions, lambda: datetime.now(UTC))
                 await self._start_knowledge(sessions)
+                from services.call_log.apply import CallLog
+                self.call_log = CallLog(sessions)
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

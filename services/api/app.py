@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.api import (
+    call_log,
     callers,
     control_endpoints,
     dispatch,
@@ -24,7 +25,7 @@ from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 
 # The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
 # aiohttp would otherwise match first.
-OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
+OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS, *call_log.OPERATIONS,
               *handlers.OPERATIONS, *control_endpoints.OPERATIONS, *dispatch.OPERATIONS,
               *knowledge.OPERATIONS, *transfer_endpoints.OPERATIONS]
 

@@ -26,6 +26,7 @@ from services.api.throttle import Throttled
 
 if TYPE_CHECKING:
     from services.api.transfer_desk import TransferDesk
+    from services.call_log.apply import CallLog
     from services.dispatch.service import DispatchService
     from services.knowledge.service import KnowledgeService
     from services.routing.service import RoutingService
@@ -58,6 +59,8 @@ class ApiDeps:
     knowledge: KnowledgeService | Callable[[], KnowledgeService | None] | None = None
     # transfers and three-ways as resources (services/api/transfer_desk.py); None: 503
     transfers: TransferDesk | None = None
+    # the call log's read side (services/call_log), or a callable until the database answers
+    call_log: CallLog | Callable[[], CallLog | None] | None = None
 
 
 def _ready(value: Any, name: str) -> Any:

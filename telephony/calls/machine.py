@@ -285,8 +285,11 @@ def _end(call: Call, gone_leg: str) -> Step:
         commands.append(ReleaseSeat(call.reserved_seat))
     if call.bridge_id:
         commands.append(DestroyBridge(call.bridge_id))
+    gone = next((leg for leg in call.live_legs if leg.id == gone_leg), None)
     commands.append(Notify(N.CALL_ENDED, {"state": call.state.value,
-                                          "taken_by": case_keeper(call)}))
+                                          "taken_by": case_keeper(call),
+                                          # who left first: the call log's "who hung up"
+                                          "by": gone.role.value if gone else "unknown"}))
     commands.append(Finished())
     return Step(replace(call, state=S.ENDED, ringing_leg=None, agent_leg=None, target_leg=None,
                         reserved_seat=None), tuple(commands))

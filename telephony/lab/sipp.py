@@ -10,6 +10,7 @@ import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class SipMessage:
     start_line: str
     headers: list[tuple[str, str]]
     body: str
+    at: datetime | None = None   # when SIPp sent or received it (its -trace_msg stamp)
 
     @property
     def method(self) -> str:
@@ -69,8 +71,10 @@ class SipMessage:
 def parse_message_log(text: str) -> list[tuple[str, SipMessage]]:
     """(direction, message) for each message in a SIPp -trace_msg log."""
     out = []
-    blocks = re.split(r"^-{10,}.*$", text, flags=re.MULTILINE)
-    for block in blocks:
+    # each message follows a line of dashes and SIPp's local time stamp
+    parts = re.split(r"^-{10,}(.*)$", text, flags=re.MULTILINE)
+    stamps = [None, *(_stamp(p) for p in parts[1::2])]
+    for block, at in zip(parts[::2], stamps, strict=True):
         head = re.search(r"message (received|sent)", block)
         if not head:
             continue
@@ -86,8 +90,16 @@ def parse_message_log(text: str) -> list[tuple[str, SipMessage]]:
                 headers.append((k.strip(), v.strip()))
             i += 1
         body = "\n".join(lines[i + 1:])
-        out.append((head.group(1), SipMessage(lines[0].strip(), headers, body)))
+        out.append((head.group(1), SipMessage(lines[0].strip(), headers, body, at)))
     return out
+
+
+def _stamp(text: str) -> datetime | None:
+    """SIPp's "2026-12-01 19:41:36.817756" (local time) as an aware datetime."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S.%f").astimezone()
+    except ValueError:
+        return None
 
 
 @dataclass

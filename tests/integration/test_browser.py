@@ -93,6 +93,7 @@ async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_sho
     await board.wait_for_selector("#seat-2001[data-state=busy]", timeout=10_000)
     await board.wait_for_selector("#calls-table tr[data-state=handed_over]", timeout=10_000)
     await board.wait_for_selector("#hotspot-chart rect", timeout=10_000)
+    await board.wait_for_selector("#service-levels-12345", timeout=10_000)
     await board.screenshot(path=str(SCREENSHOTS / "board.png"), full_page=True)
 
     assert await agent_ua.wait(30) == 0, agent_ua.output()   # released with a BYE
@@ -105,6 +106,8 @@ async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_sho
     # once the call ends, the board shows the 110 seat free again
     await wait_until(lambda: board.is_visible("#seat-2001[data-state=available]"), 15,
                      what="seat 2001 free on the board")
+    # and the ended call counts in this hour's service-level bar of 12345
+    await board.wait_for_selector("#service-levels-12345 rect[data-offered]", timeout=20_000)
 
 
 def fresh_number() -> tuple[str, str]:

@@ -23,6 +23,8 @@ from tests.integration.conftest import (
     report,
     wait_until,
 )
+from tests.integration.test_call_log import api as call_log
+from tests.integration.test_call_log import q
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -61,6 +63,13 @@ async def test_controller_killed_mid_call_the_call_stays_up_and_star1_still_tran
     assert await citizen.wait(40) == 0, citizen.output()
     record = await orders(order, until=lambda r: r["status"] == "transferred")
     assert record["citizen_number"] == CITIZEN
+    # the call log lost nothing either: arrival and answer were logged before the kill,
+    # the hand-over and the end after the restart, all in the one row
+    row = await wait_until(lambda: next((r for r in call_log(f"/call-log?{q(order=order)}")[
+        "items"] if r["site"] == "12345" and r["outcome"] != "live"), None), 20, interval=0.3,
+        what="the call's log row, ended")
+    assert (row["seat"], row["outcome"], row["ended_by"]) == ("1010", "handed_over", "citizen")
+    assert [(t["mode"], t["outcome"]) for t in row["transfers"]] == [("handover", "completed")]
     await assert_site_clean(probes["12345"])
     await assert_site_clean(probes["110"])
     report("controller SIGKILL mid-call", 1, 0, 0, recovery, "*1 after restart transferred")

@@ -25,10 +25,11 @@
   const settle = (p) => p.then((v) => v, (e) => ({ error: e }));
 
   async function refresh() {
-    const [seats, calls, overflow, overdue, rates, hotspots, healthz] = await Promise.all([
+    const [seats, calls, overflow, overdue, rates, hotspots, healthz, levels] = await Promise.all([
       settle(api("/seats")), settle(api("/calls")), settle(api("/overflow")),
       settle(api("/reports/overdue")), settle(api("/reports/rates?by=platform")),
       settle(api(`/reports/hotspots?period=${hotspotPeriod}&top=200`)), health(),
+      settle(api("/reports/service-levels")),
     ]);
     renderSites(seats, healthz);
     renderCalls(calls);
@@ -36,6 +37,7 @@
     renderRates(rates);
     renderOverdue(overdue);
     renderHotspots(hotspots);
+    renderServiceLevels(levels);
     fill("updated", `更新 updated ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`);
   }
 
@@ -218,6 +220,83 @@
       h("span", { class: "muted" }, " · 柱下为行政区划代码 region code under each bar"),
       res.complete ? null : h("span", { class: "muted" }, " · 仅统计最近工单 partial"));
     box.replaceChildren(controls, svg, legend);
+  }
+
+  // ---- service levels: per site, the last 12 hours as bars (answer rate) with marks for
+  // answered within 15 s (dot) and 20 s (tick), and the NENA targets as dashed lines -------
+  const LEVEL_SERIES = [["answer_rate", "接通率 answered", "#2da44e"],
+                        ["within_15s_rate", "15 s 内 within 15 s", "#1f6feb"],
+                        ["within_20s_rate", "20 s 内 within 20 s", "#8250df"],
+                        ["abandonment_rate", "放弃率 abandoned", "#cf222e"]];
+
+  function renderServiceLevels(res) {
+    const box = document.getElementById("service-levels");
+    if (res.error) { fill("service-levels", h("div", { class: "empty" }, res.error.message)); return; }
+    const bySite = new Map();
+    for (const r of res.rows) {
+      if (!bySite.has(r.site)) bySite.set(r.site, []);
+      bySite.get(r.site).push(r);
+    }
+    const charts = [...bySite].map(([site, rows]) => {
+      const hours = rows.slice(-12);
+      const width = 300, height = 120, top = 8, bottom = 18, left = 26;
+      const plotH = height - top - bottom, slot = (width - left) / hours.length;
+      const y = (v) => top + plotH - v * plotH;
+      const svg = document.createElementNS(SVG, "svg");
+      const el = (tag, attrs, text) => {
+        const e = document.createElementNS(SVG, tag);
+        for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+        if (text !== undefined) e.textContent = text;
+        svg.append(e);
+        return e;
+      };
+      svg.setAttribute("class", "chart service-level-chart");
+      svg.setAttribute("id", `service-levels-${site}`);
+      svg.setAttribute("width", width);
+      svg.setAttribute("height", height);
+      svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+      svg.setAttribute("role", "img");
+      svg.setAttribute("aria-label", `service levels of site ${site} per hour`);
+      for (const [v, label] of [[0, "0"], [0.9, "90%"], [1, ""]]) {
+        el("line", { x1: left, x2: width, y1: y(v), y2: y(v), stroke: v ? "#bf8700" : "#8c959f",
+                     "stroke-dasharray": v ? "3 3" : "" });
+        if (label) el("text", { x: left - 3, y: y(v) + 4, "text-anchor": "end" }, label);
+      }
+      hours.forEach((row, i) => {
+        const x = left + i * slot;
+        const tip = `${row.hour.slice(11, 16)} · ${row.offered} 呼入 offered · 接通 ${pct(row.answer_rate)}` +
+          ` · 15s ${pct(row.within_15s_rate)} · 20s ${pct(row.within_20s_rate)}` +
+          ` · 放弃 ${pct(row.abandonment_rate)} · 平均等待 ${row.average_wait_s ?? "–"}s` +
+          ` · p90 ${row.p90_wait_s ?? "–"}s · 平均处理 ${row.average_handling_s ?? "–"}s`;
+        if (row.answer_rate !== null) {
+          const bar = el("rect", { x: x + 2, y: y(row.answer_rate), width: Math.max(2, slot - 4),
+                                   height: Math.max(1, y(0) - y(row.answer_rate)), fill: "#2da44e", rx: 2,
+                                   "data-hour": row.hour, "data-offered": row.offered });
+          const title = document.createElementNS(SVG, "title");
+          title.textContent = tip;
+          bar.append(title);
+          el("circle", { cx: x + slot / 2, cy: y(row.within_15s_rate), r: 2.5, fill: "#1f6feb" });
+          el("line", { x1: x + 3, x2: x + slot - 3, y1: y(row.within_20s_rate), y2: y(row.within_20s_rate),
+                       stroke: "#8250df", "stroke-width": 2 });
+          if (row.abandonment_rate) el("rect", { x: x + slot / 2 - 1.5, y: y(row.abandonment_rate), width: 3,
+                                                 height: y(0) - y(row.abandonment_rate), fill: "#cf222e" });
+        }
+        if (i % 3 === 0) el("text", { x: x + slot / 2, y: height - 4, "text-anchor": "middle" },
+                            row.hour.slice(11, 16));   // the hour in UTC, as the API gives it
+      });
+      const last = [...hours].reverse().find((r) => r.offered) || hours[hours.length - 1] || {};
+      return h("div", { class: "site", id: `levels-${site}` },
+        h("h3", {}, SITE_NAMES[site] || site), svg,
+        h("div", { class: "figures" },
+          LEVEL_SERIES.map(([key, label]) => h("div", {}, h("b", {}, pct(last[key] ?? null)), label)),
+          h("div", {}, h("b", {}, last.average_wait_s ?? "–"), "平均等待 s avg wait"),
+          h("div", {}, h("b", {}, last.p90_wait_s ?? "–"), "p90 等待 s"),
+          h("div", {}, h("b", {}, last.average_handling_s ?? "–"), "平均处理 s AHT")));
+    });
+    const legend = h("div", { class: "legend" }, LEVEL_SERIES.map(([, label, colour]) =>
+      h("span", {}, h("i", { style: `background:${colour}` }), label)),
+      h("span", { class: "muted" }, " · 虚线 90% (NENA) · 近 12 小时 last 12 hours, UTC"));
+    box.replaceChildren(h("div", { class: "sites" }, charts), legend);
   }
 
   // ---- events: refresh soon after anything changes ----------------------------------------

@@ -12,6 +12,8 @@ exports); `store` holds what all of them share.
 
 from __future__ import annotations
 
+from services.call_log.apply import EVENT_HANDLERS as CALL_LOG_HANDLERS
+
 from ..events import (
     NegotiationRecorded,
     OrderOpened,
@@ -51,4 +53,5 @@ class WorkOrderService(CoreApply, Intake, StatusFlow, Links, Supervising, Report
             TransferFailed: self._on_transfer_failed,
             SummaryUpdated: self._on_summary,
             StatusChanged: self._on_status,
+            **CALL_LOG_HANDLERS,   # the call log rides the same outbox (services/call_log)
         }

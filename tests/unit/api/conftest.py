@@ -20,6 +20,7 @@ from services.api import API_PREFIX, ApiDeps, EventHub, build_api
 from services.api.accounts import Accounts, ScryptCost, users_from_mapping
 from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
 from services.api.open311_keys import keys_from_mapping
+from services.call_log.apply import CallLog
 from services.dispatch.service import DispatchService
 from services.errors import DomainError
 from services.dispatch.suggester import DispatchSuggester
@@ -293,7 +294,8 @@ def hub() -> EventHub:
 def deps(orders, suggester, desk, hub, dispatch, knowledge, transfers) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=hub, dispatch=dispatch,
-                   knowledge=knowledge, transfers=transfers)
+                   knowledge=knowledge, transfers=transfers,
+                   call_log=CallLog(orders.session_factory))
 
 
 def mount(deps: ApiDeps) -> web.Application:

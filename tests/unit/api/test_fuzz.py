@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from services.api import ApiDeps, EventHub
 from services.api.app import OPERATIONS
 from services.api.schema import problems
+from services.call_log.apply import CallLog
 from services.knowledge.exchange import seed_records
 from services.knowledge.service import KnowledgeService
 from services.routing import RoutingService
@@ -79,7 +80,8 @@ def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggest
     transfers = FakeTransfers(desk)
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=EventHub(), dispatch=dispatch,
-                   knowledge=knowledge, transfers=transfers)
+                   knowledge=knowledge, transfers=transfers,
+                   call_log=CallLog(make_session_factory(engine)))
     h = Harness(deps, loop)
     h.run(transfers.start("c1", "transfer", "platform"))   # x1
     h.run(transfers.start("c2", "three_way", "platform"))  # x2

@@ -94,7 +94,12 @@ async def world(deps: ApiDeps) -> dict[str, str]:
         if kind == "three_way":
             deps.transfers.records_by_id[moves[name]]["status"] = "answered"
     desk.add_call("c9", site="12345", seat="1001")
-    return {**moves,"replied": replied, "open": await open_order(orders, "12345"),
+    from services.call_log.events import CallArrivalLogged
+
+    await orders.apply(CallArrivalLogged(
+        call_id="c1", site="12345", platform="12345", origin_site="12345", via_trunk=False,
+        citizen_number="13800138000", order_id=replied, linked_order_id="", at=orders.now()))
+    return {**moves, "replied": replied, "open": await open_order(orders, "12345"),
             "to_reject": await open_order(orders, "12345"),
             "to_dispatch": await open_order(orders, "12345", summary="小区物业不管事")}
 
@@ -188,6 +193,11 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "hangup_leg": ("agent1001", "/calls/c1/legs/target/hangup", None),
         "place_callback": ("agent1001", f"/orders/{world['open']}/callback", {}),
         "site_queue": ("agent1001", "/sites/12345/queue", None),
+        # services/api/call_log.py
+        "list_call_log": ("sup", "/call-log?outcome=live&number=13800138000", None),
+        "export_call_log": ("ops", "/call-log/export?site=12345", None),
+        "get_call_log": ("sup12345", "/call-log/c1", None),
+        "service_levels": ("ops", "/reports/service-levels?site=12345,110", None),
     }
 
 

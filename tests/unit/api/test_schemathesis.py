@@ -22,6 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 
 from services.api import ApiDeps, EventHub
+from services.call_log.apply import CallLog
 from services.api.accounts import Accounts
 from services.api.throttle import Limit, Throttle
 from services.knowledge.exchange import seed_records
@@ -92,7 +93,8 @@ class LiveApi:
         await transfers.start("c1", "transfer", "platform")   # a record to read and move
         deps = ApiDeps(orders=orders, routing=RoutingService(self.suggester), desk=desk,
                        accounts=accounts, events=EventHub(), dispatch=dispatch,
-                       knowledge=knowledge, transfers=transfers)
+                       knowledge=knowledge, transfers=transfers,
+                       call_log=CallLog(make_session_factory(self.engine)))
         self.runner = web.AppRunner(mount(deps))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -139,7 +139,8 @@ def test_given_connected_when_citizen_hangs_up_then_seat_leg_bridge_and_seat_rel
     assert call.state is S.ENDED
     assert actions(cmds[-1]) == (HangupLeg("c1-s1"), ReleaseSeat("1001"), DestroyBridge("c1-b"),
                                  Finished())
-    assert ("call_ended", {"state": "connected", "taken_by": "12345"}) in notices(cmds[-1])
+    assert ("call_ended", {"state": "connected", "taken_by": "12345",
+                          "by": "citizen"}) in notices(cmds[-1])
 
 
 def test_given_connected_when_agent_line_is_lost_then_citizen_waits_first_in_line_not_dropped():
@@ -287,7 +288,8 @@ def test_given_three_way_when_star0_then_invited_party_dropped():
 
 def test_given_three_way_ending_without_agreement_then_first_contact_keeps_the_case():
     _, [cmds] = run(three_way(), LegHungUp("chan-citizen"))
-    assert ("call_ended", {"state": "three_way", "taken_by": "12345"}) in notices(cmds)
+    assert ("call_ended", {"state": "three_way", "taken_by": "12345",
+                          "by": "citizen"}) in notices(cmds)
     assert HangupLeg("c1-s1") in cmds and HangupLeg("c1-t2") in cmds
 
 
@@ -369,3 +371,12 @@ def test_a_call_survives_the_round_trip_through_its_stored_form():
     from telephony.calls.store import call_from_json, call_to_json
     call = run(connected(), KeyPressed("c1-s1", "*2"), TargetAnswered("c1-t2"))[0]
     assert call_from_json(call_to_json(call)) == call
+
+
+@pytest.mark.parametrize("leaving, by", [("c1-s1", "agent"), ("chan-citizen", "citizen")])
+def test_the_end_says_who_hung_up_first(leaving, by):
+    """The call log's "who hung up": the role of the leg whose leaving ended the call."""
+    call, _ = run(three_way(), KeyPressed("c1-s1", "*4"))   # back to citizen and agent
+    _, [cmds] = run(call, LegHungUp(leaving))
+    [(_, detail)] = [n for n in notices(cmds) if n[0] == "call_ended"]
+    assert detail["by"] == by

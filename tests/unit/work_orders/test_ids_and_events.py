@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.call_log.events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from services.work_orders.events import (
     EVENT_TYPES,
     NegotiationRecorded,
@@ -76,6 +77,13 @@ EVENTS = [
     TransferFailed(order_id="WO-20261122-000000000001", reason="busy", at=NOW),
     SummaryUpdated(order_id="WO-20261122-000000000001", actor="agent-7", at=NOW, summary="s"),
     StatusChanged(order_id="WO-20261122-000000000001", to_status="assigned", actor="a", at=NOW),
+    # the call log rides the same outbox (services/call_log/events.py registers these)
+    CallArrivalLogged(call_id="c1", site="12345", platform="12345", origin_site="12345",
+                      via_trunk=False, citizen_number="13800138000",
+                      order_id="WO-20261122-000000000001",
+                      linked_order_id="PO-20261122-000000000001", at=NOW),
+    CallStepLogged(call_id="c1", step="transfer_failed", at=NOW, detail={"reason": "busy"}),
+    CallEndLogged(call_id="c1", at=NOW, by="citizen", state="connected", taken_by="12345"),
 ]
 
 

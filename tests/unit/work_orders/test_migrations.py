@@ -7,6 +7,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import services.call_log.models  # noqa: F401 - its tables are on Base too
 import services.dispatch.models  # noqa: F401  (its tables share Base: see 0003_dispatch)
 import services.knowledge.models  # noqa: F401 - its tables are on Base too
 from services.work_orders import db
