@@ -67,3 +67,28 @@ def write_rfc2833_pcap(path: Path, digits: str, payload_type: int = 101,
         t += gap_s
     _write(path, packets)
     return path
+
+
+def linear_to_ulaw(sample: int) -> int:
+    """One 16-bit linear sample as a G.711 mu-law byte."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def write_tone_pcap(path: Path, seconds: float, hz: float = 440.0,
+                    amplitude: int = 8000) -> Path:
+    """A pcap of PCMU RTP (payload type 0) carrying a steady tone: a voice that a far UA
+    can tell from silence (after the usual half second of silence for strict RTP)."""
+    import math
+
+    packets, seq, ts, t = _silence()
+    for _ in range(int(seconds / 0.02)):
+        payload = bytes(linear_to_ulaw(int(amplitude * math.sin(2 * math.pi * hz * (ts + i) / 8000)))
+                        for i in range(160))
+        packets.append((t, struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts, _SSRC) + payload))
+        seq, ts, t = seq + 1, ts + 160, t + 0.02
+    _write(path, packets)
+    return path

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from telephony.lab.rtp_pcap import write_rfc2833_pcap
+from telephony.lab.rtp_pcap import write_rfc2833_pcap, write_tone_pcap
 from telephony.settings import REPO_ROOT, sipp_port_base
 
 SCENARIOS = REPO_ROOT / "lab" / "sipp"
@@ -319,7 +319,8 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     Steps: ("pause", ms), ("info", "*1") sends each digit as SIP INFO,
     ("rfc2833", "*1") plays the digits as RTP telephone-events (RFC 2833/4733),
     ("storm", digits) plays them as fast as 200 keys a second,
-    ("await", ms) waits up to ms for the test's poke().
+    ("await", ms) waits up to ms for the test's poke(),
+    ("tone", seconds) starts a PCMU tone (the agent's voice) and goes on at once.
     """
     # SIPp refuses variables set but never used: capture the dialog only for INFO
     sends_info = any(kind == "info" for kind, _ in steps)
@@ -329,6 +330,9 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
         if common is not None:
             xml, cseq = common
             body += xml
+        elif kind == "tone":   # the agent talks: a PCMU tone for `arg` seconds, in the background
+            pcap = write_tone_pcap(path.with_name(f"{path.stem}-tone.pcap"), float(arg))
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>\n')
         elif kind in ("rfc2833", "storm"):
             # a storm: 200 keys a second, each a short burst of telephone-events
             fast: dict[str, Any] = {"packets_per_digit": 2, "packet_s": 0.0025,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from telephony.lab.rtp import listen
-from telephony.lab.sipp import citizen_scenario, free_udp_port, start_sipp
+from telephony.lab.sipp import agent_scenario, citizen_scenario, free_udp_port, start_sipp
 from tests.integration.conftest import CITIZEN_IP, assert_site_clean, citizen_call, wait_until
 
 pytestmark = pytest.mark.integration
@@ -101,6 +101,37 @@ async def test_hold_plays_music_to_the_citizen_and_unhold_stops_it(settings, sea
         after_unhold = heard.loud_since(settled)
         assert before_hold == 0, f"{before_hold} loud packets before hold"
         assert after_unhold == 0, f"{after_unhold} loud packets after unhold"
+        assert await citizen.wait(40) == 0, citizen.output()
+        assert await agent.wait(30) == 0, agent.output()
+    finally:
+        transport.close()
+    await assert_site_clean(probes["12345"])
+
+
+async def test_mute_silences_the_agent_for_the_citizen_and_unmute_brings_them_back(
+        settings, seats, probes, tmp_path):
+    agent = await seats("1002", agent_scenario(tmp_path / "agent.xml", [("tone", 30)]))
+    port = free_udp_port(CITIZEN_IP)
+    transport, heard = await listen(CITIZEN_IP, port)
+    try:
+        citizen = await rtp_citizen(settings, tmp_path, port, hold_ms=12000)
+        call = await wait_until(live_call("1002"), 10, what="citizen connected to seat 1002")
+        start = time.monotonic()
+        await wait_until(lambda: heard.loud_since(start) >= 25, 8,
+                         what="the agent's voice reaching the citizen")
+        status, body = api("POST", f"/calls/{call['call_id']}/mute", "agent1002")
+        assert status == 202, body
+        await wait_until(lambda: api("GET", f"/calls/{call['call_id']}", "agent1002")[1]
+                         .get("muted") is True, 5, what="the call muted")
+        await asyncio.sleep(0.5)   # packets already on their way
+        muted_at = time.monotonic()
+        await asyncio.sleep(1.0)   # a window to listen in
+        assert heard.loud_since(muted_at) == 0
+        status, body = api("POST", f"/calls/{call['call_id']}/unmute", "agent1002")
+        assert status == 202, body
+        unmuted_at = time.monotonic()
+        await wait_until(lambda: heard.loud_since(unmuted_at) >= 25, 8,
+                         what="the agent heard again")
         assert await citizen.wait(40) == 0, citizen.output()
         assert await agent.wait(30) == 0, agent.output()
     finally:
