@@ -16,6 +16,7 @@ from telephony.settings import Settings, child_environment
 if TYPE_CHECKING:   # heavy imports, loaded in the background at start
     from services.dispatch.service import DispatchService
     from services.knowledge.service import KnowledgeService
+    from services.recordings.store import RecordingStore
     from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger("hotline.app")
@@ -31,6 +32,7 @@ class OrderDatabase:
         self.dispatch: DispatchService | None = None    # departments and 派单 (services/dispatch)
         self.knowledge: KnowledgeService | None = None  # the knowledge base, on the same database
         self.worker: OrderWorker | None = None
+        self.recordings: RecordingStore | None = None    # recording rows and their audit
 
     @property
     def consumer_mode(self) -> str:
@@ -56,6 +58,7 @@ class OrderDatabase:
 
     async def _open(self, url: str) -> WorkOrderService:
         from services.dispatch.wiring import order_services
+        from services.recordings.store import RecordingStore
         from services.work_orders import db
 
         delay = 0.5
@@ -66,6 +69,7 @@ class OrderDatabase:
                 self.service, self.dispatch = await order_services(
                     sessions, lambda: datetime.now(UTC))
                 await self._start_knowledge(sessions)
+                self.recordings = RecordingStore(sessions, lambda: datetime.now(UTC))
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

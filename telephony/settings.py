@@ -69,6 +69,10 @@ class Settings:
     api_origins: frozenset[str] = frozenset()
     open311_keys_file: str | None = None    # hashed Open311 API keys (not used in the lab)
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
+    # each site's recording directory as this process sees it, "{site}" in it (the
+    # switch's spool: a shared volume in docker/, the sid root's in the lab)
+    recordings_dir: str | None = None
+    recording_expiry_s: float = 3600.0      # how often expired recordings are deleted
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -83,6 +87,12 @@ class Settings:
             if candidate.service_number == want:
                 return candidate
         raise SettingsError(f"no site serves platform {want}")
+
+    def site_of_supervisor_seat(self, seat: str) -> Site:
+        for site in self.sites:
+            if seat in site.supervisor_seats:
+                return site
+        raise SettingsError(f"seat {seat} is no site's supervisor seat")
 
     def site_of_seat(self, seat: str) -> Site:
         for site in self.sites:
@@ -155,7 +165,23 @@ def load_settings(
         api_origins=frozenset(o for o in env.get("HOTLINE_API_ORIGINS", "").split(",") if o),
         open311_keys_file=env.get("HOTLINE_OPEN311_KEYS_FILE") or None,
         kb_sound_dir=Path(env["HOTLINE_KB_SOUND_DIR"]) if env.get("HOTLINE_KB_SOUND_DIR") else None,
+        recordings_dir=_recordings_dir(env, lab_mode),
+        recording_expiry_s=float(env.get("HOTLINE_RECORDING_EXPIRY_S", "3600")),
     )
+
+
+def _recordings_dir(env: Mapping[str, str], lab_mode: bool) -> str | None:
+    """HOTLINE_RECORDINGS_DIR ("{site}" in it), else the lab's spool in lab mode."""
+    if env.get("HOTLINE_RECORDINGS_DIR"):
+        return env["HOTLINE_RECORDINGS_DIR"]
+    if not lab_mode:
+        return None
+    from telephony.lab.runtime import find_runtime
+
+    runtime = find_runtime()
+    if runtime is None:
+        return None
+    return str(runtime.host_path(f"/tmp/{lab_dir(env).name}")) + "/{site}/spool/recording"
 
 
 def _data_dir(env: Mapping[str, str], lab_mode: bool) -> Path | None:

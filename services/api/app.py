@@ -13,6 +13,8 @@ from services.api import (
     handlers,
     knowledge,
     open311,
+    recordings,
+    supervision,
     reference,
     search,
 )
@@ -23,7 +25,8 @@ from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 # The whole table; a module's fixed paths come before handlers' /orders/{order_id}, which
 # aiohttp would otherwise match first.
 OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS,
-              *handlers.OPERATIONS, *dispatch.OPERATIONS, *knowledge.OPERATIONS]
+              *handlers.OPERATIONS, *dispatch.OPERATIONS, *knowledge.OPERATIONS,
+              *recordings.OPERATIONS, *supervision.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:

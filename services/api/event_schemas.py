@@ -62,6 +62,13 @@ EVENTS: dict[str, dict[str, Any]] = {
         ["platform", "order_id", "tier"], platform=_STR, order_id=_STR,
         tier={"type": "integer"}, level=_STR, due_at=_STR, issued_at=_STR,
         department=_OPT, region_code=_STR),
+    **{name: _event(kind, f"A supervisor's listen-in, whisper or barge {verb} (seen by "
+                    "supervisors and ops only).", ["site", "session_id", "call_id", "mode", "seat"],
+                    site=_STR, session_id=_STR, call_id=_STR, mode=_STR, seat=_STR,
+                    supervisor=_STR, answered={"type": "boolean"},
+                    roles={"type": "array", "items": _STR})
+       for name, kind, verb in (("EventSupervisionJoined", "supervision_joined", "joined"),
+                                ("EventSupervisionEnded", "supervision_ended", "ended"))},
     "EventsLost": _event("events_lost", "This reader was slow: `count` events were dropped; "
                          "read the state again.", ["count"], count={"type": "integer"}),
 }

@@ -50,7 +50,8 @@ async def test_every_authenticated_route_refuses_anonymous_callers(client):
             continue
         path = op.path.format(call_id="c1", action="keep", site="12345", seat="1001",
                               order_id="WO-20261123-000000000000", user="ops",
-                              number="13800138000", entry_id="kb-1")
+                              number="13800138000", entry_id="kb-1",
+                              recording_id="rec-c1-0000000a")
         resp = await client.request(op.method, BASE + path, json={})
         assert resp.status == 401, (op.method, op.path)
 

@@ -32,11 +32,13 @@ from tests.unit.api.conftest import (
     START,
     USERS,
     FakeClock,
+    FakeSupervision,
     make_accounts,
     make_services,
     mount,
     new_desk,
     open_order,
+    recording_library,
     token,
 )
 
@@ -77,7 +79,9 @@ def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggest
     knowledge = KnowledgeService(make_session_factory(engine), clock=FakeClock(START))
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=EventHub(), dispatch=dispatch,
-                   knowledge=knowledge)
+                   knowledge=knowledge, supervision=FakeSupervision(),
+                   recordings=recording_library(engine, FakeClock(START),
+                                                tmp_path_factory.mktemp("rec")))
     h = Harness(deps, loop)
     h.run(knowledge.import_records(seed_records()[:20]))
     for platform in ("12345", "110", "12345"):

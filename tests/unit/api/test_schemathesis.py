@@ -32,11 +32,13 @@ from tests.unit.api.conftest import (
     OPEN311_KEY,
     START,
     FakeClock,
+    FakeSupervision,
     make_accounts,
     make_services,
     mount,
     new_desk,
     open_order,
+    recording_library,
 )
 from tests.unit.api.conftest import token as user_token
 
@@ -89,7 +91,9 @@ class LiveApi:
         await knowledge.import_records(seed_records()[:20])
         deps = ApiDeps(orders=orders, routing=RoutingService(self.suggester), desk=desk,
                        accounts=accounts, events=EventHub(), dispatch=dispatch,
-                       knowledge=knowledge)
+                       knowledge=knowledge, supervision=FakeSupervision(),
+                       recordings=recording_library(self.engine, FakeClock(START),
+                                                    Path(self.engine.url.database).parent))
         self.runner = web.AppRunner(mount(deps))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
