@@ -169,3 +169,11 @@ async def test_a_site_that_does_not_record_sends_nothing(store):
     recorder.notice(_call(), Notice.SEAT_ANSWERED, {"seat": "1001"})
     await asyncio.sleep(0.01)
     assert ari.requests == [] and recorder.recording_of("c1") is None
+
+
+def test_a_bridges_parties_leave_out_the_recorder_and_announcer():
+    from telephony.lab.bridges import parties
+
+    names = {"a": "PJSIP/citizen-gw-00000001", "b": "PJSIP/1001-00000002",
+             "r": "Recorder/ARI-00000003;1", "n": "Announcer/ARI-00000004;1"}
+    assert parties({"channels": ["a", "r", "b", "n", "gone"]}, names) == ["a", "b"]
