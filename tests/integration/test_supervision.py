@@ -76,10 +76,12 @@ async def supervisor_phone(settings):
                             contact_ip=SEAT_IP, contact_port=port, expires=0)
 
 
-async def live_call(site: str) -> dict:
+async def live_call(site: str, number: str) -> dict:
+    """This citizen's answered call (supervisors see the number whole)."""
     async def answered():
         calls = api("GET", f"/calls?site={site}")[1]["calls"]
-        return next((c for c in calls if c["state"] == "connected"), None)
+        return next((c for c in calls if c["state"] == "connected"
+                     and c["citizen_number"] == number), None)
     return await wait_until(answered, 15, interval=0.2, what=f"an answered call at {site}")
 
 
@@ -113,7 +115,7 @@ async def test_a_supervisor_listens_in_and_hears_the_call(
                                local_ip=CITIZEN_IP, service="12345",
                                variables={"citizen": "13612345678"}, timeout_s=90)
     try:
-        call = await live_call("12345")
+        call = await live_call("12345", "13612345678")
         # an agent may not, a supervisor of another site may not, a citizen's seat is no
         # supervisor seat
         assert api("POST", f"/calls/{call['call_id']}/supervision",
@@ -148,11 +150,11 @@ async def test_a_whisper_reaches_the_agent_and_never_the_citizen(
     agent = await seats("2004", probe_answer_scenario(tmp_path / "agent.xml", SEAT_IP,
                                                       agent_ear.port))
     sup = await supervisor_phone("2091", agent_scenario(
-        tmp_path / "sup.xml", [("pause", 300), ("audio", str(speech)), ("pause", 9000)]))
+        tmp_path / "sup.xml", [("pause", 300), ("audio", str(speech))]))
     target = settings.site("110")
     citizen = await start_sipp(
         str(probe_citizen_scenario(tmp_path / "citizen.xml", CITIZEN_IP, citizen_ear.port,
-                                   [("pause", 20000)])),
+                                   [("pause", 15000)])),
         f"{target.address}:{target.sip_port}", local_ip=CITIZEN_IP, service="110",
         variables={"citizen": "13512345678"}, timeout_s=90)
     try:
@@ -162,7 +164,7 @@ async def test_a_whisper_reaches_the_agent_and_never_the_citizen(
                                        if m.start_line.startswith("SIP/2.0 200")], 10,
                               what="the citizen answered")
         citizen_ear.talk_to(sdp_media(ok[0].body))
-        call = await live_call("110")
+        call = await live_call("110", "13512345678")
         await asyncio.sleep(1.0)   # music on hold is over; both phones send silence
         agent_ear.payloads.clear()
         citizen_ear.payloads.clear()
@@ -175,8 +177,44 @@ async def test_a_whisper_reaches_the_agent_and_never_the_citizen(
         assert len(citizen_ear.payloads) > 100   # the citizen's phone does receive audio
         assert citizen_ear.rms() < QUIET, citizen_ear.rms()
         assert api("DELETE", f"/calls/{call['call_id']}/supervision")[0] == 200
-        await sup.wait(15)
+        assert await sup.wait(15) == 0, sup.output()   # hung up with a BYE
+        assert await citizen.wait(30) == 0, citizen.output()   # hangs up: nothing left over
     finally:
         agent_ear.close()
+        citizen_ear.close()
+        citizen.stop()
+
+
+async def test_a_barge_is_heard_by_the_citizen_too(
+        settings, seats, supervisor_phone, speech, tmp_path):
+    citizen_ear = await RtpProbe.open(CITIZEN_IP)
+    await seats("2005")
+    sup = await supervisor_phone("2092", agent_scenario(
+        tmp_path / "sup.xml", [("pause", 300), ("audio", str(speech))]))
+    target = settings.site("110")
+    citizen = await start_sipp(
+        str(probe_citizen_scenario(tmp_path / "citizen.xml", CITIZEN_IP, citizen_ear.port,
+                                   [("pause", 15000)])),
+        f"{target.address}:{target.sip_port}", local_ip=CITIZEN_IP, service="110",
+        variables={"citizen": "13412345678"}, timeout_s=90)
+    try:
+        ok = await wait_until(lambda: [m for m in citizen.messages()
+                                       if m.start_line.startswith("SIP/2.0 200")], 10,
+                              what="the citizen answered")
+        citizen_ear.talk_to(sdp_media(ok[0].body))
+        call = await live_call("110", "13412345678")
+        await asyncio.sleep(1.0)
+        citizen_ear.payloads.clear()
+        status, session = api("POST", f"/calls/{call['call_id']}/supervision",
+                              {"mode": "barge", "seat": "2092"})
+        assert status == 201, session
+        await wait_until(lambda: citizen_ear.rms() > LOUD, 20, interval=0.3,
+                         what="the supervisor's voice at the citizen's phone")
+        assert api("DELETE", f"/calls/{call['call_id']}/supervision")[0] == 200
+        assert await sup.wait(15) == 0, sup.output()
+        trail = await audit_of(settings, call["call_id"])
+        assert {e["detail"]["mode"] for e in trail} == {"barge"}
+        assert await citizen.wait(30) == 0, citizen.output()
+    finally:
         citizen_ear.close()
         citizen.stop()
