@@ -12,7 +12,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -27,6 +27,7 @@ from services.api.open311 import OPEN311_PREFIX, Open311Deps, build_open311
 from services.api.open311_keys import load_open311_keys
 from services.api.sessions import RedisSessions
 from services.overflow import OverflowState
+from services.recordings.library import RecordingLibrary
 from services.seats import RedisSeatMirror, SeatBoard
 from services.web import add_web_routes
 from services.work_orders.ids import new_order_id
@@ -37,6 +38,7 @@ from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_han
 from telephony.ari.client import AriClient, AriEvents
 from telephony.callbacks import CallbackBook, CallbackJob
 from telephony.calls.controller import CallController, TransferTargets
+from telephony.calls.ports import LegGone
 from telephony.calls.journal import CallJournal, Observers
 from telephony.calls.store import RedisCallStore
 from telephony.desk import ControllerDesk, EventFeed, OverflowSwitch
@@ -46,6 +48,8 @@ from telephony.order_db import OrderDatabase
 from telephony.orders import OrderRecorder
 from telephony.prompts import faq_media, position_settings
 from telephony.service_levels import ServiceLevelWatch
+from telephony.recording import CallRecorder, expire_recordings
+from telephony.supervision import SupervisionDesk, SupervisionLeg
 from telephony.settings import Settings, Site, environment
 from telephony.suggestions import Suggestions, resuggester, settle_heap
 from telephony.transfers import ControllerTransfers, TransferBook
@@ -97,8 +101,17 @@ class Controller:
         self.call_store = RedisCallStore(redis, self._spawn) if redis else None
         self.callback_book = CallbackBook(time.monotonic)
         self.aris = {site.name: self._ari(site) for site in s.sites}
+        self.recording_policies = {site.name: site.recording for site in s.sites}
+        self.call_recorder = CallRecorder(self.aris, self.recording_policies,
+                                          lambda: self.order_db.recordings,
+                                          clock=lambda: datetime.now(UTC))
+        self.recordings = RecordingLibrary(lambda: self.order_db.recordings, s.recordings_dir)
         # each site's events socket owns its "connected" flag; call control reads it
         self.connected = {site.name: asyncio.Event() for site in s.sites}
+        self.supervision = SupervisionDesk(
+            self.aris, s.app_name, {site.name: site.supervisor_seats for site in s.sites},
+            lambda call_id: self.calls.call(call_id), lambda: self.order_db.recordings,
+            self.events.publish)
         self.calls = self._call_control()
         self.registry.register(ControllerCollector(self.calls, self._outbox_state))
         self.links = {site.name: self._link(site) for site in s.sites}
@@ -143,7 +156,8 @@ class Controller:
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
             observer=Observers(self.journal, self.recorder, self.call_log, self.call_metrics,
                                EventFeed(self.events.publish), self.suggestions, self.faq,
-                               self.transfers, self.callback_book),
+                               self.transfers, self.callback_book, self.call_recorder,
+                               self.supervision),
             suggest=self.suggestions.at_arrival,
             overflow={site.name: OverflowState(site.overflow) for site in s.sites if site.overflow},
             surge_after_s={site.name: site.surge_after_s for site in s.sites
@@ -156,7 +170,7 @@ class Controller:
         lags = {stage: self.call_metrics.ari_event_lag.labels(name, stage)
                 for stage in ("socket", "queue")}
         events = AriEvents(self._session, ari, self.settings.app_name,
-                           signal_handler(name, calls.on_signal),
+                           signal_handler(name, self._route_signal),
                            on_connect=self._squared_up(site, ari), on_disconnect=_nothing,
                            site=name, over_websocket=self.settings.ari_requests == "websocket",
                            lag=lambda stage, seconds: lags[stage].observe(seconds),
@@ -167,6 +181,15 @@ class Controller:
             on_registration=lambda aor, yes: calls.seats.seat_registered(name, aor, yes),
             on_resync=lambda aors: calls.seats.seats_resynced(name, aors))
         return SiteLink(site, ari, events, ami)
+
+    async def _route_signal(self, site: str, signal: Any) -> None:
+        """Supervision's own legs go to supervision; everything else to call control."""
+        if isinstance(signal, SupervisionLeg):
+            await self.supervision.entered(site, signal)
+        elif isinstance(signal, LegGone) and self.supervision.owns(signal.leg_id):
+            await self.supervision.gone(signal.leg_id)
+        else:
+            await self.calls.on_signal(site, signal)
 
     def _squared_up(self, site: Site, ari: AriClient) -> Callable[[], Awaitable[None]]:
         calls, store = self.calls, self.call_store
@@ -208,7 +231,10 @@ class Controller:
             ("call-log-recorder", self.call_log.run()),
             ("service-levels", self.service_levels.run()),
             ("routing-load", self.suggestions.load()),
-            ("callbacks", self.callback_job.run()))]
+            ("callbacks", self.callback_job.run()), ("recordings", self.call_recorder.run()),
+            ("recording-retention", expire_recordings(
+                lambda: self.order_db.recordings, self.recordings, self.recording_policies,
+                self.settings.recording_expiry_s)))]
         try:
             yield
         finally:
@@ -287,6 +313,8 @@ def api_deps(controller: Controller, accounts: Accounts) -> ApiDeps:
         audit=JsonlAudit(settings.data_dir / "lookup-audit.jsonl"),
         transfers=ControllerTransfers(controller.calls, controller.transfers,
                                       frozenset(settings.lines)),
+        recordings=controller.recordings,
+        supervision=controller.supervision,
     )
 
 

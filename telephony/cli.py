@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "telephony.lab.commands:register_tools",
     "telephony.ops_cli",
     "telephony.config.cli",
+    "telephony.recordings_cli",
     "services.work_orders.cli",   # register(sub, orders_config, configure_logging=...)
     "services.routing.cli",
     "services.dispatch.cli",

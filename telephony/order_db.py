@@ -18,6 +18,7 @@ if TYPE_CHECKING:   # heavy imports, loaded in the background at start
     from services.call_log.apply import CallLog
     from services.dispatch.service import DispatchService
     from services.knowledge.service import KnowledgeService
+    from services.recordings.store import RecordingStore
     from services.work_orders.service import WorkOrderService
 
 log = logging.getLogger("hotline.app")
@@ -35,6 +36,7 @@ class OrderDatabase:
         self.knowledge: KnowledgeService | None = None  # the knowledge base, on the same database
         self.worker: OrderWorker | None = None
         self.call_log: CallLog | None = None             # the call log's read side, same database
+        self.recordings: RecordingStore | None = None    # recording rows and their audit
 
     @property
     def consumer_mode(self) -> str:
@@ -69,6 +71,7 @@ class OrderDatabase:
 
     async def _open(self, url: str) -> WorkOrderService:
         from services.dispatch.wiring import order_services
+        from services.recordings.store import RecordingStore
         from services.work_orders import db
 
         delay = 0.5
@@ -81,6 +84,7 @@ class OrderDatabase:
                 await self._start_knowledge(sessions)
                 from services.call_log.apply import CallLog
                 self.call_log = CallLog(sessions)
+                self.recordings = RecordingStore(sessions, lambda: datetime.now(UTC))
             except Exception as exc:  # noqa: BLE001 - any failure: the database is not ready
                 log.warning("order database not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

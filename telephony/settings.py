@@ -75,6 +75,10 @@ class Settings:
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
     # names this controller's order consumer in the stream's group (None: host and API port)
     controller_id: str | None = None
+    # each site's recording directory as this process sees it, "{site}" in it (the
+    # switch's spool: a shared volume in docker/, the sid root's in the lab)
+    recordings_dir: str | None = None
+    recording_expiry_s: float = 3600.0      # how often expired recordings are deleted
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -89,6 +93,12 @@ class Settings:
             if candidate.service_number == want:
                 return candidate
         raise SettingsError(f"no site serves platform {want}")
+
+    def site_of_supervisor_seat(self, seat: str) -> Site:
+        for site in self.sites:
+            if seat in site.supervisor_seats:
+                return site
+        raise SettingsError(f"seat {seat} is no site's supervisor seat")
 
     def site_of_seat(self, seat: str) -> Site:
         for site in self.sites:
@@ -166,7 +176,23 @@ def load_settings(
                          or defaults.get("citizen_gateway") or None),
         kb_sound_dir=Path(env["HOTLINE_KB_SOUND_DIR"]) if env.get("HOTLINE_KB_SOUND_DIR") else None,
         controller_id=env.get("HOTLINE_CONTROLLER_ID") or None,
+        recordings_dir=_recordings_dir(env, lab_mode),
+        recording_expiry_s=float(env.get("HOTLINE_RECORDING_EXPIRY_S", "3600")),
     )
+
+
+def _recordings_dir(env: Mapping[str, str], lab_mode: bool) -> str | None:
+    """HOTLINE_RECORDINGS_DIR ("{site}" in it), else the lab's spool in lab mode."""
+    if env.get("HOTLINE_RECORDINGS_DIR"):
+        return env["HOTLINE_RECORDINGS_DIR"]
+    if not lab_mode:
+        return None
+    from telephony.lab.runtime import find_runtime
+
+    runtime = find_runtime()
+    if runtime is None:
+        return None
+    return str(runtime.host_path(f"/tmp/{lab_dir(env).name}")) + "/{site}/spool/recording"
 
 
 def _data_dir(env: Mapping[str, str], lab_mode: bool) -> Path | None:

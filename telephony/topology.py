@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.overflow import OverflowPolicy
+from services.recordings.policy import RecordingPolicy
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class Site:
     rtp_end: int
     overflow: OverflowPolicy | None = None
     surge_after_s: float | None = None   # all seats busy this long: FAQ / callback menu
+    recording: RecordingPolicy | None = None   # None: this site does not record
+    # shift leaders' softphones: they register like seats, are rung only for listen-in,
+    # whisper or barge (issue 18), and never get a citizen's call (not in `seats`)
+    supervisor_seats: tuple[str, ...] = ()
 
     @property
     def ari_url(self) -> str:
@@ -51,6 +56,14 @@ def parse_topology(data: dict) -> tuple[tuple[Site, ...], dict[str, str], dict]:
             rtp_end=int(raw["rtp"]["end"]),
             overflow=OverflowPolicy(**raw["overflow"]) if raw.get("overflow") else None,
             surge_after_s=float(raw["surge"]["after_s"]) if raw.get("surge") else None,
+            recording=RecordingPolicy.parse(raw.get("recording"), f"sites.{name}"),
+            supervisor_seats=_range(raw.get("supervisor_seats")),
         ))
     lines = {str(k): str(v) for k, v in data.get("lines", {}).items()}
     return tuple(sites), lines, defaults
+
+
+def _range(raw: dict | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    return tuple(str(n) for n in range(int(raw["first"]), int(raw["last"]) + 1))

@@ -15,6 +15,8 @@ from services.api import (
     handlers,
     knowledge,
     open311,
+    recordings,
+    supervision,
     reference,
     search,
     transfer_endpoints,
@@ -27,7 +29,8 @@ from services.api.openapi import API_PREFIX, DOCUMENT, build_document
 # aiohttp would otherwise match first.
 OPERATIONS = [*search.OPERATIONS, *callers.OPERATIONS, *reference.OPERATIONS, *call_log.OPERATIONS,
               *handlers.OPERATIONS, *control_endpoints.OPERATIONS, *dispatch.OPERATIONS,
-              *knowledge.OPERATIONS, *transfer_endpoints.OPERATIONS]
+              *knowledge.OPERATIONS, *transfer_endpoints.OPERATIONS, *recordings.OPERATIONS,
+              *supervision.OPERATIONS]
 
 
 async def api_headers(_request: web.Request, response: web.StreamResponse) -> None:

@@ -61,6 +61,10 @@ class ApiDeps:
     transfers: TransferDesk | None = None
     # the call log's read side (services/call_log), or a callable until the database answers
     call_log: CallLog | Callable[[], CallLog | None] | None = None
+    # call recordings (services.recordings.library.RecordingLibrary); None: 503
+    recordings: Any = None
+    # listen-in, whisper, barge (telephony.supervision.SupervisionDesk); None: 503
+    supervision: Any = None
 
 
 def _ready(value: Any, name: str) -> Any:
@@ -154,6 +158,8 @@ class Operation:
 _REASONS = {
     400: "bad request", 401: "wrong user or password", 403: "not allowed for this user (role, site, platform or seat)",
     404: "no such resource", 409: "the resource's state refuses this",
+    410: "gone (a recording's audio past its retention)",
+    502: "the switch refused (a supervisor's seat could not be rung)",
     422: "breaks a rule", 426: "a WebSocket upgrade is required",
     429: "too many failed attempts from this user or address; see Retry-After",
 }  # fmt: skip

@@ -93,6 +93,13 @@ EVENTS: dict[str, dict[str, Any]] = {
            ("EventTransferCreated", "transfer_created", "started"),
            ("EventTransferUpdated", "transfer_updated", "changed (answered, agent released)"),
            ("EventTransferEnded", "transfer_ended", "ended"))},
+    **{name: _event(kind, f"A supervisor's listen-in, whisper or barge {verb} (seen by "
+                    "supervisors and ops only).", ["site", "session_id", "call_id", "mode", "seat"],
+                    site=_STR, session_id=_STR, call_id=_STR, mode=_STR, seat=_STR,
+                    supervisor=_STR, answered={"type": "boolean"},
+                    roles={"type": "array", "items": _STR})
+       for name, kind, verb in (("EventSupervisionJoined", "supervision_joined", "joined"),
+                                ("EventSupervisionEnded", "supervision_ended", "ended"))},
     "EventsLost": _event("events_lost", "This reader was slow: `count` events were dropped; "
                          "read the state again.", ["count"], count={"type": "integer"}),
 }

@@ -31,6 +31,8 @@ EVENT_TYPES = (
     "key_refused",       # the machine refused a key or action in the call's state
     "suggestion",        # a call's routing suggestion changed
     "supervision",       # a supervision notice (督办) was issued
+    "supervision_joined",  # a supervisor's listen-in / whisper / barge joined (supervisors)
+    "supervision_ended",   # ... and ended
     "events_lost",       # this stream fell behind and dropped `count` events
     "transfer_created",  # a transfer or three-way started (a key or POST /transfers)
     "transfer_updated",  # it changed: answered, the agent released

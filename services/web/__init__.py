@@ -11,9 +11,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {"/desk": "desk.html", "/board": "board.html"}
 # Scripts only from this server (no inline script, no eval); inline style attributes are
 # used by the pages' markup. The events WebSocket is this host's (named as well as 'self':
-# older browsers do not match ws: with 'self').
+# older browsers do not match ws: with 'self'). Recordings play from blob: URLs: the audio
+# is fetched with the session's Authorization header, which an <audio src> cannot send.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self' ws://{host} wss://{host}; "
+       "img-src 'self' data:; media-src 'self' blob:; "
+       "connect-src 'self' ws://{host} wss://{host}; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",

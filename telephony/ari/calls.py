@@ -28,6 +28,7 @@ from telephony.calls.ports import (
     SwitchError,
 )
 from telephony.sip_rules import UnsafeDialString, check_endpoint, clean_header
+from telephony.supervision import SupervisionLeg
 from telephony.sip_rules import caller_number as digits_only
 
 log = logging.getLogger("hotline.ari")
@@ -199,17 +200,20 @@ def _arrival(event: StasisStart) -> CallArrived:
                        ivr_choice=headers.get("X-IVR-Choice"))
 
 
-def _entered(event: StasisStart) -> Signal:
+def _entered(event: StasisStart) -> Signal | SupervisionLeg:
     kind = event.args[0] if event.args else ""
     if kind in ("citizen", "trunk"):
         return _arrival(event)
     if kind in ("seat", "target", "callback") and len(event.args) > 1:
         role = "seat" if kind == "seat" else "target" if kind == "target" else "callback"
         return LegAnswered(event.channel.id, event.args[1], role)
+    if kind == "supervision" and len(event.args) > 1:   # not call control's: see app.py
+        part = "snoop" if event.args[2:3] == ("snoop",) else "supervisor"
+        return SupervisionLeg(event.channel.id, event.args[1], part)
     return StrayLeg(event.channel.id, f"entered with unknown args {event.args!r}")
 
 
-def to_signal(event: AriEvent) -> Signal | None:
+def to_signal(event: AriEvent) -> Signal | SupervisionLeg | None:
     """A typed ARI event as what it means to call control (None: not call control's)."""
     match event:
         case StasisStart():
@@ -225,7 +229,7 @@ def to_signal(event: AriEvent) -> Signal | None:
     return None
 
 
-def signal_handler(site: str, on_signal: Callable[[str, Signal], Awaitable[None]]
+def signal_handler(site: str, on_signal: Callable[[str, Signal | SupervisionLeg], Awaitable[None]]
                    ) -> Callable[[dict], Awaitable[None]]:
     """What a site's events socket calls with each raw event."""
     async def handle(raw: dict) -> None:

@@ -212,6 +212,26 @@ class AriClient:
             if exc.status != 404:
                 raise
 
+    async def play_bridge(self, bridge_id: str, media: str, playback_id: str) -> dict:
+        """Play to everyone in the bridge, without taking anyone out of the mix."""
+        return await self.request("POST", f"/bridges/{bridge_id}/play",
+                                  params={"media": media, "playbackId": playback_id})
+
+    async def record_bridge(self, bridge_id: str, name: str) -> dict:
+        """Record the bridge's mixed audio to `<spool>/recording/<name>.wav` until the
+        bridge goes (issue 18)."""
+        return await self.request("POST", f"/bridges/{bridge_id}/record", params={
+            "name": name, "format": "wav", "ifExists": "fail", "beep": False})
+
+    async def snoop(self, channel_id: str, *, spy: str, whisper: str, app: str,
+                    app_args: str, snoop_id: str) -> dict:
+        """A snoop channel on `channel_id`: hears its audio (`spy`: "in" what the channel
+        sends, "out" what it is sent, "both") and speaks into it (`whisper`: "out" adds to
+        what the channel's own phone hears, "in" to what the channel sends on)."""
+        return await self.request("POST", f"/channels/{channel_id}/snoop", params={
+            "spy": spy, "whisper": whisper, "app": app, "appArgs": app_args,
+            "snoopId": snoop_id})
+
     async def bridges(self) -> list[dict]:
         return await self.request("GET", "/bridges") or []
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from services.redis_link import check_url
+from services.recordings.policy import PolicyError, RecordingPolicy
 from telephony.calls.model import PLATFORMS
 from telephony.settings import (
     DEFAULT_TOPOLOGY,
@@ -124,6 +125,17 @@ def _check_site(key: str, raw: dict, defaults: dict, sites: dict,
     overflow = raw.get("overflow")
     if overflow and overflow.get("to") not in sites:
         problems.append(f"{key}.overflow.to: names no site: {overflow.get('to')!r}")
+    try:
+        RecordingPolicy.parse(raw.get("recording"), key)
+    except PolicyError as exc:
+        problems.append(str(exc))
+    supervisors = raw.get("supervisor_seats")
+    if supervisors:   # softphones too: each needs its password like a seat
+        first, last = supervisors.get("first"), supervisors.get("last")
+        if not (isinstance(first, int) and isinstance(last, int) and 0 < first <= last):
+            problems.append(f"{key}.supervisor_seats: needs first <= last, both numbers")
+        else:
+            seats += [str(n) for n in range(first, last + 1)]
     return seats
 
 

@@ -13,6 +13,7 @@ import aiohttp
 
 from services.privacy import mask_number
 from telephony.ari.client import AriClient
+from telephony.lab.bridges import parties
 from telephony.lab.lab import Lab, LabError
 from telephony.lab.sipp import agent_scenario, free_udp_port, register_seat, start_sipp
 from telephony.settings import Settings
@@ -160,8 +161,9 @@ def _seat_available(lab, site: str, seat: str):
 async def _bridged(ari: AriClient, endpoint: str) -> dict | None:
     names = {c["id"]: c["name"] for c in await ari.channels()}
     for bridge in await ari.bridges():
-        if len(bridge["channels"]) == 2 and any(
-                names.get(cid, "").startswith(f"PJSIP/{endpoint}-") for cid in bridge["channels"]):
+        members = parties(bridge, names)   # not the recorder's channel
+        if len(members) == 2 and any(names[cid].startswith(f"PJSIP/{endpoint}-")
+                                     for cid in members):
             return bridge
     return None
 

@@ -70,6 +70,8 @@ class Lab:
         dirs = self.site_dirs(site)
         for inner in dirs.all():
             self.runtime.host_path(inner).mkdir(parents=True, exist_ok=True)
+        # ARI records into <spool>/recording and does not make it (issue 18)
+        self.runtime.host_path(f"{dirs.spool}/recording").mkdir(exist_ok=True)
         etc = self.runtime.host_path(dirs.etc)
         write_site(render_site(self.settings, site, dirs), etc)
         return etc

@@ -92,3 +92,28 @@ def write_tone_pcap(path: Path, seconds: float, hz: float = 440.0,
         seq, ts, t = seq + 1, ts + 160, t + 0.02
     _write(path, packets)
     return path
+
+
+def write_audio_pcap(path: Path, wav: Path, lead_silence: int = 25) -> Path:
+    """A pcap of `wav` as G.711 µ-law RTP (payload type 0, 20 ms packets), after half a
+    second of silence (see `_silence`): what a citizen's phone would send. sox converts."""
+    import subprocess
+
+    raw = subprocess.run(["sox", str(wav), "-t", "raw", "-r", "8000", "-c", "1", "-e",
+                          "mu-law", "-b", "8", "-"], capture_output=True, check=True).stdout
+    packets, seq, ts, t = _silence(lead_silence)
+    for offset in range(0, len(raw) - 159, 160):
+        rtp = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts, _SSRC)
+        packets.append((t, rtp + raw[offset:offset + 160]))
+        seq, ts, t = seq + 1, ts + 160, t + 0.02
+    _write(path, packets)
+    return path
+
+
+def spoken_wav(path: Path, text: str) -> Path:
+    """`text` spoken by espeak-ng (Mandarin), as a WAV: a citizen's voice for the tests."""
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-v", "cmn", "-s", "150", "-w", str(path), text],
+                   check=True, capture_output=True)
+    return path

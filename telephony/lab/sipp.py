@@ -321,6 +321,7 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
     ("storm", digits) plays them as fast as 200 keys a second,
     ("await", ms) waits up to ms for the test's poke(),
     ("tone", seconds) starts a PCMU tone (the agent's voice) and goes on at once.
+    ("audio", pcap path) plays RTP audio from the UA's media port.
     """
     # SIPp refuses variables set but never used: capture the dialog only for INFO
     sends_info = any(kind == "info" for kind, _ in steps)
@@ -333,6 +334,8 @@ def agent_scenario(path: Path, steps: list[tuple[str, str | int]], bye_timeout_m
         elif kind == "tone":   # the agent talks: a PCMU tone for `arg` seconds, in the background
             pcap = write_tone_pcap(path.with_name(f"{path.stem}-tone.pcap"), float(arg))
             body.append(f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>\n')
+        elif kind == "audio":   # an RTP pcap (rtp_pcap.write_audio_pcap), not waited for
+            body.append(f'  <nop><action><exec play_pcap_audio="{arg}" /></action></nop>\n')
         elif kind in ("rfc2833", "storm"):
             # a storm: 200 keys a second, each a short burst of telephone-events
             fast: dict[str, Any] = {"packets_per_digit": 2, "packet_s": 0.0025,
@@ -367,13 +370,17 @@ _CITIZEN_BYE = """  <send retrans="500">
 
 def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
                      hang_up: bool = True, bye_timeout_ms: int = 30000) -> Path:
-    """The citizen.xml call, then steps ("pause", ms) / ("info", "12") / ("await", ms), then our
-    BYE, or (hang_up=False) a wait for the far end's BYE."""
+    """The citizen.xml call, then steps ("pause", ms) / ("info", "12") / ("await", ms) /
+    ("audio", pcap path: RTP played from the citizen's media port, without waiting), then
+    our BYE, or (hang_up=False) a wait for the far end's BYE."""
     base = (SCENARIOS / "citizen.xml").read_text()
     head = base[:base.index("  <pause />")]
     body, cseq = [head], 2
     for kind, arg in steps:
         common = _step_xml(kind, arg, cseq, _CITIZEN_DIALOG)
+        if common is None and kind == "audio":
+            body.append(f'  <nop><action><exec play_pcap_audio="{arg}" /></action></nop>\n')
+            continue
         if common is None:
             raise ValueError(f"unknown citizen step {kind!r}")
         xml, cseq = common
@@ -381,4 +388,24 @@ def citizen_scenario(path: Path, steps: list[tuple[str, str | int]],
     body.append(_CITIZEN_BYE.format(cseq=cseq) if hang_up else _BYE_IN.format(timeout=bye_timeout_ms))
     body.append("</scenario>\n")
     path.write_text("".join(body))
+    return path
+
+
+# ---- UAs whose audio goes to an RtpProbe (rtp_probe.py): what a phone really heard -----
+def probe_answer_scenario(path: Path, rtp_ip: str, rtp_port: int,
+                          steps: list[tuple[str, str | int]] = (),
+                          bye_timeout_ms: int = 60000) -> Path:
+    """agent_scenario, with the answer's SDP naming the probe's socket for the audio."""
+    agent_scenario(path, list(steps), bye_timeout_ms)
+    text = path.read_text().replace("c=IN IP[media_ip_type] [media_ip]", f"c=IN IP4 {rtp_ip}")
+    path.write_text(text.replace("m=audio [media_port]", f"m=audio {rtp_port}"))
+    return path
+
+
+def probe_citizen_scenario(path: Path, rtp_ip: str, rtp_port: int,
+                           steps: list[tuple[str, str | int]]) -> Path:
+    """citizen_scenario, with the offer's SDP naming the probe's socket for the audio."""
+    citizen_scenario(path, steps)
+    text = path.read_text().replace("c=IN IP[media_ip_type] [media_ip]", f"c=IN IP4 {rtp_ip}")
+    path.write_text(text.replace("m=audio [media_port]", f"m=audio {rtp_port}"))
     return path

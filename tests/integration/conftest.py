@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from telephony.lab.bridges import parties
 from telephony.lab.lab import Lab
 from telephony.lab.sipp import SippRun, free_udp_port, register_seat, start_sipp, unregister_all
 from telephony.settings import Settings, Site, load_settings
@@ -70,7 +71,10 @@ class AriProbe:
         return await self.get("/channels")
 
     async def bridges(self) -> list[dict]:
-        return await self.get("/bridges")
+        """Each bridge with its parties' channels only: the recorder's (and an
+        announcement's) media channel is Asterisk's, not a party to the call."""
+        names = {c["id"]: c["name"] for c in await self.channels()}
+        return [{**b, "channels": parties(b, names)} for b in await self.get("/bridges")]
 
 
 async def wait_until(predicate: Callable, timeout: float = 10.0, interval: float = 0.05,

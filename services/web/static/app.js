@@ -169,5 +169,32 @@ const Hotline = (() => {
     offline: "离线 offline",
   };
 
-  return { h, fill, api, boot, events, header, time, pct, pill, session, CALL_STATES, SEAT_STATES };
+  // a recording's audio: fetched with the session's token (an <audio src> cannot send
+  // one), played from a blob: URL; the server audits the listen
+  async function audioUrl(path) {
+    const s = session();
+    const resp = await fetch(API + path, { headers: s ? { Authorization: `Bearer ${s.token}` } : {} });
+    if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
+    return URL.createObjectURL(await resp.blob());
+  }
+
+  // a list of recordings, each with a play button that fills an <audio> player
+  function recordingList(recordings, playerId) {
+    if (!recordings.length) return h("div", { class: "empty" }, "无录音 no recordings");
+    return h("table", { class: "recordings" },
+      h("tr", {}, ["录音 Recording", "场地 Site", "坐席 Seats", "时长 Length", ""].map((t) => h("th", {}, t))),
+      recordings.map((r) => h("tr", { dataset: { recording: r.recording_id } },
+        h("td", {}, r.recording_id), h("td", {}, r.site), h("td", {}, r.seats.join(", ") || "–"),
+        h("td", {}, r.duration_s ? `${r.duration_s.toFixed(1)} s` : "–"),
+        h("td", {}, r.available
+          ? h("button", { class: "play", onclick: async () => {
+              const player = document.getElementById(playerId);
+              player.src = await audioUrl(`/recordings/${encodeURIComponent(r.recording_id)}/audio`);
+              player.dataset.recording = r.recording_id;
+              await player.play().catch(() => {});
+            } }, "播放 Play")
+          : h("span", { class: "muted" }, r.deleted ? "已过期 expired" : "录制中 recording")))));
+  }
+
+  return { h, fill, api, audioUrl, recordingList, boot, events, header, time, pct, pill, session, CALL_STATES, SEAT_STATES };
 })();

@@ -11,6 +11,7 @@
 
   const recent = new Map();   // call_id -> {call, seen}: calls that ended lately stay visible
   const notices = [];         // live supervision notices
+  const joined = new Set();   // listen-in / whisper / barge sessions that have joined
   let hotspotPeriod = "day";
 
   async function health() {
@@ -88,14 +89,59 @@
     fill("calls", rows.length
       ? h("table", { id: "calls-table" },
           h("tr", {}, ["场地 Site", "状态 State", "坐席 Seat", "号码 Number", "工单 Order",
-                       "关联 Linked", "承接 Taken by"].map((t) => h("th", {}, t))),
+                       "关联 Linked", "承接 Taken by", "监听 Supervise"].map((t) => h("th", {}, t))),
           rows.map((c) => h("tr", { dataset: { call: c.call_id, state: c.state } },
             h("td", {}, c.site, c.via_trunk ? h("span", { class: "muted" }, ` ← ${c.origin_site}`) : ""),
             h("td", {}, pill(c.state, CALL_STATES[c.state] || c.state)),
             h("td", {}, c.seat || "–"), h("td", {}, c.citizen_number || "–"),
             h("td", {}, c.order_id || "–"), h("td", {}, c.linked_order_id || "–"),
-            h("td", {}, c.case_taken_by || "–"))))
+            h("td", {}, c.case_taken_by || "–"), h("td", { class: "supervise" }, superviseButtons(c)))))
       : h("div", { class: "empty" }, "暂无通话 no calls"));
+  }
+
+  // listen-in (监听), whisper (耳语), barge (强插) on a live answered call: the supervisor's
+  // own softphone (my seat) rings; end (结束) hangs it up; recordings (录音) lists the call's
+  const SUPERVISE = [["listen", "监听 Listen"], ["whisper", "耳语 Whisper"], ["barge", "强插 Barge"]];
+  function superviseButtons(c) {
+    const live = c.state !== "ended" && c.seat;
+    return [
+      ...(live ? SUPERVISE.map(([mode, label]) => h("button", {
+        class: `supervise-${mode}`, onclick: () => supervise(c.call_id, mode) }, label)) : []),
+      live ? h("button", { class: "supervise-end", onclick: () => endSupervision(c.call_id) }, "结束 End") : null,
+      h("button", { class: "recordings", onclick: () => showRecordings(c.call_id) }, "录音 Rec."),
+    ];
+  }
+
+  async function supervise(callId, mode) {
+    const seat = document.getElementById("my-seat").value.trim();
+    try {
+      const s = await api(`/calls/${encodeURIComponent(callId)}/supervision`,
+                          { method: "POST", body: { mode, seat } });
+      // a softphone that answers at once joins before this reply arrives: say so
+      fill("supervision-notice", joined.has(s.session_id)
+        ? `${s.mode} ${s.call_id}: 已接入 joined`
+        : `${s.mode} ${s.call_id}: 席位 ${s.seat} 振铃中 ringing (${s.session_id})`);
+    } catch (e) {
+      fill("supervision-notice", `${mode}: ${e.message}`);
+    }
+  }
+
+  async function endSupervision(callId) {
+    try {
+      const res = await api(`/calls/${encodeURIComponent(callId)}/supervision`, { method: "DELETE" });
+      fill("supervision-notice", `结束 ended ${res.ended.join(", ") || "–"}`);
+    } catch (e) {
+      fill("supervision-notice", `end: ${e.message}`);
+    }
+  }
+
+  async function showRecordings(callId) {
+    try {
+      const res = await api(`/calls/${encodeURIComponent(callId)}/recordings`);
+      fill("board-recordings", Hotline.recordingList(res.recordings, "board-player"));
+    } catch (e) {
+      fill("board-recordings", h("div", { class: "empty" }, `录音 recordings: ${e.message}`));
+    }
   }
 
   function renderOverflow(res) {
@@ -305,6 +351,10 @@
     if (ev.type === "supervision") {
       notices.unshift({ at: new Date().toISOString(), text: ev.order_id ? `${ev.order_id} ${ev.note || ""}` : JSON.stringify(ev) });
     }
+    if (ev.type === "supervision_joined") joined.add(ev.session_id);
+    if (ev.type === "supervision_joined" || ev.type === "supervision_ended") {
+      fill("supervision-notice", `${ev.mode} ${ev.call_id}: ${ev.type === "supervision_joined" ? "已接入 joined" : "已结束 ended"}`);
+    }
     if (ev.type === "call_state" && ev.call) recent.set(ev.call.call_id, { call: ev.call, seen: Date.now() });
     clearTimeout(soon);
     soon = setTimeout(() => refresh().catch(() => {}), 250);
@@ -312,6 +362,7 @@
 
   function start(user) {
     const status = Hotline.header(user);
+    document.getElementById("my-seat").value = user.seat || "";
     refresh().catch(() => {});
     Hotline.events(onEvent, status);
     setInterval(() => refresh().catch(() => {}), 5000);

@@ -191,12 +191,24 @@
     }
   }
 
+  // the recordings of my call's order (both platforms' parts after a hand-over)
+  async function renderRecordings() {
+    if (!order) { fill("recordings", h("div", { class: "empty" }, "无 none")); return; }
+    try {
+      const res = await api(`/orders/${encodeURIComponent(order.order_id)}/recordings`);
+      fill("recordings", Hotline.recordingList(res.recordings, "desk-player"));
+    } catch (e) {
+      fill("recordings", h("div", { class: "empty" }, `录音 recordings: ${e.message}`));
+    }
+  }
+
   async function loadOrder() {
     if (!call || !call.order_id) { order = null; renderOrder(); return; }
     try {
       order = await api(`/orders/${encodeURIComponent(call.order_id)}`);
       if (!editedSuggestion && order.suggestion) suggestion = order.suggestion;
       renderOrder();
+      renderRecordings();
       renderSuggestion();
       renderKeys();
       answersSoon();
@@ -382,6 +394,7 @@
     const status = Hotline.header(user);
     const f = form();
     f.addEventListener("submit", saveOrder);
+    document.getElementById("recordings-refresh").addEventListener("click", () => renderRecordings());
     f.summary.addEventListener("input", answersSoon);   // answers follow the text; the suggestion, the save
     loadCatalogues().catch((e) => log(`catalogues: ${e.message}`));
     document.getElementById("seat-pause").onclick = () => seatChange("pause");

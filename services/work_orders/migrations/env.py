@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 import services.call_log.models  # noqa: F401 - the call log's tables (0005_call_log)
 import services.dispatch.models  # noqa: F401  (its tables share Base: see 0003_dispatch)
 import services.knowledge.models  # noqa: F401 - registers the knowledge-base tables on Base
+import services.recordings.models  # noqa: F401 - the recording tables (0006_recordings)
 from services.work_orders.db import make_engine, resolve_url
 from services.work_orders.models import Base
 

@@ -290,12 +290,48 @@ def hub() -> EventHub:
     return EventHub(queue_size=8)
 
 
+def recording_library(engine, clock, folder: Path):
+    """Recording rows on `engine`'s database; audio files under folder/recordings/<site>/."""
+    from services.recordings.library import RecordingLibrary
+    from services.recordings.store import RecordingStore
+
+    store = RecordingStore(make_session_factory(engine), clock)
+    return RecordingLibrary(lambda: store, str(folder / "recordings" / "{site}"))
+
+
 @pytest.fixture
-def deps(orders, suggester, desk, hub, dispatch, knowledge, transfers) -> ApiDeps:
+def recordings(engine, clock: FakeClock, tmp_path: Path):
+    return recording_library(engine, clock, tmp_path)
+
+
+class FakeSupervision:
+    """Sessions as the controller's SupervisionDesk keeps them, without a switch."""
+
+    def __init__(self) -> None:
+        self.started: list[dict] = []
+
+    async def start(self, call_id, mode, seat, actor, role) -> dict:
+        session = {"session_id": f"sv{len(self.started)}", "call_id": call_id, "site": "12345",
+                   "mode": mode, "seat": seat, "supervisor": actor, "answered": False}
+        self.started.append(session)
+        return session
+
+    def sessions(self, call_id=None) -> list[dict]:
+        return [s for s in self.started if call_id in (None, s["call_id"])]
+
+    async def stop(self, call_id, actor, role) -> list[str]:
+        ended = [s["session_id"] for s in self.started if s["call_id"] == call_id]
+        self.started = [s for s in self.started if s["call_id"] != call_id]
+        return ended
+
+
+@pytest.fixture
+def deps(orders, suggester, desk, hub, dispatch, knowledge, transfers, recordings) -> ApiDeps:
     return ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=hub, dispatch=dispatch,
                    knowledge=knowledge, transfers=transfers,
-                   call_log=CallLog(orders.session_factory))
+                   call_log=CallLog(orders.session_factory),
+                   recordings=recordings, supervision=FakeSupervision())
 
 
 def mount(deps: ApiDeps) -> web.Application:

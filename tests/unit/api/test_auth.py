@@ -51,7 +51,7 @@ async def test_every_authenticated_route_refuses_anonymous_callers(client):
         path = op.path.format(call_id="c1", action="keep", site="12345", seat="1001",
                               order_id="WO-20261123-000000000000", user="ops",
                               number="13800138000", entry_id="kb-1", transfer_id="x1",
-                              three_way_id="x1", leg="agent")
+                              three_way_id="x1", leg="agent", recording_id="rec-c1-0000000a")
         resp = await client.request(op.method, BASE + path, json={})
         assert resp.status == 401, (op.method, op.path)
 

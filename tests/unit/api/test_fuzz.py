@@ -33,11 +33,13 @@ from tests.unit.api.conftest import (
     START,
     USERS,
     FakeClock,
+    FakeSupervision,
     make_accounts,
     make_services,
     mount,
     new_desk,
     open_order,
+    recording_library,
     token,
 )
 from tests.unit.api.fake_transfers import FakeTransfers
@@ -81,7 +83,9 @@ def harness(sqlite_template: Path, tmp_path_factory, suggester, dispatch_suggest
     deps = ApiDeps(orders=orders, routing=RoutingService(suggester), desk=desk,
                    accounts=make_accounts(), events=EventHub(), dispatch=dispatch,
                    knowledge=knowledge, transfers=transfers,
-                   call_log=CallLog(make_session_factory(engine)))
+                   call_log=CallLog(make_session_factory(engine)), supervision=FakeSupervision(),
+                   recordings=recording_library(engine, FakeClock(START),
+                                                tmp_path_factory.mktemp("rec")))
     h = Harness(deps, loop)
     h.run(transfers.start("c1", "transfer", "platform"))   # x1
     h.run(transfers.start("c2", "three_way", "platform"))  # x2

@@ -84,6 +84,7 @@ async def world(deps: ApiDeps) -> dict[str, str]:
     await orders.transition(replied, "replied", "t", outcome="done")
     entry = {"question": "物业不作为怎么投诉？", "answer": "先向物业公司书面提出，再向社区反映。",
              "department": "housing", "region_code": "410300", "category": "housing"}
+    await _recording(deps, "rec-c1-0000000a", "c1", replied)
     await deps.knowledge.import_records([{**entry, "entry_id": "kb-pub", "status": "published"},
                                          {**entry, "entry_id": "kb-draft", "status": "draft"}])
     moves = {}   # a transfer to read, complete and cancel; three-ways to keep, hand over, drop
@@ -102,6 +103,23 @@ async def world(deps: ApiDeps) -> dict[str, str]:
     return {**moves, "replied": replied, "open": await open_order(orders, "12345"),
             "to_reject": await open_order(orders, "12345"),
             "to_dispatch": await open_order(orders, "12345", summary="小区物业不管事")}
+
+
+async def _recording(deps: ApiDeps, recording_id: str, call_id: str, order_id: str) -> None:
+    """A finished recording of seat 1001's call, with one second of WAV audio."""
+    import wave
+
+    store = deps.recordings.store
+    now = deps.orders._clock()
+    await store.started(recording_id, call_id, "12345", "12345", "1001", [order_id], now)
+    await store.ended(recording_id, now)
+    folder = deps.recordings.directory("12345")
+    folder.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(folder / f"{recording_id}.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x10" * 8000)
 
 
 def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
@@ -198,6 +216,15 @@ def recipes(world: dict[str, str]) -> dict[str, tuple[str, str, dict | None]]:
         "export_call_log": ("ops", "/call-log/export?site=12345", None),
         "get_call_log": ("sup12345", "/call-log/c1", None),
         "service_levels": ("ops", "/reports/service-levels?site=12345,110", None),
+        "call_recordings": ("agent1001", "/calls/c1/recordings", None),
+        "order_recordings": ("agent1001", f"/orders/{world['replied']}/recordings", None),
+        "get_recording": ("agent1001", "/recordings/rec-c1-0000000a", None),
+        "recording_audio": ("agent1001", "/recordings/rec-c1-0000000a/audio", None),
+        "recording_audit": ("sup", "/recordings/rec-c1-0000000a/audit", None),
+        "start_supervision": ("sup", "/calls/c1/supervision", {"mode": "listen",
+                                                                "seat": "1091"}),
+        "list_supervision": ("sup", "/calls/c1/supervision", None),
+        "stop_supervision": ("sup", "/calls/c1/supervision", None),
     }
 
 

@@ -33,11 +33,13 @@ from tests.unit.api.conftest import (
     OPEN311_KEY,
     START,
     FakeClock,
+    FakeSupervision,
     make_accounts,
     make_services,
     mount,
     new_desk,
     open_order,
+    recording_library,
 )
 from tests.unit.api.conftest import token as user_token
 from tests.unit.api.fake_transfers import FakeTransfers
@@ -94,7 +96,10 @@ class LiveApi:
         deps = ApiDeps(orders=orders, routing=RoutingService(self.suggester), desk=desk,
                        accounts=accounts, events=EventHub(), dispatch=dispatch,
                        knowledge=knowledge, transfers=transfers,
-                       call_log=CallLog(make_session_factory(self.engine)))
+                       call_log=CallLog(make_session_factory(self.engine)),
+                       supervision=FakeSupervision(),
+                       recordings=recording_library(self.engine, FakeClock(START),
+                                                    Path(self.engine.url.database).parent))
         self.runner = web.AppRunner(mount(deps))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -125,3 +125,17 @@ def test_given_an_open311_keys_file_with_a_clear_key_then_the_check_names_it(
     env_file = _env_file(tmp_path, secrets_dir, HOTLINE_OPEN311_KEYS_FILE=str(keys))
     assert main(["config", "check", "--file", str(env_file)]) == 1
     assert "HOTLINE_OPEN311_KEYS_FILE: open311.keys.crm: clear keys" in capsys.readouterr().err
+
+
+def test_given_a_bad_recording_table_or_supervisor_seats_without_passwords_then_each_is_named(
+        tmp_path, secrets_dir):
+    env = compose_view(read_env_file(_env_file(tmp_path, secrets_dir)), tmp_path)
+    topology = tmp_path / "topology.toml"   # what _env_file wrote
+    text = topology.read_text().replace(
+        "recording = { enabled = true, retention_days = 180 }",
+        "recording = { enabled = true, retention_days = 0 }\n"
+        "supervisor_seats = { first = 1091, last = 1092 }")
+    topology.write_text(text)
+    problems = check_config(env)
+    assert any("sites.12345.recording.retention_days" in p for p in problems), problems
+    assert any("1091" in p for p in problems), problems

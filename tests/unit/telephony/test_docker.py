@@ -119,7 +119,8 @@ def test_image_entrypoint_renders_the_lab_configuration_with_ops_credentials(
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("HOTLINE_MODE", raising=False)
     seats = tmp_path / "seats.toml"
-    seats.write_text("[seats]\n" + "\n".join(f'{n} = "ops-{n}"' for n in range(1001, 1011)))
+    numbers = [*range(1001, 1011), *range(1091, 1100)]   # seats and supervisors' seats
+    seats.write_text("[seats]\n" + "\n".join(f'{n} = "ops-{n}"' for n in numbers))
     monkeypatch.setenv("HOTLINE_SEAT_PASSWORDS_FILE", str(seats))
     assert render.main(["--site", "12345", "--out", str(tmp_path / "etc")]) == 0
     etc = tmp_path / "etc"

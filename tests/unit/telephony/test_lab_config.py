@@ -79,7 +79,9 @@ def test_remote_site_has_no_service_number_and_no_lines(lab_settings):
 
 def test_bench_extension_only_in_lab_mode(tmp_path):
     seats = tmp_path / "seats.toml"
-    seats.write_text("[seats]\n" + "\n".join(f'{n} = "p{n}"' for n in range(1001, 1011)) + "\n")
+    # site 12345's seats and its supervisors' seats (each a softphone with a password)
+    numbers = [*range(1001, 1011), *range(1091, 1100)]
+    seats.write_text("[seats]\n" + "\n".join(f'{n} = "p{n}"' for n in numbers) + "\n")
     s = load_settings(env={"HOTLINE_ARI_PASSWORD": "a", "HOTLINE_AMI_SECRET": "b",
                            "HOTLINE_SEAT_PASSWORDS_FILE": str(seats)})
     files = render_site(s, s.site("12345"), SiteDirs.under("/x"))
