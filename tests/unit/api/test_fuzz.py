@@ -45,7 +45,7 @@ from tests.unit.api.conftest import (
 from tests.unit.api.fake_transfers import FakeTransfers
 
 BASE = "/api/v1"
-EXAMPLES = 400
+EXAMPLES = 8 * len(OPERATIONS)   # about eight requests per operation, whatever their number
 ERROR_KEYS = {"error_id", "message", "details"}
 
 
@@ -165,7 +165,8 @@ def requests(draw, harness: Harness):
     for name, schema in op.params.items():
         known = {"order_id": harness.order_ids, "call_id": ["c1", "c2", "c3", "gone"],
                  "site": ["12345", "110", "remote"], "seat": ["1001", "2001", "9999"],
-                 "transfer_id": ["x1", "x2"], "three_way_id": ["x2", "x1"]}
+                 "transfer_id": ["x1", "x2"], "three_way_id": ["x2", "x1"],
+                 "leg": ["agent", "target", "citizen"], "recording_id": ["rec-c1-0000000a"]}
         values[name] = draw(st.one_of(st.sampled_from(known.get(name, ["x"])),
                                       from_schema(schema), SAFE_TEXT.filter(bool)))
     path = BASE + op.path.format(**{k: quote(str(v), safe="") for k, v in values.items()})
