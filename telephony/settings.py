@@ -6,6 +6,8 @@ gets the part it needs passed in.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -69,6 +71,9 @@ class Settings:
     api_origins: frozenset[str] = frozenset()
     open311_keys_file: str | None = None    # hashed Open311 API keys (not used in the lab)
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
+    # this controller's name among those sharing the sites (site leases, consumers)
+    controller_id: str = "controller"
+    lease_ttl_s: float = 1.5                # a site lease's TTL; renewed five times inside it
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -155,7 +160,27 @@ def load_settings(
         api_origins=frozenset(o for o in env.get("HOTLINE_API_ORIGINS", "").split(",") if o),
         open311_keys_file=env.get("HOTLINE_OPEN311_KEYS_FILE") or None,
         kb_sound_dir=Path(env["HOTLINE_KB_SOUND_DIR"]) if env.get("HOTLINE_KB_SOUND_DIR") else None,
+        controller_id=_controller_id(env),
+        lease_ttl_s=_lease_ttl(env),
     )
+
+
+def _controller_id(env: Mapping[str, str]) -> str:
+    """HOTLINE_CONTROLLER_ID, else this host and process: unique among live controllers."""
+    value = env.get("HOTLINE_CONTROLLER_ID") or f"{socket.gethostname()}-{os.getpid()}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+        raise SettingsError("HOTLINE_CONTROLLER_ID: 1-64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _lease_ttl(env: Mapping[str, str]) -> float:
+    try:
+        ttl = float(env.get("HOTLINE_LEASE_TTL_S", "1.5"))
+    except ValueError:
+        raise SettingsError("HOTLINE_LEASE_TTL_S must be a number of seconds") from None
+    if not 0.5 <= ttl <= 30:
+        raise SettingsError("HOTLINE_LEASE_TTL_S must be between 0.5 and 30 seconds")
+    return ttl
 
 
 def _data_dir(env: Mapping[str, str], lab_mode: bool) -> Path | None:

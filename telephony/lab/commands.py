@@ -28,7 +28,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             return 0
         lab = Lab(_lab_settings())
         if args.action == "up":
-            lab.up(controller=not args.no_controller)
+            lab.up(controller=not args.no_controller, controllers=args.controllers)
         elif args.action == "down":
             lab.down()
         elif args.action == "status":
@@ -51,7 +51,8 @@ def lab_status(lab) -> dict:
         running = procs.get(f"asterisk-{site.name}", False)
         sites[site.name] = {"address": site.address, "running": running,
                             **(site_snapshot(lab.settings, site) if running else {})}
-    return {"processes": procs, "sites": sites, "controller": lab.health()}
+    return {"processes": procs, "sites": sites, "controller": lab.health(),
+            "controllers": lab.controllers()}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -95,11 +96,24 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return code
 
 
+def _controller_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= count <= 8:
+        raise argparse.ArgumentTypeError("between 1 and 8 controllers")
+    return count
+
+
 def register_lab(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser("lab", help="the multi-site Asterisk lab on this machine")
     lab.add_argument("action", choices=["up", "down", "status", "install", "render"])
     lab.add_argument("--no-controller", action="store_true",
                      help="start the sites and Redis only")
+    lab.add_argument("--controllers", type=_controller_count, default=1, metavar="N",
+                     help="start N controllers sharing the sites by site leases (default 1; "
+                          "controller k answers on the API port + k - 1)")
     lab.set_defaults(func=cmd_lab)
 
 
