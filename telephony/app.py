@@ -209,6 +209,15 @@ class Controller:
         log.warning("site %s: stepped down (%s); %d calls left to the next holder", name,
                     why, dropped)
 
+    async def _lease_sites(self) -> None:
+        """Take leases only once start-up's heavy work (the routing model, which holds the
+        loop for seconds) is over: a lease renewed late is a lease lost, and its calls
+        would move to another controller for nothing."""
+        assert self.leases is not None
+        while not self.suggestions.settled:
+            await asyncio.sleep(0.1)
+        await self.leases.run()
+
     def _replaced(self, name: str) -> Callable[[], None]:
         def replaced() -> None:
             assert self.leases is not None
@@ -221,7 +230,7 @@ class Controller:
         and await each, then close the links."""
         tasks = []
         if self.leases is not None:
-            tasks.append(asyncio.create_task(self.leases.run(), name="site-leases"))
+            tasks.append(asyncio.create_task(self._lease_sites(), name="site-leases"))
         else:
             for name in self.links:
                 self._serve(name)
