@@ -24,6 +24,7 @@ from telephony.calls.ports import (
     PromptFinished,
     SeatAt,
     Signal,
+    Caller,
     StrayLeg,
     SwitchError,
     SwitchSnapshot,
@@ -379,5 +380,14 @@ def snapshot_of(channels: list[dict], bridges: list[dict]) -> SwitchSnapshot:
             stamps[channel["id"]] = stamp
     members = {str(b["id"]): frozenset(str(c) for c in b.get("channels") or ())
                for b in bridges if isinstance(b, dict) and "id" in b}
-    return SwitchSnapshot(alive, members, stamps)
+    callers = {}
+    for raw in channels:
+        try:
+            channel = _channel(raw)
+        except MalformedEvent:
+            continue
+        if channel.id not in stamps:
+            callers[channel.id] = Caller(digits_only(channel.caller_number),
+                                         channel.technology_endpoint.startswith("trunk-"))
+    return SwitchSnapshot(alive, members, stamps, callers)
 

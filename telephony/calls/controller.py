@@ -344,7 +344,7 @@ class CallController:
         if not isinstance(switch, p.SwitchSnapshot):
             switch = p.SwitchSnapshot(frozenset(switch), {}, {})
         adopted = []
-        for call in records:
+        for call in [*records, *self._unstored(site, records, switch)]:
             if call.site != site or call.id in self._runners:
                 continue
             bridged = switch.bridges.get(call.bridge_name, frozenset())
@@ -363,6 +363,21 @@ class CallController:
                      step.call.state.value, call.state.value, call.order_id)
         self.seats.dispatch(site)
         return adopted
+
+    def _unstored(self, site: str, records: list[Call], switch: p.SwitchSnapshot
+                  ) -> list[Call]:
+        """Calls Asterisk holds bridged that no record names (the old controller died
+        before any write of them landed): rebuilt from the bridge and the stamps."""
+        known = {call.id for call in records} | set(self._runners)
+        out = []
+        for call_id, (citizen, stamp) in switch.unstored_calls(known).items():
+            caller = switch.callers[citizen]
+            out.append(recovery.rebuilt(call_id, site, self._site_platform[site], citizen,
+                                        caller.number, caller.via_trunk, stamp.orders,
+                                        switch.legs_of(call_id)))
+            log.warning("call %s: no stored record; rebuilt from Asterisk (order %s)",
+                        call_id, stamp.orders[0])
+        return out
 
     def abandon_site(self, site: str) -> int:
         """Another controller holds `site` now: let go of its calls at once, touching

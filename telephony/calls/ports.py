@@ -8,7 +8,7 @@ a digit, a leg gone with why), and asks the switch to act, naming *destinations*
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from telephony.calls.model import (
@@ -160,11 +160,33 @@ class LegStamp:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """What the switch tells of a citizen's leg: the number, and whether it came over
+    the trunk (a hand-over from the other platform)."""
+    number: str
+    via_trunk: bool
+
+
+@dataclass(frozen=True)
 class SwitchSnapshot:
     """A site's switch as it is: live channels, who is in which bridge, and the stamps."""
     alive: frozenset[str]
     bridges: Mapping[str, frozenset[str]]    # bridge id -> the channels in it
     stamps: Mapping[str, LegStamp]           # channel id -> its stamp
+    callers: Mapping[str, Caller] = field(default_factory=dict)   # channel id -> caller
+
+    def unstored_calls(self, known: set[str]) -> dict[str, tuple[str, LegStamp]]:
+        """Calls the switch holds in a bridge that no stored record names (every write of
+        them failed): call id -> (the unstamped leg in its bridge, a stamp of it)."""
+        found: dict[str, tuple[str, LegStamp]] = {}
+        for leg_id, stamp in self.stamps.items():
+            members = self.bridges.get(f"{stamp.call_id}-b", frozenset())
+            if stamp.call_id in known or stamp.call_id in found or leg_id not in members:
+                continue
+            citizen = [m for m in members if m not in self.stamps and m in self.callers]
+            if len(citizen) == 1 and len(stamp.orders) == 2:
+                found[stamp.call_id] = (citizen[0], stamp)
+        return found
 
     def legs_of(self, call_id: str) -> tuple[Leg, ...]:
         """The live legs the switch says belong to `call_id`."""

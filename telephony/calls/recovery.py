@@ -163,3 +163,16 @@ def vanished(call: Call, alive: set[str]) -> list[CallEvent]:
     if call.agent_leg and call.agent_leg.id not in alive:
         events.append(LegHungUp(call.agent_leg.id))
     return events
+
+
+def rebuilt(call_id: str, site: str, platform: str, citizen_leg: str, number: str,
+            via_trunk: bool, orders: tuple[str, ...], legs: tuple[Leg, ...]) -> Call:
+    """A call no stored record names, from what Asterisk holds alone: the bridge, the
+    citizen's leg in it and the stamps of ours (call id, role, orders). Its state is then
+    the bridge's, by `recovered`."""
+    numbers = [int(leg.id.rsplit("-", 1)[-1][1:] or 0) for leg in legs
+               if leg.id.rsplit("-", 1)[-1][1:].isdigit()]
+    return Call(id=call_id, site=site, platform=platform, citizen_number=number,
+                citizen_leg=Leg(citizen_leg, LegRole.CITIZEN), order_id=orders[0],
+                linked_order_id=orders[1], origin_site=site, via_trunk=via_trunk,
+                state=S.WAITING, bridge_id=f"{call_id}-b", attempts=max(numbers, default=0))

@@ -281,3 +281,36 @@ async def test_abandoning_a_site_drops_its_calls_without_touching_them():
     assert calls.call("c1") is None and switch.done == []
     assert not calls.press("c1", "*1")
     await calls.close()
+
+
+async def test_a_call_no_record_names_is_rebuilt_from_the_bridge_and_stamps():
+    """Every write of a hand-over's far side failed: Asterisk alone tells the call."""
+    from telephony.ari.calls import snapshot_of
+    channels = [
+        {"id": "trunk-leg", "name": "PJSIP/trunk-12345-00000001",
+         "caller": {"number": "13800138000"}},
+        {"id": "x9-s1", "name": "PJSIP/1001-00000002", "caller": {"number": "13800138000"},
+         "channelvars": {"HOTLINE_CALL": "x9", "HOTLINE_ROLE": "seat", "HOTLINE_SEAT": "1001",
+                         "HOTLINE_MODE": "", "HOTLINE_ORDERS": "WO-9,PO-9"}},
+    ]
+    view = snapshot_of(channels, [{"id": "x9-b", "channels": ["trunk-leg", "x9-s1"]}])
+    switch = FakeSwitch()
+    calls, board = controller(switch)
+    board.set_registered("12345", "1001", True)
+    assert calls.recover("12345", [], view) == ["x9"]
+    await asyncio.sleep(0)
+    call = calls.call("x9")
+    assert call.state is S.CONNECTED and call.via_trunk and call.citizen_number == "13800138000"
+    assert (call.order_id, call.linked_order_id) == ("WO-9", "PO-9")
+    assert call.agent_leg == Leg("x9-s1", LegRole.AGENT, "1001") and call.attempts == 1
+    assert switch.done == []
+    await calls.close()
+
+
+def test_channels_without_our_stamp_are_not_taken_for_our_legs():
+    from telephony.ari.calls import snapshot_of
+    view = snapshot_of([{"id": "a", "channelvars": {"HOTLINE_CALL": "", "HOTLINE_ROLE": ""}},
+                        {"id": "b", "channelvars": {"HOTLINE_CALL": "c", "HOTLINE_ROLE": "boss"}},
+                        "junk"], [{"id": "c-b", "channels": ["a", "b"]}, {"no": "id"}])
+    assert view.stamps == {} and view.alive == frozenset({"a", "b"})
+    assert view.unstored_calls(set()) == {}
