@@ -386,8 +386,14 @@ class CallController:
         for runner in dropped:
             if runner.task:
                 runner.task.cancel()
-            self._runners.pop(runner.call.id, None)
-            self.seats.forget(runner.call.id)
+            call = self._runners.pop(runner.call.id).call
+            self.seats.leave(call.id, site)
+            self.seats.forget(call.id)
+            # their seats are the new holder's to track; if the site comes back to us,
+            # adopting its calls marks the busy ones again
+            for seat in {leg.seat for leg in call.live_legs} | {call.reserved_seat}:
+                if seat:
+                    self._board.release(self._board.site_of(seat) or site, seat)
         gone = {r.call.id for r in dropped}
         for leg_id, call_id in list(self._legs.items()):
             if call_id in gone:

@@ -314,3 +314,14 @@ def test_channels_without_our_stamp_are_not_taken_for_our_legs():
                         "junk"], [{"id": "c-b", "channels": ["a", "b"]}, {"no": "id"}])
     assert view.stamps == {} and view.alive == frozenset({"a", "b"})
     assert view.unstored_calls(set()) == {}
+
+
+async def test_a_site_given_up_frees_its_seats_in_this_controllers_board():
+    switch = FakeSwitch()
+    calls, board = controller(switch)
+    board.set_registered("12345", "1001", True)
+    calls.recover("12345", [stored()], {"cit", "c1-s1"})
+    assert board.get("12345", "1001").state.value == "busy"
+    calls.abandon_site("12345")
+    assert board.get("12345", "1001").state.value == "available"
+    await calls.close()
