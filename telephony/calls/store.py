@@ -25,9 +25,12 @@ KEY = "hotline:calls"
 LEASE_KEY = "hotline:lease:{site}"
 
 # KEYS[1] the site's lease, KEYS[2] the calls hash; ARGV[1] the lease value the writer
-# holds, then (call id, JSON or "" to delete) pairs. -1: refused, the lease is not ours.
+# holds, then (call id, JSON or "" to delete) pairs. -1: refused, the lease is another's;
+# -2: no lease at all (it expired while Redis was away): retried once it is taken again.
 _FENCED_WRITE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local held = redis.call('GET', KEYS[1])
+if not held then return -2 end
+if held ~= ARGV[1] then return -1 end
 for i = 2, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[2], ARGV[i])
   else redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
@@ -54,8 +57,9 @@ def call_from_json(text: str | bytes) -> Call:
     return Call(**{k: v for k, v in data.items() if k in known})
 
 
-class StaleEpoch(Exception):
-    """A write from a controller that no longer holds the site's lease."""
+class LeaseExpired(Exception):
+    """The site's lease is not in Redis (it expired while Redis was away, and the holder
+    has not renewed it yet): the write waits for it."""
 
 
 class RedisCallStore:
@@ -98,6 +102,8 @@ class RedisCallStore:
         fence = self._fence(site) if self._fence else None
         written = -1 if fence is None else await self._fenced(
             keys=[LEASE_KEY.format(site=site), KEY], args=[fence, *pairs])
+        if int(written) == -2:
+            raise LeaseExpired(f"site {site}: no lease in Redis yet")   # the writer retries
         if int(written) < 0:
             # not ours any more: the new holder keeps these calls; never retried
             self.refused += len(pairs) // 2
