@@ -124,17 +124,19 @@ async def test_takeover_under_load_every_call_stays_and_star1_transfers_after_it
     victim = holder_of(lab, "12345")
     survivor = next(i for i in lab.controller_indexes() if i != victim)
     uas: dict[str, tuple] = {}
-    agent = await seats("1010", agent_scenario(tmp_path / "agent.xml",
-                                               [("await", 60000), ("info", "*1")]))
-    target = await seats("2010")
     try:
         for name, first in (("12345", 1001), ("110", 2001)):
             uas[name] = await _load(lab, settings, name, first, per_site)
-        transfer = await citizen_call(settings, "12345", CITIZEN, hold_ms=25000)
 
         async def bridged() -> int:
             return sum(len(b["channels"]) == 2 for name in uas
                        for b in await probes[name].bridges())
+        await wait_until(lambda: _at_least(bridged, calls), 30, what=f"{calls} calls bridged")
+        # the load's seats are all busy now: the agent and the target get only their call
+        agent = await seats("1010", agent_scenario(tmp_path / "agent.xml",
+                                                   [("await", 60000), ("info", "*1")]))
+        target = await seats("2010")
+        transfer = await citizen_call(settings, "12345", CITIZEN, hold_ms=30000)
         await wait_until(lambda: _at_least(bridged, calls + 1), 30,
                          what=f"{calls + 1} calls bridged")
         order = agent.received("INVITE")[0].header("X-Work-Order")
@@ -187,7 +189,7 @@ async def _load(lab, settings, name: str, first: int, per_site: int) -> tuple:
                             contact_ip=SEAT_IP, contact_port=port)
     holder = holder_of(lab, name)
     await wait_until(lambda: list((lab.health(holder) or {}).get("seats", {}).get(name, {})
-                                  .values()).count("available") >= per_site + 1, 15,
+                                  .values()).count("available") >= per_site, 15,
                      what=f"{per_site} seats on duty at {name}")
     seats_ua = await start_sipp("seat_answer.xml", "", local_ip=SEAT_IP, local_port=port,
                                 service=seat_ids[0], calls=per_site, timeout_s=120,
@@ -195,7 +197,7 @@ async def _load(lab, settings, name: str, first: int, per_site: int) -> tuple:
     citizens = await start_sipp(
         "citizen.xml", target, local_ip=CITIZEN_IP, service=site.service_number,
         calls=per_site, variables={"citizen": "13700137100"},
-        extra=["-d", "20000", "-r", "10", "-l", str(per_site)], timeout_s=120,
+        extra=["-d", "40000", "-r", "10", "-l", str(per_site)], timeout_s=120,
         name=f"ha-citizens-{name}")
     return seat_ids, port, seats_ua, citizens
 
