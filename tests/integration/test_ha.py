@@ -129,8 +129,10 @@ async def test_takeover_under_load_every_call_stays_and_star1_transfers_after_it
             uas[name] = await _load(lab, settings, name, first, per_site)
 
         async def bridged() -> int:
-            return sum(len(b["channels"]) == 2 for name in uas
-                       for b in await probes[name].bridges())
+            count = 0
+            for name in uas:
+                count += sum(len(b["channels"]) == 2 for b in await probes[name].bridges())
+            return count
         await wait_until(lambda: _at_least(bridged, calls), 30, what=f"{calls} calls bridged")
         # the load's seats are all busy now: the agent and the target get only their call
         agent = await seats("1010", agent_scenario(tmp_path / "agent.xml",
