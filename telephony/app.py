@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,9 +41,11 @@ from telephony.callbacks import CallbackBook, CallbackJob
 from telephony.calls.controller import CallController, TransferTargets
 from telephony.calls.ports import LegGone
 from telephony.calls.journal import CallJournal, Observers
+from telephony.calls.ports import LeasedSwitch
 from telephony.calls.store import RedisCallStore
 from telephony.desk import ControllerDesk, EventFeed, OverflowSwitch
 from telephony.kb_faq import KbFaq
+from telephony.leases import RedisLeaseStore, SiteLeases
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.order_db import OrderDatabase
 from telephony.orders import OrderRecorder
@@ -98,7 +101,14 @@ class Controller:
         self.board = SeatBoard(((site.name, seat) for site in s.sites for seat in site.seats),
                                clock=time.monotonic,
                                mirror=RedisSeatMirror(redis, self._spawn) if redis else None)
-        self.call_store = RedisCallStore(redis, self._spawn) if redis else None
+        # with Redis, sites are leased: this controller serves only those it holds
+        self.leases = SiteLeases(
+            RedisLeaseStore(redis), (site.name for site in s.sites), s.controller_id,
+            on_gained=self._site_gained, on_lost=self._site_lost,
+            ttl_s=s.lease_ttl_s) if redis else None
+        self.call_store = RedisCallStore(
+            redis, self._spawn, fence=self.leases.fence if self.leases else None
+        ) if redis else None
         self.callback_book = CallbackBook(time.monotonic)
         self.aris = {site.name: self._ari(site) for site in s.sites}
         self.recording_policies = {site.name: site.recording for site in s.sites}
@@ -106,8 +116,15 @@ class Controller:
                                           lambda: self.order_db.recordings,
                                           clock=lambda: datetime.now(UTC))
         self.recordings = RecordingLibrary(lambda: self.order_db.recordings, s.recordings_dir)
+        self.switches = {name: AriSwitch(ari, s.app_name, Dialer(handover_dial(s),
+                                                                 lines=frozenset(s.lines)))
+                         for name, ari in self.aris.items()}
         # each site's events socket owns its "connected" flag; call control reads it
         self.connected = {site.name: asyncio.Event() for site in s.sites}
+        # the guard every command passes: no lease, no command
+        self.guarded = {name: LeasedSwitch(switch, name, self.holds)
+                        for name, switch in self.switches.items()}
+        self._site_tasks: dict[str, asyncio.Task] = {}   # events socket of each site served
         self.supervision = SupervisionDesk(
             self.aris, s.app_name, {site.name: site.supervisor_seats for site in s.sites},
             lambda call_id: self.calls.call(call_id), lambda: self.order_db.recordings,
@@ -142,17 +159,26 @@ class Controller:
         return AriClient(self._session, site.ari_url, creds.ari_user, creds.ari_password,
                          timed=self.call_metrics.ari_request.labels(site.name).observe)
 
+    def holds(self, site: str) -> bool:
+        """The lease guard: without Redis (no leases) a lone controller serves every site."""
+        return self.leases is None or self.leases.holds(site)
+
+    def _site_up(self, site: str) -> bool:
+        """A hand-over target is up if we serve it and hear it, or another controller
+        holds its lease (and so serves it)."""
+        if self.holds(site):
+            return self.connected[site].is_set()
+        return self.leases is not None and self.leases.held_by_anyone(site)
+
     def _call_control(self) -> CallController:
-        s, connected = self.settings, self.connected
-        dialer = Dialer(handover_dial(s), lines=frozenset(s.lines))
+        s = self.settings
         return CallController(
-            {name: AriSwitch(ari, s.app_name, dialer) for name, ari in self.aris.items()},
-            self.board, clock=time.monotonic, ring_timeout_s=s.ring_timeout_s,
+            self.guarded, self.board, clock=time.monotonic, ring_timeout_s=s.ring_timeout_s,
             new_order_id=lambda platform: new_order_id(platform, datetime.now()),
             site_platform={site.name: site.platform for site in s.sites},
             targets=TransferTargets(
                 handover={site.name: s.other_platform_site(site).name for site in s.sites},
-                site_up=lambda name: connected[name].is_set(),
+                site_up=self._site_up,
                 timeout_s=s.transfer_timeout_s, blind=s.blind_transfer),
             observer=Observers(self.journal, self.recorder, self.call_log, self.call_metrics,
                                EventFeed(self.events.publish), self.suggestions, self.faq,
@@ -171,10 +197,11 @@ class Controller:
                 for stage in ("socket", "queue")}
         events = AriEvents(self._session, ari, self.settings.app_name,
                            signal_handler(name, self._route_signal),
-                           on_connect=self._squared_up(site, ari), on_disconnect=_nothing,
+                           on_connect=self._squared_up(site), on_disconnect=_nothing,
                            site=name, over_websocket=self.settings.ari_requests == "websocket",
                            lag=lambda stage, seconds: lags[stage].observe(seconds),
-                           only=CONTROLLER_EVENTS, connected=self.connected[name])
+                           only=CONTROLLER_EVENTS, connected=self.connected[name],
+                           on_replaced=self._replaced(name) if self.leases else None)
         creds = self.settings.credentials
         ami = AmiClient(
             name, site.address, site.ami_port, creds.ami_user, creds.ami_secret,
@@ -191,18 +218,19 @@ class Controller:
         else:
             await self.calls.on_signal(site, signal)
 
-    def _squared_up(self, site: Site, ari: AriClient) -> Callable[[], Awaitable[None]]:
-        calls, store = self.calls, self.call_store
+    def _squared_up(self, site: Site) -> Callable[[], Awaitable[None]]:
+        calls, store, switch = self.calls, self.call_store, self.switches[site.name]
 
         async def connected() -> None:
             """Square our calls with what Asterisk holds: end those whose legs vanished
-            while we could not hear, adopt those it kept while we were away."""
+            while we could not hear, adopt those it kept while nobody served the site
+            (Asterisk's bridges and the legs' stamps over the stored records)."""
             try:
-                alive = {channel["id"] for channel in await ari.channels()}
+                snapshot = await switch.snapshot()
             except Exception as exc:  # noqa: BLE001 - ARI away again: the next connect retries
                 log.warning("site %s: could not list channels: %r", site.name, exc)
                 return
-            calls.reconcile(site.name, alive)
+            calls.reconcile(site.name, set(snapshot.alive))
             if store is None:
                 return
             try:
@@ -210,18 +238,58 @@ class Controller:
             except Exception as exc:  # noqa: BLE001 - Redis away: nothing to adopt now
                 log.warning("site %s: could not look for calls to adopt: %r", site.name, exc)
                 return
-            adopted = calls.recover(site.name, records, alive)
+            adopted = calls.recover(site.name, records, snapshot)
             if adopted:
-                log.warning("site %s: adopted %d live calls after a restart", site.name,
-                            len(adopted))
+                log.warning("site %s: adopted %d live calls", site.name, len(adopted))
         return connected
+
+    # ---- site leases: serve a site only while holding it ----------------------------------
+    def _serve(self, name: str) -> None:
+        if name not in self._site_tasks:
+            self._site_tasks[name] = asyncio.create_task(self.links[name].events.run(),
+                                                         name=f"ari-{name}")
+
+    async def _site_gained(self, name: str, epoch: int) -> None:
+        """Our lease: connect to the site's ARI app (which adopts its live calls)."""
+        self._serve(name)
+
+    async def _site_lost(self, name: str, why: str) -> None:
+        """Not ours any more: the guard already refuses commands (no lease); close the
+        site's app socket and let go of its calls without touching them."""
+        task = self._site_tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.connected[name].clear()
+        dropped = self.calls.abandon_site(name)
+        log.warning("site %s: stepped down (%s); %d calls left to the next holder", name,
+                    why, dropped)
+
+    async def _lease_sites(self) -> None:
+        """Take leases only once start-up's heavy work (the routing model, which holds the
+        loop for seconds) is over: a lease renewed late is a lease lost, and its calls
+        would move to another controller for nothing."""
+        assert self.leases is not None
+        while not self.suggestions.settled:
+            await asyncio.sleep(0.1)
+        await self.leases.run()
+
+    def _replaced(self, name: str) -> Callable[[], None]:
+        def replaced() -> None:
+            assert self.leases is not None
+            self._spawn(self.leases.step_down(name, "ARI app replaced by another connection"))
+        return replaced
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def running(self, app: web.Application | None = None) -> AsyncIterator[None]:
         """The aiohttp cleanup context: start every background task; on stop cancel
         and await each, then close the links."""
-        tasks = [asyncio.create_task(link.events.run(), name=f"ari-{name}")
-                 for name, link in self.links.items()]
+        tasks = []
+        if self.leases is not None:
+            tasks.append(asyncio.create_task(self._lease_sites(), name="site-leases"))
+        else:
+            for name in self.links:
+                self._serve(name)
         for link in self.links.values():
             link.ami.connect()
         tasks += [asyncio.create_task(coro, name=name) for name, coro in (
@@ -238,9 +306,13 @@ class Controller:
         try:
             yield
         finally:
-            for task in tasks:
+            for task in tasks:   # the leases first: each held site is handed back
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            served = list(self._site_tasks.values())
+            for task in served:
+                task.cancel()
+            await asyncio.gather(*served, return_exceptions=True)
             await self.calls.close()
             for link in self.links.values():
                 link.ami.close()
@@ -253,16 +325,35 @@ class Controller:
     def _outbox_state(self) -> dict:
         return {"pending": self.recorder.pending(), "spooling": self.outbox.spooling}
 
+    def roles(self) -> dict:
+        """This process among the controllers: its id, pid, the sites it holds, its epoch."""
+        if self.leases is None:
+            return {"id": self.settings.controller_id, "pid": os.getpid(),
+                    "sites": sorted(self.links), "epoch": None, "leases": {},
+                    "lease_store": "none"}
+        return {**self.leases.state(), "pid": os.getpid(),
+                "refused": {"commands": sum(sw.refused for sw in self.guarded.values()),
+                            "writes": self.call_store.refused if self.call_store else 0}}
+
+    def _ready(self, sites: dict) -> bool:
+        """Every site is served (by us, connected, or by another controller's lease) and
+        routing is loaded."""
+        def served(name: str, view: dict) -> bool:
+            if self.holds(name):
+                return view["ari"] and view["ami"]
+            return self._site_up(name)
+        return (bool(sites) and all(served(name, view) for name, view in sites.items())
+                and self.suggestions.settled)
+
     def health(self) -> dict:
         sites = {
             name: {"ari": link.events.connected.is_set(), "ami": link.ami.logged_in.is_set(),
-                   "ari_requests": "websocket" if link.ari.over_websocket else "http"}
+                   "ari_requests": "websocket" if link.ari.over_websocket else "http",
+                   "held": self.holds(name)}
             for name, link in self.links.items()
         }
         seats = self.calls.seats
-        ready = (bool(sites) and all(v["ari"] and v["ami"] for v in sites.values())
-                 and self.suggestions.settled)
-        return {"ready": ready, "sites": sites,
+        return {"ready": self._ready(sites), "sites": sites, "controller": self.roles(),
                 "orders": {"database": self.order_db.service is not None,
                            "consumer": self.order_db.consumer_state(),
                            "spooling": bool(self.outbox.spooling),

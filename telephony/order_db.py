@@ -48,7 +48,7 @@ class OrderDatabase:
         its host and API port (unique on a host, and the same after a restart, so the
         restarted consumer reads what its predecessor left unacknowledged at once)."""
         settings = self._settings
-        return consumer_name(settings.controller_id
+        return consumer_name(settings.consumer_id
                              or f"{socket.gethostname()}-{settings.api_port}")
 
     def consumer_state(self) -> dict:

@@ -6,6 +6,8 @@ gets the part it needs passed in.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -73,12 +75,16 @@ class Settings:
     # sites whose booked callbacks a scheduled job places (HOTLINE_CALLBACK_SITES); none: off
     callback_sites: frozenset[str] = frozenset()
     kb_sound_dir: Path | None = None        # where knowledge-base answers are rendered
-    # names this controller's order consumer in the stream's group (None: host and API port)
-    controller_id: str | None = None
+    # names this controller's order consumer in the stream's group: HOTLINE_CONTROLLER_ID
+    # when set, else None (host and API port: the same name after a restart)
+    consumer_id: str | None = None
     # each site's recording directory as this process sees it, "{site}" in it (the
     # switch's spool: a shared volume in docker/, the sid root's in the lab)
     recordings_dir: str | None = None
     recording_expiry_s: float = 3600.0      # how often expired recordings are deleted
+    # this controller's name among those sharing the sites (site leases, consumers)
+    controller_id: str = "controller"
+    lease_ttl_s: float = 1.5                # a site lease's TTL; renewed five times inside it
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -175,7 +181,9 @@ def load_settings(
         citizen_gateway=(env.get("HOTLINE_CITIZEN_GATEWAY")
                          or defaults.get("citizen_gateway") or None),
         kb_sound_dir=Path(env["HOTLINE_KB_SOUND_DIR"]) if env.get("HOTLINE_KB_SOUND_DIR") else None,
-        controller_id=env.get("HOTLINE_CONTROLLER_ID") or None,
+        consumer_id=env.get("HOTLINE_CONTROLLER_ID") or None,
+        controller_id=_controller_id(env),
+        lease_ttl_s=_lease_ttl(env),
         recordings_dir=_recordings_dir(env, lab_mode),
         recording_expiry_s=float(env.get("HOTLINE_RECORDING_EXPIRY_S", "3600")),
     )
@@ -193,6 +201,24 @@ def _recordings_dir(env: Mapping[str, str], lab_mode: bool) -> str | None:
     if runtime is None:
         return None
     return str(runtime.host_path(f"/tmp/{lab_dir(env).name}")) + "/{site}/spool/recording"
+
+
+def _controller_id(env: Mapping[str, str]) -> str:
+    """HOTLINE_CONTROLLER_ID, else this host and process: unique among live controllers."""
+    value = env.get("HOTLINE_CONTROLLER_ID") or f"{socket.gethostname()}-{os.getpid()}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+        raise SettingsError("HOTLINE_CONTROLLER_ID: 1-64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _lease_ttl(env: Mapping[str, str]) -> float:
+    try:
+        ttl = float(env.get("HOTLINE_LEASE_TTL_S", "1.5"))
+    except ValueError:
+        raise SettingsError("HOTLINE_LEASE_TTL_S must be a number of seconds") from None
+    if not 0.5 <= ttl <= 30:
+        raise SettingsError("HOTLINE_LEASE_TTL_S must be between 0.5 and 30 seconds")
+    return ttl
 
 
 def _data_dir(env: Mapping[str, str], lab_mode: bool) -> Path | None:

@@ -19,13 +19,16 @@ from telephony.calls.ports import (
     LegAnswered,
     LegGone,
     LegLeft,
+    LegStamp,
     LineOut,
     OtherPlatform,
     PromptFinished,
     SeatAt,
     Signal,
+    Caller,
     StrayLeg,
     SwitchError,
+    SwitchSnapshot,
 )
 from telephony.sip_rules import UnsafeDialString, check_endpoint, clean_header
 from telephony.supervision import SupervisionLeg
@@ -302,7 +305,7 @@ class AriSwitch:
 
     async def ring(self, destination: Destination, channel_id: str, caller_number: str,
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
-                   watch_keys: bool = False) -> None:
+                   watch_keys: bool = False, stamp: LegStamp | None = None) -> None:
         # the last gate before Asterisk: one endpoint we configured, a number of digits
         try:
             endpoint = check_endpoint(self._dialer.dial_string(destination))
@@ -316,6 +319,8 @@ class AriSwitch:
             # audio hook on the leg that keeps its media, and its DTMF, passing through
             # the core. Set with the originate, it costs no request of its own.
             variables["TALK_DETECT(set)"] = ""
+        if stamp is not None:
+            variables.update(stamp_variables(stamp))
         caller_id = f'"{number}" <{number}>' if number else ""
         await self._do(self._ari.originate(
             endpoint, app=self._app, app_args=app_args, caller_id=caller_id,
@@ -359,4 +364,56 @@ class AriSwitch:
 
     async def header(self, channel_id: str, name: str) -> str | None:
         return await self._do(self._ari.get_variable(channel_id, f"PJSIP_HEADER(read,{name})"))
+
+    async def snapshot(self) -> SwitchSnapshot:
+        """Channels (with their stamps, which ari.conf's `channelvars` puts in each
+        channel's JSON) and bridges: two requests."""
+        channels = await self._do(self._ari.channels())
+        bridges = await self._do(self._ari.bridges())
+        return snapshot_of(channels, bridges)
+
+
+# ---- stamps: whose leg a channel is, kept in Asterisk -----------------------------------
+STAMP_VARIABLES = ("HOTLINE_CALL", "HOTLINE_ROLE", "HOTLINE_SEAT", "HOTLINE_MODE",
+                   "HOTLINE_ORDERS")
+
+
+def stamp_variables(stamp: LegStamp) -> dict[str, str]:
+    return {"HOTLINE_CALL": stamp.call_id, "HOTLINE_ROLE": stamp.role,
+            "HOTLINE_SEAT": stamp.seat or "", "HOTLINE_MODE": stamp.mode or "",
+            "HOTLINE_ORDERS": ",".join(stamp.orders)}
+
+
+def stamp_of(variables: object) -> LegStamp | None:
+    """A channel's stamp from its `channelvars`; None when it has none (a citizen's leg)
+    or it does not read as ours."""
+    if not isinstance(variables, dict):
+        return None
+    call_id, role = str(variables.get("HOTLINE_CALL") or ""), variables.get("HOTLINE_ROLE")
+    if not call_id or role not in ("seat", "target"):
+        return None
+    orders = tuple(o for o in str(variables.get("HOTLINE_ORDERS") or "").split(",") if o)
+    return LegStamp(call_id, role, seat=str(variables.get("HOTLINE_SEAT") or "") or None,
+                    mode=str(variables.get("HOTLINE_MODE") or "") or None, orders=orders)
+
+
+def snapshot_of(channels: list[dict], bridges: list[dict]) -> SwitchSnapshot:
+    alive = frozenset(c["id"] for c in channels if isinstance(c, dict) and "id" in c)
+    stamps = {}
+    for channel in channels:
+        stamp = stamp_of(channel.get("channelvars")) if isinstance(channel, dict) else None
+        if stamp is not None:
+            stamps[channel["id"]] = stamp
+    members = {str(b["id"]): frozenset(str(c) for c in b.get("channels") or ())
+               for b in bridges if isinstance(b, dict) and "id" in b}
+    callers = {}
+    for raw in channels:
+        try:
+            channel = _channel(raw)
+        except MalformedEvent:
+            continue
+        if channel.id not in stamps:
+            callers[channel.id] = Caller(digits_only(channel.caller_number),
+                                         channel.technology_endpoint.startswith("trunk-"))
+    return SwitchSnapshot(alive, members, stamps, callers)
 

@@ -269,8 +269,10 @@ class AriEvents:
                  on_disconnect: Callable[[], Awaitable[None]], site: str,
                  backoff: tuple[float, float] = (0.2, 5.0), over_websocket: bool = True,
                  lag: Callable[[str, float], None] | None = None,
-                 only: tuple[str, ...] = (), connected: asyncio.Event | None = None):
+                 only: tuple[str, ...] = (), connected: asyncio.Event | None = None,
+                 on_replaced: Callable[[], None] | None = None):
         self._session = session
+        self._on_replaced = on_replaced   # another socket took the app: we step down
         self._only = only   # event types the app is sent (empty: every type)
         self._lag = lag   # (stage, seconds): Asterisk -> read ("socket"), read -> handled ("queue")
         self._over_websocket = over_websocket
@@ -326,6 +328,12 @@ class AriEvents:
                     continue
                 if message["type"] == "RESTResponse":
                     self._client.replied(message)
+                elif message["type"] == "ApplicationReplaced":
+                    # Asterisk gave the app to a newer socket: we hear nothing more here
+                    log.warning("site %s: ARI app taken by another connection", self._site)
+                    if self._on_replaced is not None:
+                        self._on_replaced()
+                    break
                 else:
                     if self._lag is not None:
                         self._measure(message)
@@ -364,7 +372,8 @@ class AriEvents:
         """Ask Asterisk to send only the events we handle: it otherwise sends some 80 per
         call (variable sets, state changes, bridge moves), each a full channel snapshot to
         serialise there and parse here."""
-        allowed = [{"type": kind} for kind in (*self._only, "RESTResponse")]
+        allowed = [{"type": kind} for kind in (*self._only, "RESTResponse",
+                                               "ApplicationReplaced")]
         try:
             await self._client.request("PUT", f"/applications/{self._app}/eventFilter",
                                        body={"allowed": allowed, "disallowed": []})

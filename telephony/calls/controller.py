@@ -233,7 +233,7 @@ class CallController:
         if self._store is None or after == before:
             return
         if after.state is CallState.ENDED:
-            self._store.forget(after.id)
+            self._store.forget(after.id, after.site)
         else:
             self._store.save(after)
 
@@ -325,10 +325,14 @@ class CallController:
         self._legs[ring.leg_id] = call.id
         log.info("call %s: ringing %s %s as %s", call.id, role, destination,
                  mask_number(ring.caller_number))
+        stamp = p.LegStamp(call.id, "seat" if role == "seat" else "target",
+                           seat=ring.seat if isinstance(ring, m.RingSeat) else None,
+                           mode=ring.mode.value if isinstance(ring, m.RingTarget) else None,
+                           orders=(call.order_id, call.linked_order_id))
         try:
             await self._switches[call.site].ring(
                 destination, ring.leg_id, ring.caller_number, ring.headers,
-                f"{role},{call.id}", timeout_s, watch_keys=role == "seat")
+                f"{role},{call.id}", timeout_s, watch_keys=role == "seat", stamp=stamp)
         except SwitchError as exc:
             log.warning("call %s: %s could not be rung: %s", call.id, destination, exc)
             self._legs.pop(ring.leg_id, None)
@@ -354,14 +358,23 @@ class CallController:
         task.add_done_callback(self._detached.discard)
 
     # ---- a restarted controller, a reconnected site ---------------------------------------
-    def recover(self, site: str, records: list[Call], channel_ids: set[str]) -> list[str]:
-        """Adopt the calls of `site` that Asterisk kept up while we were away; end those
-        whose citizen left meanwhile. The transitions are the machine's (recovery.py)."""
+    def recover(self, site: str, records: list[Call],
+                switch: p.SwitchSnapshot | set[str]) -> list[str]:
+        """Adopt the calls of `site` that Asterisk kept up while nobody controlled them;
+        end those whose citizen left meanwhile. Asterisk's view (`switch`: its channels,
+        bridges and the legs' stamps) wins over the stored records. The transitions are
+        the machine's (recovery.py)."""
+        if not isinstance(switch, p.SwitchSnapshot):
+            switch = p.SwitchSnapshot(frozenset(switch), {}, {})
         adopted = []
-        for call in records:
+        for call in [*records, *self._unstored(site, records, switch)]:
             if call.site != site or call.id in self._runners:
                 continue
-            step = machine.step(call, m.Recovered(frozenset(channel_ids)))
+            bridged = switch.bridges.get(call.bridge_name, frozenset())
+            stamped = switch.legs_of(call.id)
+            target_mode = next((switch.mode_of(leg.id) for leg in stamped
+                                if leg.id in bridged and leg.role is m.LegRole.TARGET), None)
+            step = machine.step(call, m.Recovered(switch.alive, bridged, stamped, target_mode))
             self._adopt(step.call)
             self._start(CallRunner(step.call, arrived=self._clock()), step.commands)
             if step.call.state is CallState.ENDED:
@@ -369,10 +382,46 @@ class CallController:
                          call.order_id)
                 continue
             adopted.append(call.id)
-            log.info("call %s: adopted after restart in state %s (order %s)", call.id,
-                     step.call.state.value, call.order_id)
+            log.info("call %s: adopted in state %s (stored %s; order %s)", call.id,
+                     step.call.state.value, call.state.value, call.order_id)
         self.seats.dispatch(site)
         return adopted
+
+    def _unstored(self, site: str, records: list[Call], switch: p.SwitchSnapshot
+                  ) -> list[Call]:
+        """Calls Asterisk holds bridged that no record names (the old controller died
+        before any write of them landed): rebuilt from the bridge and the stamps."""
+        known = {call.id for call in records} | set(self._runners)
+        out = []
+        for call_id, (citizen, stamp) in switch.unstored_calls(known).items():
+            caller = switch.callers[citizen]
+            out.append(recovery.rebuilt(call_id, site, self._site_platform[site], citizen,
+                                        caller.number, caller.via_trunk, stamp.orders,
+                                        switch.legs_of(call_id)))
+            log.warning("call %s: no stored record; rebuilt from Asterisk (order %s)",
+                        call_id, stamp.orders[0])
+        return out
+
+    def abandon_site(self, site: str) -> int:
+        """Another controller holds `site` now: let go of its calls at once, touching
+        nothing in Asterisk or the store (the new holder adopts them from there)."""
+        dropped = [r for r in self._runners.values() if r.call.site == site]
+        for runner in dropped:
+            if runner.task:
+                runner.task.cancel()
+            call = self._runners.pop(runner.call.id).call
+            self.seats.leave(call.id, site)
+            self.seats.forget(call.id)
+            # their seats are the new holder's to track; if the site comes back to us,
+            # adopting its calls marks the busy ones again
+            for seat in {leg.seat for leg in call.live_legs} | {call.reserved_seat}:
+                if seat:
+                    self._board.release(self._board.site_of(seat) or site, seat)
+        gone = {r.call.id for r in dropped}
+        for leg_id, call_id in list(self._legs.items()):
+            if call_id in gone:
+                del self._legs[leg_id]
+        return len(dropped)
 
     def _adopt(self, call: Call) -> None:
         """An adopted call's seats are busy again, and the call is stored as it is now."""

@@ -104,7 +104,7 @@ def _seat_answered(call: Call, event: SeatAnswered) -> Step:
         commands.append(StopRingback(call.citizen_leg.id))
     if call.playing:   # a menu, an answer or the caller's position is still playing
         commands.append(StopPlayback(call.playing))
-    bridge_id = call.bridge_id or f"{call.id}-b"
+    bridge_id = call.bridge_name
     if call.bridge_id:   # back from a failed blind transfer: the bridge is still there
         commands.append(AddToBridge(bridge_id, leg.id))
     else:

@@ -106,6 +106,11 @@ class Call:
         legs = (self.citizen_leg, self.agent_leg, self.ringing_leg, self.target_leg)
         return tuple(leg for leg in legs if leg)
 
+    @property
+    def bridge_name(self) -> str:
+        """The call's one bridge: its id, or the id it gets when first made."""
+        return self.bridge_id or f"{self.id}-b"
+
     def next_leg_id(self, tag: str) -> str:
         return f"{self.id}-{tag}{self.attempts + 1}"
 
@@ -181,8 +186,14 @@ class DigitPressed:
 
 @dataclass(frozen=True)
 class Recovered:
-    """A restarted controller adopts the call: `alive` are the channels Asterisk kept."""
+    """A controller adopts the call (after a restart, or taking a site over): `alive` are
+    the channels Asterisk kept, `bridged` those in the call's bridge, and `stamped` the
+    live legs Asterisk says are this call's (their stamps set at originate). What
+    Asterisk says wins over the stored record, which may be a write or two behind."""
     alive: frozenset[str]
+    bridged: frozenset[str] = frozenset()
+    stamped: tuple[Leg, ...] = ()
+    target_mode: str | None = None   # the stamped transfer mode of a bridged target
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ a digit, a leg gone with why), and asks the switch to act, naming *destinations*
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from telephony.calls.model import (
@@ -153,6 +153,62 @@ class PromptFinished:
     leg_id: str
 
 
+# ---- what Asterisk holds: a controller taking a site over trusts this ----------------
+@dataclass(frozen=True)
+class LegStamp:
+    """What a leg we originate carries in the switch itself (channel variables set with
+    the originate), so whoever holds the site next learns from the switch whose leg it
+    is, in what role, even if the call's stored record is older than the truth."""
+    call_id: str
+    role: Literal["seat", "target"]
+    seat: str | None = None
+    mode: str | None = None              # a target's transfer mode
+    orders: tuple[str, ...] = ()         # the call's order and linked order
+
+    def as_leg(self, leg_id: str) -> Leg:
+        role = LegRole.AGENT if self.role == "seat" else LegRole.TARGET
+        return Leg(leg_id, role, self.seat)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the switch tells of a citizen's leg: the number, and whether it came over
+    the trunk (a hand-over from the other platform)."""
+    number: str
+    via_trunk: bool
+
+
+@dataclass(frozen=True)
+class SwitchSnapshot:
+    """A site's switch as it is: live channels, who is in which bridge, and the stamps."""
+    alive: frozenset[str]
+    bridges: Mapping[str, frozenset[str]]    # bridge id -> the channels in it
+    stamps: Mapping[str, LegStamp]           # channel id -> its stamp
+    callers: Mapping[str, Caller] = field(default_factory=dict)   # channel id -> caller
+
+    def unstored_calls(self, known: set[str]) -> dict[str, tuple[str, LegStamp]]:
+        """Calls the switch holds in a bridge that no stored record names (every write of
+        them failed): call id -> (the unstamped leg in its bridge, a stamp of it)."""
+        found: dict[str, tuple[str, LegStamp]] = {}
+        for leg_id, stamp in self.stamps.items():
+            members = self.bridges.get(f"{stamp.call_id}-b", frozenset())
+            if stamp.call_id in known or stamp.call_id in found or leg_id not in members:
+                continue
+            citizen = [m for m in members if m not in self.stamps and m in self.callers]
+            if len(citizen) == 1 and len(stamp.orders) == 2:
+                found[stamp.call_id] = (citizen[0], stamp)
+        return found
+
+    def legs_of(self, call_id: str) -> tuple[Leg, ...]:
+        """The live legs the switch says belong to `call_id`."""
+        return tuple(stamp.as_leg(leg_id) for leg_id, stamp in self.stamps.items()
+                     if stamp.call_id == call_id and leg_id in self.alive)
+
+    def mode_of(self, leg_id: str) -> str | None:
+        stamp = self.stamps.get(leg_id)
+        return stamp.mode if stamp else None
+
+
 Signal = (CallArrived | LegAnswered | StrayLeg | LegLeft | LegGone | DigitReceived
           | PromptFinished)
 
@@ -163,8 +219,9 @@ class Switch(Protocol):
     async def stop_ringback(self, channel_id: str) -> None: ...
     async def ring(self, destination: Destination, channel_id: str, caller_number: str,
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
-                   watch_keys: bool = False) -> None:
-        """Originate a leg; with `watch_keys`, its key presses will be seen in a bridge."""
+                   watch_keys: bool = False, stamp: LegStamp | None = None) -> None:
+        """Originate a leg; with `watch_keys`, its key presses will be seen in a bridge;
+        `stamp` is set on the new channel, for a later takeover."""
     async def indicate_ringing(self, channel_id: str) -> None: ...
     async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None: ...
     async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None: ...
@@ -179,6 +236,7 @@ class Switch(Protocol):
     async def mute(self, channel_id: str) -> None:
         """The leg's voice no longer reaches the others; it still hears them."""
     async def unmute(self, channel_id: str) -> None: ...
+    async def snapshot(self) -> SwitchSnapshot: ...
 
 
 # the commands that are one request to the switch, as that request
@@ -207,3 +265,26 @@ class CallObserver:
 
     def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         pass
+
+
+class LeasedSwitch:
+    """A site's switch that acts only while this controller holds the site's lease:
+    the guard every command passes (no lease, no command). A controller that lost the
+    site gets a SwitchError for each request instead of touching a call it no longer
+    owns; the call's own runner logs it and goes no further."""
+
+    def __init__(self, switch: Switch, site: str, holds: Callable[[str], bool]):
+        self._switch = switch
+        self._site = site
+        self._holds = holds
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        request = getattr(self._switch, name)
+
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not self._holds(self._site):
+                self.refused += 1
+                raise SwitchError(f"site {self._site}: lease not held, {name} not sent")
+            return await request(*args, **kwargs)
+        return guarded

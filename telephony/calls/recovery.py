@@ -1,9 +1,14 @@
-"""A restarted controller adopts the calls Asterisk kept up while it was away.
+"""A controller adopts the calls Asterisk kept up while nobody controlled them
+(after a restart, or when it takes a site over from a dead controller).
 
 The transitions are the machine's: `(state, Recovered)` in machine.TRANSITIONS
-names `recovered` below. Stable calls go on as they were; a transfer or a seat
-that was ringing is called off (the agent can press again); a citizen left
-alone goes back to the waiting line. Nobody is hung up on.
+names `recovered` below. Asterisk is trusted over the stored record: the record is
+written in the background and may be a transition behind (a write that failed
+just before the old controller died), while the bridge says who talks with the
+citizen now. So who is in the call's bridge decides the state first; then a
+transfer or a seat that was still ringing is called off (the agent can press
+again), and a citizen left alone goes back to the waiting line. No leg that is in
+its call's bridge is hung up here.
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from telephony.calls.model import (
     DestroyBridge,
     Finished,
     HangupLeg,
+    Leg,
     LegHungUp,
+    LegRole,
     Notice,
     Notify,
     Recovered,
@@ -26,11 +33,55 @@ from telephony.calls.model import (
     StartRingback,
     Step,
     TargetFailed,
+    TransferMode,
     WaitForSeat,
     case_keeper,
+    other_platform,
 )
 
 S = CallState
+
+
+def _talking(call: Call, event: Recovered) -> tuple[Leg | None, Leg | None]:
+    """The agent and the target Asterisk has in the call's bridge with the citizen."""
+    known = {leg.id: leg for leg in (call.agent_leg, call.ringing_leg, call.target_leg) if leg}
+    known.update({leg.id: leg for leg in event.stamped})
+    parties = [known[leg_id] for leg_id in sorted(event.bridged)
+               if leg_id != call.citizen_leg.id and leg_id in known]
+    agent = next((leg for leg in parties if leg.role is LegRole.AGENT), None)
+    target = next((leg for leg in parties if leg.role is LegRole.TARGET), None)
+    return agent, target
+
+
+def _bridge_trusted(call: Call, event: Recovered) -> Call:
+    """The stored record made to say what the bridge says, where they differ: a seat
+    stored as ringing that Asterisk has bridged is the agent; a target in the bridge
+    means the call was handed over (or, with the agent there too, is a three-way)."""
+    if call.citizen_leg.id not in event.bridged:
+        return call
+    agent, target = _talking(call, event)
+    if agent is None and target is None:
+        return call
+    if agent == call.agent_leg and (target is None or (target == call.target_leg and call.state
+                                                       in (S.THREE_WAY, S.HANDED_OVER))):
+        return call   # the record agrees with Asterisk
+    ringing = call.ringing_leg if call.ringing_leg not in (agent, target) else None
+    if agent and target:
+        return replace(call, state=S.THREE_WAY, agent_leg=agent, target_leg=target,
+                       ringing_leg=ringing, transfer_mode=TransferMode.THREE_WAY,
+                       bridge_id=call.bridge_name, reserved_seat=None)
+    if agent:
+        taken_by = call.platform if call.via_trunk else call.case_taken_by
+        return replace(call, state=S.CONNECTED, agent_leg=agent, target_leg=None,
+                       transfer_mode=None, ringing_leg=ringing, bridge_id=call.bridge_name,
+                       reserved_seat=None, case_taken_by=taken_by, playing=None)
+    mode = call.transfer_mode or (TransferMode(event.target_mode) if event.target_mode
+                                  else TransferMode.HANDOVER)
+    taken_by = other_platform(call.platform) if mode is TransferMode.HANDOVER else (
+        call.case_taken_by)
+    return replace(call, state=S.HANDED_OVER, agent_leg=None, target_leg=target,
+                   transfer_mode=mode, ringing_leg=ringing, bridge_id=call.bridge_name,
+                   reserved_seat=None, case_taken_by=taken_by)
 
 
 def _seat_called_off(call: Call, alive: frozenset[str]) -> tuple[Call, list[str]]:
@@ -87,11 +138,13 @@ def recovered(call: Call, event: Recovered) -> Step:
     """A stored call made consistent with the channels that still exist."""
     if call.citizen_leg.id not in event.alive:
         return _orphaned(call, event.alive)
+    call = _bridge_trusted(call, event)
     call, stale_seat = _seat_called_off(call, event.alive)
     call, stale_target = _transfer_called_off(call, event.alive)
     call = _gone_legs_dropped(call, event.alive)
     call = replace(call, state=_state_for_legs(call))
-    commands: list[Command] = [HangupLeg(leg_id) for leg_id in (*stale_seat, *stale_target)]
+    commands: list[Command] = [HangupLeg(leg_id) for leg_id in (*stale_seat, *stale_target)
+                               if leg_id not in event.bridged]
     if call.state is S.WAITING:
         commands += [StartRingback(call.citizen_leg.id), WaitForSeat()]
     return Step(call, tuple(commands))
@@ -110,3 +163,16 @@ def vanished(call: Call, alive: set[str]) -> list[CallEvent]:
     if call.agent_leg and call.agent_leg.id not in alive:
         events.append(LegHungUp(call.agent_leg.id))
     return events
+
+
+def rebuilt(call_id: str, site: str, platform: str, citizen_leg: str, number: str,
+            via_trunk: bool, orders: tuple[str, ...], legs: tuple[Leg, ...]) -> Call:
+    """A call no stored record names, from what Asterisk holds alone: the bridge, the
+    citizen's leg in it and the stamps of ours (call id, role, orders). Its state is then
+    the bridge's, by `recovered`."""
+    numbers = [int(leg.id.rsplit("-", 1)[-1][1:] or 0) for leg in legs
+               if leg.id.rsplit("-", 1)[-1][1:].isdigit()]
+    return Call(id=call_id, site=site, platform=platform, citizen_number=number,
+                citizen_leg=Leg(citizen_leg, LegRole.CITIZEN), order_id=orders[0],
+                linked_order_id=orders[1], origin_site=site, via_trunk=via_trunk,
+                state=S.WAITING, bridge_id=f"{call_id}-b", attempts=max(numbers, default=0))

@@ -28,7 +28,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
             return 0
         lab = Lab(_lab_settings())
         if args.action == "up":
-            lab.up(controller=not args.no_controller, redis=args.redis)
+            lab.up(controller=not args.no_controller, controllers=args.controllers,
+                   redis=args.redis)
         elif args.action == "down":
             lab.down()
         elif args.action == "status":
@@ -53,7 +54,8 @@ def lab_status(lab) -> dict:
                             **(site_snapshot(lab.settings, site) if running else {})}
     ha = lab.redis_ha
     redis = ha.status() if ha.running else {"mode": "single", "running": procs.get("redis", False)}
-    return {"processes": procs, "sites": sites, "redis": redis, "controller": lab.health()}
+    return {"processes": procs, "sites": sites, "redis": redis, "controller": lab.health(),
+            "controllers": lab.controllers()}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -97,6 +99,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return code
 
 
+def _controller_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= count <= 8:
+        raise argparse.ArgumentTypeError("between 1 and 8 controllers")
+    return count
+
+
 def register_lab(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser("lab", help="the multi-site Asterisk lab on this machine")
     lab.add_argument("action", choices=["up", "down", "status", "install", "render"])
@@ -105,6 +117,9 @@ def register_lab(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("--redis", choices=["single", "sentinel"], default="single",
                      help="sentinel: a replica and three Sentinels next to the primary "
                           "(the controller finds the primary through them)")
+    lab.add_argument("--controllers", type=_controller_count, default=1, metavar="N",
+                     help="start N controllers sharing the sites by site leases (default 1; "
+                          "controller k answers on the API port + k - 1)")
     lab.set_defaults(func=cmd_lab)
 
 

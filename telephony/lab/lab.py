@@ -181,13 +181,35 @@ class Lab:
         ha.start_server(member, server, self._redis_acl(),
                         replica_of=None if member is ha.primary else ha.primary)
 
-    # ---- controller --------------------------------------------------------
-    def start_controller(self) -> None:
-        if self.book.running("controller"):
-            say("controller: already running")
+    # ---- controllers ------------------------------------------------------------------
+    # `lab up --controllers N`: controller 1 is "controller" on the API port (8080), as
+    # always; controller k is "controller-k" on the API port + k - 1. They share Redis,
+    # the order database and the sites, which they split by site leases.
+    @staticmethod
+    def controller_name(index: int = 1) -> str:
+        return "controller" if index == 1 else f"controller-{index}"
+
+    def controller_port(self, index: int = 1) -> int:
+        return self.settings.api_port + index - 1
+
+    def controller_indexes(self) -> list[int]:
+        """The controllers the lab book records, running or not, in order."""
+        names = self.book.load()
+        return [i for i in range(1, 65) if self.controller_name(i) in names]
+
+    def start_controller(self, index: int = 1) -> None:
+        name = self.controller_name(index)
+        if self.book.running(name):
+            say(f"{name}: already running")
             return
         env = child_environment(HOTLINE_MODE="lab" if self.settings.lab_mode else "production",
-                                PYTHONUNBUFFERED="1")
+                                PYTHONUNBUFFERED="1", HOTLINE_CONTROLLER_ID=name,
+                                HOTLINE_API_PORT=str(self.controller_port(index)))
+        if index > 1:
+            # its own spool and audit files; the one order database of the lab
+            env["HOTLINE_DATA_DIR"] = str(self.settings.data_dir / name)
+            env.setdefault("HOTLINE_DB_URL", self.settings.db_url
+                           or f"sqlite+aiosqlite:///{self.settings.data_dir / 'orders.db'}")
         if self.settings.redis_url and not shutil.which("redis-server"):
             env["HOTLINE_REDIS_URL"] = ""
         elif self.settings.redis_url and self.redis_ha.running:
@@ -196,34 +218,53 @@ class Lab:
         # knowledge-base answers are rendered where this lab's Asterisk finds its sounds
         env.setdefault("HOTLINE_KB_SOUND_DIR", str(self.runtime.host_path(SOUND_DIR)))
         cmd = [sys.executable, "-m", "telephony.cli", "controller"]
-        proc = self.book.start("controller", cmd, self.lab_dir / "controller.log", env=env)
-        say(f"controller: started (pid {proc.pid}); log {self.lab_dir}/controller.log")
+        log = self.lab_dir / f"{name}.log"
+        proc = self.book.start(name, cmd, log, env=env)
+        say(f"{name}: started (pid {proc.pid}, port {self.controller_port(index)}); log {log}")
 
-    def stop_controller(self) -> None:
-        if self.book.stop("controller"):
-            say("controller: stopped")
+    def stop_controller(self, index: int | None = None) -> None:
+        """Stop one controller, or (None) every one the lab started."""
+        for i in [index] if index else (self.controller_indexes() or [1]):
+            name = self.controller_name(i)
+            if self.book.stop(name):
+                say(f"{name}: stopped")
 
-    def health(self) -> dict | None:
-        url = f"http://{self.settings.api_host}:{self.settings.api_port}/healthz"
+    def health(self, index: int = 1) -> dict | None:
+        url = f"http://{self.settings.api_host}:{self.controller_port(index)}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError):
             return None
 
-    def wait_controller(self, timeout: float = 30.0) -> float:
+    def wait_controller(self, timeout: float = 30.0, index: int = 1) -> float:
         t0 = time.monotonic()
+        name = self.controller_name(index)
         while time.monotonic() - t0 < timeout:
-            health = self.health()
+            health = self.health(index)
             if health and health.get("ready"):
                 return time.monotonic() - t0
-            if not self.book.running("controller"):
-                raise LabError(f"controller exited; see {self.lab_dir}/controller.log")
+            if not self.book.running(name):
+                raise LabError(f"{name} exited; see {self.lab_dir}/{name}.log")
             time.sleep(0.1)
-        raise LabError(f"controller not ready within {timeout:.0f}s; health: {self.health()}")
+        raise LabError(f"{name} not ready within {timeout:.0f}s; health: {self.health(index)}")
+
+    def controllers(self) -> list[dict]:
+        """Each controller the lab started: its id, pid, the sites it holds and its epoch
+        (from its own /healthz), for `hotline lab status`."""
+        out = []
+        for index in self.controller_indexes():
+            name = self.controller_name(index)
+            proc = self.book.running(name)
+            roles = ((self.health(index) or {}).get("controller") or {}) if proc else {}
+            out.append({"id": roles.get("id", name), "pid": proc.pid if proc else None,
+                        "port": self.controller_port(index), "running": proc is not None,
+                        "sites": roles.get("sites", []), "epoch": roles.get("epoch"),
+                        "leases": roles.get("leases", {})})
+        return out
 
     # ---- the whole lab -------------------------------------------------------
-    def up(self, controller: bool = True, redis: str = "single") -> None:
+    def up(self, controller: bool = True, controllers: int = 1, redis: str = "single") -> None:
         t0 = time.monotonic()
         say(f"lab dir {self.lab_dir}")
         _ = self.runtime  # provision first, so its progress prints before anything starts
@@ -238,8 +279,11 @@ class Lab:
         for site in self.settings.sites:
             say(f"site {site.name}: ARI answers at {site.ari_url} ({self.wait_ari(site):.2f}s)")
         if controller:
-            self.start_controller()
-            say(f"controller: ready ({self.wait_controller():.2f}s)")
+            for index in range(1, controllers + 1):
+                self.start_controller(index)
+            for index in range(1, controllers + 1):
+                say(f"{self.controller_name(index)}: ready "
+                    f"({self.wait_controller(index=index):.2f}s)")
         say(f"lab up in {time.monotonic() - t0:.1f}s")
 
     def down(self) -> None:

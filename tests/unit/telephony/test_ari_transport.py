@@ -174,3 +174,34 @@ async def test_events_socket_sends_credentials_in_the_handshake_header_never_in_
     assert authorization == aiohttp.encode_basic_auth("u", "p")
     assert path_qs == "/ari/events?app=hotline"
     assert "api_key" not in client.events_url("hotline")
+
+
+async def test_application_replaced_is_told_and_not_handled_as_an_event():
+    """Asterisk gives the app to a newer socket and says so: the controller steps down."""
+    fake = FakeAri()
+    server = TestServer(fake.app, host="127.0.0.1")
+    await server.start_server()
+    session = aiohttp.ClientSession()
+    client = AriClient(session, f"http://127.0.0.1:{server.port}/ari", "u", "p", timeout_s=0.5)
+    seen, replaced = [], asyncio.Event()
+
+    async def handler(event: dict) -> None:
+        seen.append(event["type"])
+
+    async def nothing() -> None:
+        return None
+
+    events = AriEvents(session, client, "hotline", handler, nothing, nothing, site="s",
+                       backoff=(5.0, 5.0), on_replaced=replaced.set)
+    task = asyncio.create_task(events.run())
+    try:
+        await asyncio.wait_for(events.connected.wait(), 5)
+        await fake.sockets[-1].send_str(json.dumps({"type": "ApplicationReplaced",
+                                                    "application": "hotline"}))
+        await asyncio.wait_for(replaced.wait(), 5)
+        assert "ApplicationReplaced" not in seen
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await session.close()
+        await server.close()

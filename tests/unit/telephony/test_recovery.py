@@ -189,3 +189,139 @@ def test_after_a_reconnection_vanished_legs_are_heard_of():
     seat = stored(state=S.RINGING_SEAT, agent_leg=None,
                   ringing_leg=Leg("c1-s2", LegRole.AGENT, "1002"))
     assert vanished(seat, {"cit"}) == [SeatFailed("c1-s2", "unreachable")]
+
+
+# ---- a takeover trusts Asterisk: the bridge over a record a write or two behind -----------
+def _trusting(call: Call, alive: set[str], bridged: set[str], stamped=(), mode=None):
+    step = machine.step(call, Recovered(frozenset(alive), frozenset(bridged), tuple(stamped),
+                                        mode))
+    return step.call, step.commands
+
+
+def test_a_seat_stored_as_ringing_but_bridged_is_the_agent_and_is_not_hung_up():
+    """The old controller died before writing "connected": the live agent stays."""
+    call = stored(state=S.RINGING_SEAT, agent_leg=None, bridge_id=None,
+                  ringing_leg=Leg("c1-s2", LegRole.AGENT, "1002"))
+    after, commands = _trusting(call, {"cit", "c1-s2"}, {"cit", "c1-s2"})
+    assert after.state is S.CONNECTED and after.agent_leg == Leg("c1-s2", LegRole.AGENT, "1002")
+    assert after.bridge_id == "c1-b" and after.ringing_leg is None
+    assert commands == ()   # nothing hung up, nobody re-queued
+
+
+def test_a_seat_leg_the_record_never_named_is_known_by_its_stamp():
+    call = stored(state=S.WAITING, agent_leg=None, bridge_id=None)
+    seat = Leg("c1-s3", LegRole.AGENT, "1003")
+    after, commands = _trusting(call, {"cit", "c1-s3"}, {"cit", "c1-s3"}, [seat])
+    assert after.state is S.CONNECTED and after.agent_leg == seat and commands == ()
+
+
+def test_a_handed_over_call_stored_as_connected_is_not_sent_back_to_the_line():
+    """The old controller died before writing the hand-over: the citizen talks with the
+    other platform, and must not be queued for a seat again."""
+    target = Leg("c1-t2", LegRole.TARGET)
+    after, commands = _trusting(stored(), {"cit", "c1-t2"}, {"cit", "c1-t2"}, [target],
+                                "handover")
+    assert after.state is S.HANDED_OVER and after.target_leg == target
+    assert after.agent_leg is None and after.case_taken_by == "110"
+    assert commands == ()
+
+
+def test_a_target_bridged_with_agent_and_citizen_makes_a_three_way_and_hangs_up_nobody():
+    target = Leg("c1-t2", LegRole.TARGET)
+    call = stored(state=S.TRANSFER_RINGING, target_leg=target, transfer_mode=TransferMode.HANDOVER)
+    after, commands = _trusting(call, {"cit", "c1-s1", "c1-t2"}, {"cit", "c1-s1", "c1-t2"})
+    assert after.state is S.THREE_WAY and after.agent_leg and after.target_leg == target
+    assert not any(isinstance(c, HangupLeg) for c in commands)
+
+
+def test_a_target_still_ringing_outside_the_bridge_is_called_off_as_before():
+    target = Leg("c1-t2", LegRole.TARGET)
+    call = stored(state=S.TRANSFER_RINGING, target_leg=target, transfer_mode=TransferMode.HANDOVER)
+    after, commands = _trusting(call, {"cit", "c1-s1", "c1-t2"}, {"cit", "c1-s1"}, [target])
+    assert after.state is S.CONNECTED and commands == (HangupLeg("c1-t2"),)
+
+
+async def test_recover_reads_asterisks_bridges_and_stamps():
+    from telephony.calls.ports import LegStamp, SwitchSnapshot
+    switch = FakeSwitch()
+    calls, board = controller(switch)
+    board.set_registered("12345", "1002", True)
+    call = stored(state=S.RINGING_SEAT, agent_leg=None, bridge_id=None,
+                  ringing_leg=Leg("c1-s2", LegRole.AGENT, "1002"))
+    view = SwitchSnapshot(frozenset({"cit", "c1-s2"}), {"c1-b": frozenset({"cit", "c1-s2"})},
+                          {"c1-s2": LegStamp("c1", "seat", "1002")})
+    assert calls.recover("12345", [call], view) == ["c1"]
+    await asyncio.sleep(0)
+    assert calls.call("c1").state is S.CONNECTED and switch.done == []
+    assert board.get("12345", "1002").state.value == "busy"
+    await calls.close()
+
+
+# ---- a site given up: its calls are let go, nothing is sent ------------------------------
+async def test_without_the_lease_no_command_reaches_the_switch():
+    from telephony.calls.ports import LeasedSwitch
+    switch, held = FakeSwitch(), {"12345"}
+    guarded = LeasedSwitch(switch, "12345", lambda site: site in held)
+    calls, board = controller(guarded)
+    board.set_registered("12345", "1001", True)
+    calls.recover("12345", [stored()], {"cit", "c1-s1"})
+    held.clear()   # the lease is lost
+    assert calls.press("c1", "*5")   # refused: a tone to the agent, which is a request
+    await _settled(calls)
+    assert switch.done == [] and guarded.refused == 1
+    await calls.close()
+
+
+async def test_abandoning_a_site_drops_its_calls_without_touching_them():
+    switch = FakeSwitch()
+    calls, _ = controller(switch)
+    calls.recover("12345", [stored()], {"cit", "c1-s1"})
+    assert calls.abandon_site("12345") == 1
+    await asyncio.sleep(0)
+    assert calls.call("c1") is None and switch.done == []
+    assert not calls.press("c1", "*1")
+    await calls.close()
+
+
+async def test_a_call_no_record_names_is_rebuilt_from_the_bridge_and_stamps():
+    """Every write of a hand-over's far side failed: Asterisk alone tells the call."""
+    from telephony.ari.calls import snapshot_of
+    channels = [
+        {"id": "trunk-leg", "name": "PJSIP/trunk-12345-00000001",
+         "caller": {"number": "13800138000"}},
+        {"id": "x9-s1", "name": "PJSIP/1001-00000002", "caller": {"number": "13800138000"},
+         "channelvars": {"HOTLINE_CALL": "x9", "HOTLINE_ROLE": "seat", "HOTLINE_SEAT": "1001",
+                         "HOTLINE_MODE": "", "HOTLINE_ORDERS": "WO-9,PO-9"}},
+    ]
+    view = snapshot_of(channels, [{"id": "x9-b", "channels": ["trunk-leg", "x9-s1"]}])
+    switch = FakeSwitch()
+    calls, board = controller(switch)
+    board.set_registered("12345", "1001", True)
+    assert calls.recover("12345", [], view) == ["x9"]
+    await asyncio.sleep(0)
+    call = calls.call("x9")
+    assert call.state is S.CONNECTED and call.via_trunk and call.citizen_number == "13800138000"
+    assert (call.order_id, call.linked_order_id) == ("WO-9", "PO-9")
+    assert call.agent_leg == Leg("x9-s1", LegRole.AGENT, "1001") and call.attempts == 1
+    assert switch.done == []
+    await calls.close()
+
+
+def test_channels_without_our_stamp_are_not_taken_for_our_legs():
+    from telephony.ari.calls import snapshot_of
+    view = snapshot_of([{"id": "a", "channelvars": {"HOTLINE_CALL": "", "HOTLINE_ROLE": ""}},
+                        {"id": "b", "channelvars": {"HOTLINE_CALL": "c", "HOTLINE_ROLE": "boss"}},
+                        "junk"], [{"id": "c-b", "channels": ["a", "b"]}, {"no": "id"}])
+    assert view.stamps == {} and view.alive == frozenset({"a", "b"})
+    assert view.unstored_calls(set()) == {}
+
+
+async def test_a_site_given_up_frees_its_seats_in_this_controllers_board():
+    switch = FakeSwitch()
+    calls, board = controller(switch)
+    board.set_registered("12345", "1001", True)
+    calls.recover("12345", [stored()], {"cit", "c1-s1"})
+    assert board.get("12345", "1001").state.value == "busy"
+    calls.abandon_site("12345")
+    assert board.get("12345", "1001").state.value == "available"
+    await calls.close()
