@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     SEAT_IP,
     assert_site_clean,
     citizen_call,
+    on_demand,
     report,
     wait_until,
 )
@@ -116,6 +117,7 @@ async def test_split_brain_only_the_holder_takes_calls_and_a_stolen_lease_stops_
 
 
 # ---- takeover under load ----------------------------------------------------------------------
+@on_demand
 async def test_takeover_under_load_every_call_stays_and_star1_transfers_after_it(
         two_controllers, settings, probes, orders, seats, tmp_path):
     lab = two_controllers

@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from telephony.lab.sipp import free_udp_port, register_seat, start_sipp
-from tests.integration.conftest import CITIZEN_IP, SEAT_IP, assert_site_clean, report, wait_until
+from tests.integration.conftest import (
+    CITIZEN_IP,
+    SEAT_IP,
+    assert_site_clean,
+    on_demand,
+    report,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -42,6 +49,7 @@ async def _audit_kinds(settings, order_ids: set[str]) -> dict[str, Counter]:
     return kinds
 
 
+@on_demand
 async def test_redis_primary_killed_during_calls_replica_promoted_no_call_dropped_orders_once(
         lab, settings, probes, orders):
     calls, per_time = 10, 5

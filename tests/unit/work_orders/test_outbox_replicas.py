@@ -33,6 +33,7 @@ async def test_a_replicated_event_is_published_and_a_lagging_one_drains_once_a_r
     client = make_redis(primary.url)
     try:
         outbox = Outbox(client, tmp_path / "spool", min_replicas=1, timeout=0.5)
+        assert await client.execute_command("WAIT", 1, 50) == 0, "a replica already attached"
         lagging = opened(service)
         assert await outbox.publish(lagging) == "spool"     # no replica yet
         replica.start()
