@@ -105,16 +105,19 @@ async def get_transfer(ctx: Ctx) -> dict[str, Any]:
     return _record(ctx, "transfer")
 
 
-async def cancel_transfer(ctx: Ctx) -> dict[str, Any]:
-    record = _record(ctx, "transfer")
+async def _move(ctx: Ctx, kind: str, move: str) -> dict[str, Any]:
+    """Cancel, complete or keep a transfer or three-way: the same checks, one desk call."""
+    record = _record(ctx, kind)
     _check_may_move(ctx, record)
-    return (await _desk(ctx).cancel(record["transfer_id"]))[0]
+    return (await getattr(_desk(ctx), move)(record["transfer_id"]))[0]
+
+
+async def cancel_transfer(ctx: Ctx) -> dict[str, Any]:
+    return await _move(ctx, "transfer", "cancel")
 
 
 async def complete_transfer(ctx: Ctx) -> dict[str, Any]:
-    record = _record(ctx, "transfer")
-    _check_may_move(ctx, record)
-    return (await _desk(ctx).complete(record["transfer_id"]))[0]
+    return await _move(ctx, "transfer", "complete")
 
 
 # ---- three-ways -------------------------------------------------------------------------------
@@ -134,21 +137,15 @@ async def get_three_way(ctx: Ctx) -> dict[str, Any]:
 
 
 async def cancel_three_way(ctx: Ctx) -> dict[str, Any]:
-    record = _record(ctx, "three_way")
-    _check_may_move(ctx, record)
-    return (await _desk(ctx).cancel(record["transfer_id"]))[0]
+    return await _move(ctx, "three_way", "cancel")
 
 
 async def complete_three_way(ctx: Ctx) -> dict[str, Any]:
-    record = _record(ctx, "three_way")
-    _check_may_move(ctx, record)
-    return (await _desk(ctx).complete(record["transfer_id"]))[0]
+    return await _move(ctx, "three_way", "complete")
 
 
 async def keep_three_way(ctx: Ctx) -> dict[str, Any]:
-    record = _record(ctx, "three_way")
-    _check_may_move(ctx, record)
-    return (await _desk(ctx).keep(record["transfer_id"]))[0]
+    return await _move(ctx, "three_way", "keep")
 
 
 def _listed(ctx: Ctx, kind: str) -> list[dict[str, Any]]:

@@ -208,6 +208,26 @@ def report(drill: str, calls: int, dropped: int, orders_lost: int, recovery_s: f
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def lab_api(method: str, path: str, user: str, body: dict | None = None) -> tuple[int, dict]:
+    """(status, JSON body) of one request to the lab controller's API as a lab user; a 4xx is
+    an answer here, not an exception."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from telephony.settings import lab_accounts
+    token = lab_accounts()["api"]["users"][user]["token"]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:8080/api/v1{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {user}:{token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def hotline_cli(*args: str) -> str:
     """The real `hotline` command, as an operator runs it in the lab."""
     import subprocess

@@ -5,10 +5,7 @@ bridged with them through the usual call machine)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,25 +13,12 @@ import pytest
 from telephony.lab.rtp import listen
 from telephony.lab.sipp import agent_scenario, citizen_scenario, free_udp_port, start_sipp
 from tests.integration.conftest import CITIZEN_IP, assert_site_clean, citizen_call, wait_until
+from tests.integration.conftest import lab_api as api
 
 pytestmark = pytest.mark.integration
 
 CITIZEN = "13712345678"
 GATEWAY_IP = "127.0.1.254"   # dialplan/sites.toml: citizen_gateway
-
-
-def api(method: str, path: str, user: str, body: dict | None = None) -> tuple[int, dict]:
-    from telephony.settings import lab_accounts
-    token = lab_accounts()["api"]["users"][user]["token"]
-    request = urllib.request.Request(
-        f"http://127.0.0.1:8080/api/v1{path}", method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {user}:{token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def live_call(seat: str, state: str = "connected"):

@@ -5,10 +5,7 @@ resource. SIPp citizens and seats, and what the far UA actually received."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 
 import aiohttp
 import pytest
@@ -16,26 +13,12 @@ from jsonschema import Draft202012Validator
 
 from telephony.lab.sipp import agent_scenario
 from tests.integration.conftest import assert_site_clean, citizen_call, wait_until
+from tests.integration.conftest import lab_api as api
 from tests.integration.test_transfer import bridge_members, has_bridge
 
 pytestmark = pytest.mark.integration
 
 CITIZEN = "13912345678"
-
-
-def api(method: str, path: str, user: str, body: dict | None = None) -> tuple[int, dict]:
-    """(status, JSON body) of one API request; a 4xx is an answer here, not an exception."""
-    from telephony.settings import lab_accounts
-    token = lab_accounts()["api"]["users"][user]["token"]
-    request = urllib.request.Request(
-        f"http://127.0.0.1:8080/api/v1{path}", method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {user}:{token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def bearer(user: str) -> dict[str, str]:
