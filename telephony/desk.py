@@ -248,15 +248,23 @@ class ControllerDesk:
 class EventFeed(CallObserver):
     """Call happenings -> the API's live event hub (pop-ups, state changes, refusals)."""
 
-    def __init__(self, publish: Callable[[dict], object]):
+    def __init__(self, publish: Callable[[dict], object],
+                 listening: Callable[[], bool] = lambda: True):
         self._publish = publish
+        # a call's view is built for every notice; with no desk or board open (most of
+        # a night, and every load test) nobody would read it, so it is not built
+        self._listening = listening
 
     def call_opened(self, call: Call) -> None:
+        if not self._listening():
+            return
         self._publish({"type": "call_state", "site": call.site, "platform": call.platform,
                        "call": call_view(call), "kind": "call_opened"})
 
     def notice(self, call: Call, kind: Notice, detail: dict) -> None:
         # `call` is the call as it is now: notices come from its own runner
+        if not self._listening():
+            return
         view = call_view(call)
         if kind is Notice.SEAT_ANSWERED:
             self._publish({"type": "call_incoming", "site": call.site, "platform": call.platform,

@@ -50,3 +50,16 @@ def test_hub_and_stream_messages_follow_their_schemas():
 def test_the_document_names_the_event_schema_for_the_websocket():
     document = build_document([], extra_schemas=SCHEMAS)
     assert set(SCHEMAS) <= set(document["components"]["schemas"])
+
+
+def test_with_nobody_listening_no_view_is_built_or_published():
+    published: list[dict[str, Any]] = []
+    listening = [False]
+    feed = EventFeed(published.append, lambda: listening[0])
+    call = three_way()
+    feed.call_opened(call)
+    feed.notice(call, Notice.SEAT_ANSWERED, {"seat": "1001"})
+    assert published == []
+    listening[0] = True
+    feed.notice(call, Notice.SEAT_ANSWERED, {"seat": "1001"})
+    assert [e["type"] for e in published] == ["call_incoming", "call_state"]
