@@ -13,7 +13,6 @@ go over HTTP as before.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class AriClient:
                 text = await resp.text()
                 if resp.status >= 400:
                     raise AriError(resp.status, text.strip()[:200], path)
-                return json.loads(text) if text else None
+                return orjson.loads(text) if text else None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise AriError(0, f"unreachable: {exc!r}", path) from exc
 
@@ -92,12 +92,13 @@ class AriClient:
             message["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
         if body is not None:
             message["content_type"] = "application/json"
-            message["message_body"] = json.dumps(body)
+            message["message_body"] = orjson.dumps(body).decode()
         reply: asyncio.Future = asyncio.get_running_loop().create_future()
         self._replies[request_id] = reply
         try:
             async with asyncio.timeout(self._timeout_s):
-                await ws.send_str(json.dumps(message))
+                # orjson's bytes go out as the text frame as they are (no str round trip)
+                await ws.send_frame(orjson.dumps(message), aiohttp.WSMsgType.TEXT)
                 answer = await reply
         except TimeoutError as exc:
             raise AriError(0, "unreachable: no reply on the events socket", path) from exc
@@ -109,7 +110,7 @@ class AriClient:
         text = answer.get("message_body") or ""
         if status >= 400 or status == 0:
             raise AriError(status, text.strip()[:200], path)
-        return json.loads(text) if text else None
+        return orjson.loads(text) if text else None
 
     def use_websocket(self, ws: aiohttp.ClientWebSocketResponse | None) -> None:
         """Send requests on `ws` from now on (None: back to HTTP, failing those in flight)."""
@@ -401,7 +402,7 @@ class AriEvents:
 
     def _parse(self, raw: str) -> dict | None:
         try:
-            event = json.loads(raw)
+            event = orjson.loads(raw)   # a malformed frame raises a ValueError
             if not isinstance(event, dict) or "type" not in event:
                 raise ValueError("not an ARI event object")
         except ValueError as exc:
