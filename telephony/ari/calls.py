@@ -200,7 +200,8 @@ def _arrival(event: StasisStart) -> CallArrived:
                        work_order=headers.get("X-Work-Order"),
                        linked_order=headers.get("X-Linked-Order"),
                        origin_site=headers.get("X-Origin-Site"),
-                       ivr_choice=headers.get("X-IVR-Choice"))
+                       ivr_choice=headers.get("X-IVR-Choice"),
+                       answered=event.channel.state == "Up")
 
 
 def _entered(event: StasisStart) -> Signal | SupervisionLeg:

@@ -155,7 +155,7 @@ class CallController:
         log.info("call %s: citizen %s arrived at site %s; order %s", call.id,
                  mask_number(arrived.caller_number) or "(no number)", site, call.order_id)
         self._observer.call_opened(call)
-        self._post(call.id, m.CitizenEntered())
+        self._post(call.id, m.CitizenEntered(arrived.answered))
 
     def _start(self, runner: CallRunner, commands: tuple[Command, ...] = ()) -> None:
         """Register the call's legs and start its task, which first carries out `commands`."""
@@ -222,7 +222,9 @@ class CallController:
             self._count(runner, before, event)
             self._persist(before, result.call)
             if result.commands or result.call.state is not before.state:
-                log.info("call %s: %s -[%s]-> %s", before.id, before.state.value,
+                # each step is in the call log (services/call_log) for good; at INFO this
+                # line was the largest part of the loop's logging under load
+                log.debug("call %s: %s -[%s]-> %s", before.id, before.state.value,
                          type(event).__name__, result.call.state.value)
             for command in result.commands:
                 await self._carry_out(runner.call, command)

@@ -76,15 +76,15 @@ class IllegalTransition(Exception):
 
 
 # ---- arrival and local seats ------------------------------------------------------
-def _arrive(call: Call, _: CitizenEntered) -> Step:
+def _arrive(call: Call, event: CitizenEntered) -> Step:
     notice = Notify(N.CALL_ARRIVED, {"via_trunk": call.via_trunk})
     if call.via_trunk:
         # answer only when a seat does: the origin must see "no answer" as such
         return Step(replace(call, state=S.WAITING),
                     (IndicateRinging(call.citizen_leg.id), WaitForSeat(or_fail="busy"), notice))
+    answer = () if event.answered else (Answer(call.citizen_leg.id),)
     return Step(replace(call, state=S.WAITING),
-                (Answer(call.citizen_leg.id), StartRingback(call.citizen_leg.id), WaitForSeat(),
-                 notice))
+                (*answer, StartRingback(call.citizen_leg.id), WaitForSeat(), notice))
 
 
 def _ring_seat(call: Call, event: SeatOffered) -> Step:

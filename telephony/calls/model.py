@@ -150,7 +150,9 @@ def target_headers(call: Call, mode: TransferMode) -> tuple[tuple[str, str], ...
 # ---- events: what happened ----------------------------------------------------
 @dataclass(frozen=True)
 class CitizenEntered:
-    """The citizen's channel entered the app."""
+    """The citizen's channel entered the app; `answered` when the site had already
+    answered it (the lab's dialplan does, which saves Asterisk and us a request)."""
+    answered: bool = False
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class CallArrived:
     linked_order: str | None = None    # a hand-over's: the origin's own order
     origin_site: str | None = None
     ivr_choice: str | None = None      # a citizen's choice in the gateway IVR
+    answered: bool = False             # the site answered the leg before handing it to us
 
     def new_call(self, call_id: str, site: str, platform: str,
                  new_order_id: Callable[[str], str], blind_transfer: bool) -> Call:

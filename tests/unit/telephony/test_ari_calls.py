@@ -38,7 +38,8 @@ def test_a_hand_over_arrives_with_its_orders_and_origin():
                                           "PO-20261122-000000000002", "12345")))
     assert signal == CallArrived("ch-1", "13800138000", True,
                                  work_order="WO-20261122-000000000001",
-                                 linked_order="PO-20261122-000000000002", origin_site="12345")
+                                 linked_order="PO-20261122-000000000002", origin_site="12345",
+                                 answered=True)
 
 
 def test_a_citizen_arrives_with_the_ivr_choice_and_a_bad_value_is_dropped():
@@ -46,6 +47,14 @@ def test_a_citizen_arrives_with_the_ivr_choice_and_a_bad_value_is_dropped():
     assert to_signal(StasisStart(CHAN, ("citizen", "", "police&x"))).ivr_choice is None
     bad = to_signal(StasisStart(CHAN, ("trunk", "", "WO-1;drop", "", "")))
     assert isinstance(bad, CallArrived) and bad.work_order is None
+
+
+def test_a_citizen_the_dialplan_answered_arrives_answered_and_a_hand_over_does_not():
+    from dataclasses import replace
+    assert to_signal(StasisStart(CHAN, ("citizen", "12345", ""))).answered is True
+    ringing = replace(CHAN, state="Ring")
+    assert to_signal(StasisStart(ringing, ("citizen", "12345", ""))).answered is False
+    assert to_signal(StasisStart(ringing, ("trunk", "", "", "", ""))).answered is False
 
 
 def test_a_rung_leg_that_answers_names_its_call_and_anything_else_is_stray():

@@ -82,6 +82,12 @@ def test_given_new_citizen_when_entered_then_answered_on_hold_and_waiting():
     assert actions(cmds) == (Answer("chan-citizen"), StartRingback("chan-citizen"), WaitForSeat())
 
 
+def test_given_citizen_the_site_already_answered_then_not_answered_again():
+    call, [cmds] = run(new_call(), CitizenEntered(answered=True))
+    assert call.state is S.WAITING
+    assert actions(cmds) == (StartRingback("chan-citizen"), WaitForSeat())
+
+
 def test_given_hand_over_arrival_then_not_answered_until_a_seat_answers():
     _call, cmds = run(new_call(via_trunk=True), CitizenEntered(), SeatOffered("2001"),
                      SeatAnswered("c1-s1"))
@@ -371,6 +377,23 @@ def test_a_call_survives_the_round_trip_through_its_stored_form():
     from telephony.calls.store import call_from_json, call_to_json
     call = run(connected(), KeyPressed("c1-s1", "*2"), TargetAnswered("c1-t2"))[0]
     assert call_from_json(call_to_json(call)) == call
+
+
+def test_the_stored_form_is_what_asdict_gives():
+    """call_to_json skips asdict's deep copy; the JSON must say what earlier versions
+    wrote, so a controller of either version reads the other's calls."""
+    import json
+    from dataclasses import asdict, replace
+
+    from telephony.calls.model import PendingKey
+    from telephony.calls.store import call_to_json
+    calls = [connected(), three_way(),
+             run(connected(), KeyPressed("c1-s1", "*2"), TargetAnswered("c1-t2"))[0],
+             replace(connected(), pending_key=PendingKey("c1-s1", 3.5),
+                     faq_menu=(("kb-1", "sound:x"),))]
+    for call in calls:
+        assert json.loads(call_to_json(call)) == json.loads(
+            json.dumps(asdict(call), default=lambda v: v.value))
 
 
 @pytest.mark.parametrize("leaving, by", [("c1-s1", "agent"), ("chan-citizen", "citizen")])
