@@ -29,8 +29,9 @@ class MaskingFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
+    # the formatter masks the whole line; a MaskNumbers filter here as well masked every
+    # message twice, on every line the call loop logs
     handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(MaskNumbers())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
