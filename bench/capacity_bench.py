@@ -48,6 +48,7 @@ import bench.transfer_bench as tb
 
 os.environ.update(CAPACITY_ENV)
 
+from bench.cpu_cost import CONSUMER, cost_table, idle_rates, per_call_ms, settled
 from bench.sipcap import sip_packets, transfers
 from telephony.lab.lab import Lab
 from telephony.lab.sipp import SCENARIOS, _udp_free, free_udp_port
@@ -61,6 +62,8 @@ HOLD_S = 30.0            # each citizen hangs up this long after the answer
 QUICK_HOLD_S = 18.0
 TRANSFER_SHARE = 3       # of every 10 calls, this many are handed over
 PROFILE_S = 25           # py-spy record length in the profiled extra phase
+COST_LEVEL = 400         # the step whose CPU per call is the figure of record (40 calls/s)
+DRAIN_MAX_S = 90         # at most this long after the lab is idle for the consumer to catch up
 say = tb.say
 
 
@@ -106,16 +109,28 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of `pid`, its children that ended (cutime+cstime: a consumer that was
-    restarted) and its live children (the order consumer `hotline orders consume`): the
-    controller's share counts the consumer's, which it runs as a child process."""
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid`'s children that ended (cutime+cstime: a consumer that was
+    restarted) and of its live ones (the order consumer `hotline orders consume`)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     waited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    return tb.cpu_seconds(pid) + waited + sum(tb.cpu_seconds(c) for c in children(pid))
+    return waited + sum(tb.cpu_seconds(c) for c in children(pid))
+
+
+def cpu_snapshot(pids: dict[str, int]) -> tuple[float, dict[str, float]]:
+    """(now, CPU seconds of each process). The controller's share counts the consumer's,
+    which it runs as a child process; the consumer's alone is under CONSUMER too."""
+    out = {}
+    for k, p in list(pids.items()):
+        if k == "controller":
+            kids = children_cpu_seconds(p)
+            out[k], out[CONSUMER] = tb.cpu_seconds(p) + kids, kids
+        else:
+            out[k] = tb.cpu_seconds(p)
+    return time.monotonic(), out
 
 
 def children(pid: int) -> list[int]:
@@ -143,11 +158,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.samples.append((time.monotonic(),
-                                 {k: (tree_cpu_seconds(p) if k == "controller"
-                                      else tb.cpu_seconds(p))
-                                  for k, p in list(self.pids.items())},
-                                 tb.machine_busy(),
+            self.samples.append((*cpu_snapshot(self.pids), tb.machine_busy(),
                                  rss_mb(self.controller_pid) if self.controller_pid else 0.0))
             self._halt.wait(0.5)
 
@@ -163,9 +174,13 @@ class Sampler(threading.Thread):
         (a, ca, ma, _), (b, cb, mb, _) = inside[0], inside[-1]
         out = {k: 100 * (cb[k] - ca.get(k, 0.0)) / (b - a) for k in cb}
         machine = 100 * (os.cpu_count() or 1) * (mb[0] - ma[0]) / max(1, mb[1] - ma[1])
-        out["not this bench"] = max(0.0, machine - sum(out.values()))
+        own = sum(v for k, v in out.items() if k != CONSUMER)   # the consumer is in "controller"
+        out["not this bench"] = max(0.0, machine - own)
         out["whole machine"] = machine
         return out
+
+    def cpu(self) -> list[tuple[float, dict[str, float]]]:
+        return [(t, c) for t, c, *_ in list(self.samples)]
 
     def peak_rss(self) -> float:
         return max((s[3] for s in self.samples), default=0.0)
@@ -216,6 +231,8 @@ class Step:
     wall_s: float = 0.0
     leftovers: int = 0
     profile: str = ""
+    cpu_per_call: dict[str, float] = field(default_factory=dict)   # ms, whole step (cpu_cost)
+    drain_s: float = 0.0        # from idle lab until the consumer had caught up
 
     @property
     def failures(self) -> int:
@@ -229,7 +246,7 @@ class Step:
 
 def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabView,
              workdir: Path, ports: dict[str, int], pids: dict[str, int],
-             profile_to: Path | None = None) -> Step:
+             profile_to: Path | None = None, idle: dict[str, float] | None = None) -> Step:
     n = step.level
     tag = f"{step.path}-{n}" + ("-profile" if profile_to else "")
     agents = settings.site("12345").seats
@@ -295,11 +312,9 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
         t_end = time.monotonic()
         step.wall_s = t_end - t0
         time.sleep(0.6)
-        sampler.stop()
         # ramp: calls being set up and handed over; hold: all of them up, nothing else
         step.cpu_ramp = sampler.window(t0, t0 + RAMP_S + 3)
         step.cpu_hold = sampler.window(t0 + RAMP_S + 4, t0 + step.hold_s)
-        step.rss_mb = sampler.peak_rss()
         if spy is not None:
             spy.wait(PROFILE_S + 30)
         if not view.wait_idle(60):
@@ -307,6 +322,18 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
             say(f"{tag}: not idle 60 s after the step; hung up {step.leftovers} channels")
             if not view.wait_idle(40):
                 say(f"{tag}: still not idle; the next step starts anyway")
+        # the step's calls cost CPU until the consumer has applied their events
+        t_idle = time.monotonic()
+        while (idle is not None and time.monotonic() - t_idle < DRAIN_MAX_S
+               and not settled(sampler.cpu(), idle, "controller")):
+            time.sleep(0.5)
+        step.drain_s = time.monotonic() - t_idle
+        sampler.stop()
+        step.rss_mb = sampler.peak_rss()
+        if idle is not None and profile_to is None:
+            cpu = sampler.cpu()
+            first = next((s for s in cpu if s[0] >= t0 - 0.6), cpu[0])
+            step.cpu_per_call = per_call_ms(first, cpu[-1], idle, n)
     finally:
         if sampler is not None and sampler.is_alive():
             sampler.stop()
@@ -551,6 +578,43 @@ Leaf frame:
 
 
 # ---- report ------------------------------------------------------------------------------
+PROCESS_ORDER = ("controller", "asterisk 12345", "asterisk 110", "asterisk remote", "redis",
+                 "sipp citizens", "sipp agents", "sipp targets")
+
+
+def cost_section(steps: list[Step], facts: dict, meta: dict) -> str:
+    """## CPU per new call at the cost level, and the hand-over p99 the issue compares."""
+    level = meta.get("cost_level", COST_LEVEL)
+    at = [s for s in steps if s.level == level and s.cpu_per_call]
+    if not at:
+        return f"## CPU per new call\n\nNo step at {level} calls measured it.\n"
+    runs = {path: [s.cpu_per_call for s in at if s.path == path] for path in PATHS}
+    table, _ = cost_table(runs, PROCESS_ORDER, PATHS)
+    reps = {path: len(r) for path, r in runs.items()}
+    p99 = {path: [tb.summary(s.transfer_ms).get("p99") for s in at if s.path == path]
+           for path in PATHS}
+    base_p99 = sorted(v for v in p99["baseline"] if v is not None)
+    ctl = capacity_of(steps, "controller")
+    top = [tb.summary(s.transfer_ms).get("p99") for s in steps
+           if s.path == "controller" and s.level == ctl]
+    handover = (f"Hand-over p99 of the controller path at its capacity ({ctl}): "
+                f"{f1(max((v for v in top if v is not None), default=None))} ms; the bare "
+                f"dialplan's at {level}: {f1(base_p99[len(base_p99) // 2] if base_p99 else None)}"
+                " ms (median of its runs).")
+    idle = facts.get("idle") or {}
+    return f"""## CPU per new call
+
+At {level} calls ({level / RAMP_S:g} calls/s, 30 % handed over): each process's CPU from the
+step's first INVITE until the lab was idle again and the order consumer had caught up, less
+what it spends idle, over the calls placed (`bench/cpu_cost.py`). Median of
+{reps['controller']} controller and {reps['baseline']} baseline runs, lowest–highest in
+brackets. Idle CPU taken off, % of a core: {", ".join(f"{k} {v}" for k, v in idle.items())}.
+
+{table}
+{handover}
+"""
+
+
 def capacity_of(steps: list[Step], path: str) -> int:
     best = 0
     for s in sorted((s for s in steps if s.path == path and not s.profile),
@@ -661,6 +725,7 @@ def report(steps: list[Step], facts: dict[str, str], meta: dict) -> str:
                f"(target ≥ 80 %: "
                + ("yes" if base and ctl / base >= 0.8 else "**no**") + ")." + bounded)
     prof_md = profile_md(meta.get("profile") or {}, meta.get("profile_args", ""))
+    cost_md = cost_section(table_steps, facts, meta)
     smoke = ("**A smoke or partial run, not the figures of record.**\n\n"
              if meta.get("partial") else "")
     return f"""# Capacity benchmark (issue 8)
@@ -676,6 +741,8 @@ Wall time of the run: {meta['wall_min']:.1f} min.
 ## Result
 
 {verdict}
+
+{cost_md}
 
 Capacity = the highest step at which every call was placed, answered, held and hung up by the
 citizen, and every hand-over reached the 110 seat (0 failed, 0 dropped), all lower steps
@@ -773,6 +840,10 @@ def main() -> int:
     parser.add_argument("--profile-level", type=int, default=None,
                         help="N of the extra profiled controller step (default: 300, or the "
                              "highest step run; 0 = none)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each path at the cost level (median, lowest, highest)")
+    parser.add_argument("--cost-level", type=int, default=COST_LEVEL,
+                        help="the step whose CPU per call is reported (default 400)")
     parser.add_argument("--until", help="HH:MM UTC: start no step that may end after it")
     parser.add_argument("--out", type=Path, default=None, help="results dir")
     args = parser.parse_args()
@@ -825,28 +896,37 @@ def main() -> int:
                 "asterisk remote": book["asterisk-remote"].pid,
                 "redis": book["redis"].pid if "redis" in book else 0}
         pids = {k: v for k, v in pids.items() if v}
+        # what each process spends with no call: taken off each step's CPU per call
+        idle = idle_rates(lambda: cpu_snapshot(pids), time.sleep)
+        say("idle CPU, % of a core: " + ", ".join(f"{k} {100 * v:.1f}"
+                                                   for k, v in idle.items()))
+        facts_idle = {k: round(100 * v, 2) for k, v in idle.items()}
         stopped: set[str] = set()
         index = 0
-        for n in steps_n:
-            for path in paths:
-                if path in stopped:
-                    continue
-                if deadline and time.time() + step_cost > deadline:
-                    say(f"skipping {path} at {n}: it may not end before {args.until} UTC")
-                    stopped.add(path)
-                    continue
-                index += 1
-                step = run_step(Step(path, n, hold), index, settings, lab, view, workdir,
-                                ports, pids)
-                steps.append(step)
-                x = tb.summary(step.transfer_ms)
-                say(f"{path} at {n}: held {step.held_max}, failed {step.failed}, dropped "
-                    f"{step.dropped}, hand-overs {len(step.transfer_ms)}/"
-                    f"{step.transfers_expected} p50 {f1(x.get('p50'))} p99 "
-                    f"{f1(x.get('p99'))} ms; controller CPU "
-                    f"{step.cpu_ramp.get('controller', 0):.0f} %; {step.reasons or 'no failures'}")
-                if not step.ok:
-                    stopped.add(path)
+        runs = [(n, path) for n in steps_n
+                for _ in range(max(1, args.repeat) if n == args.cost_level else 1)
+                for path in paths]
+        for n, path in runs:
+            if path in stopped:
+                continue
+            if deadline and time.time() + step_cost > deadline:
+                say(f"skipping {path} at {n}: it may not end before {args.until} UTC")
+                stopped.add(path)
+                continue
+            index += 1
+            step = run_step(Step(path, n, hold), index, settings, lab, view, workdir,
+                            ports, pids, idle=idle)
+            steps.append(step)
+            x = tb.summary(step.transfer_ms)
+            say(f"{path} at {n}: held {step.held_max}, failed {step.failed}, dropped "
+                f"{step.dropped}, hand-overs {len(step.transfer_ms)}/"
+                f"{step.transfers_expected} p50 {f1(x.get('p50'))} p99 "
+                f"{f1(x.get('p99'))} ms; controller CPU "
+                f"{step.cpu_ramp.get('controller', 0):.0f} %; CPU per call, ms: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in step.cpu_per_call.items())
+                + f" (drained in {step.drain_s:.0f} s); {step.reasons or 'no failures'}")
+            if not step.ok:
+                stopped.add(path)
         if "controller" in paths:
             ran = [s.level for s in steps if s.path == "controller"]
             profile_level = args.profile_level if args.profile_level is not None else (
@@ -863,11 +943,13 @@ def main() -> int:
                 steps.append(step)
                 if raw.exists():
                     profile = read_profile(raw)
-        facts = {**tb.machine_facts(), "asterisk": tb.asterisk_version(view), "code": code}
+        facts = {**tb.machine_facts(), "asterisk": tb.asterisk_version(view), "code": code,
+                 "idle": facts_idle}
     finally:
         lab.down()
     meta = {"started": started, "steps": steps_n, "hold_s": hold, "workdir": str(workdir),
             "partial": partial, "profile": profile, "profile_level": profile_level,
+            "cost_level": args.cost_level, "repeat": args.repeat,
             "profile_args": "record --rate 100 --native --threads --format raw",
             "wall_min": (time.monotonic() - t_run) / 60}
     (workdir / "steps.json").write_text(json.dumps(

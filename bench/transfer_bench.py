@@ -24,6 +24,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -581,15 +582,20 @@ def asterisk_version(view: LabView) -> str:
         return "?"
 
 
+def median_of_runs(runs: list[Phase], q: str) -> float | None:
+    """The median over repeated runs of one quantile of each run's latencies."""
+    got = sorted(v for p in runs if p.latencies and (v := summary(p.latencies).get(q)) is not None)
+    return statistics.median(got) if got else None
+
+
 def report(phases: list[Phase], facts: dict[str, str], quick: bool, started: str) -> str:
-    by = {(p.path, p.level): p for p in phases}
+    by: dict[tuple[str, int], list[Phase]] = {}
+    for p in phases:
+        by.setdefault((p.path, p.level), []).append(p)
     levels = sorted({p.level for p in phases})
     rows = []
     for level in levels:
-        ctl, nat = by.get(("controller", level)), by.get(("native", level))
-        for p in (ctl, nat):
-            if p is None:
-                continue
+        for p in (*by.get(("controller", level), ()), *by.get(("native", level), ())):
             s = summary(p.latencies)
             conc = sorted(p.concurrency)
             rows.append(
@@ -600,17 +606,19 @@ def report(phases: list[Phase], facts: dict[str, str], quick: bool, started: str
                 f"{conc[-1] if conc else '–'}) |")
     ratios = []
     for level in levels:
-        ctl, nat = by.get(("controller", level)), by.get(("native", level))
-        if not (ctl and nat and ctl.latencies and nat.latencies):
+        ctl, nat = by.get(("controller", level), []), by.get(("native", level), [])
+        c = {q: median_of_runs(ctl, q) for q in ("p50", "p95", "p99")}
+        n = {q: median_of_runs(nat, q) for q in ("p50", "p95", "p99")}
+        if None in c.values() or None in n.values():
             continue
-        c, n = summary(ctl.latencies), summary(nat.latencies)
         verdict = []
         if level == max(levels):
             verdict.append("p99 ≤ 100 ms: " + ("yes" if c["p99"] <= 100 else "**no**"))
-        verdict.append("≤ 1.2× native at p50/p95/p99: " + "/".join(
-            "yes" if c[q] <= 1.2 * n[q] else "**no**" for q in ("p50", "p95", "p99")))
-        ratios.append(f"| {level} | {c['p50'] / n['p50']:.2f} | {c['p95'] / n['p95']:.2f} | "
-                      f"{c['p99'] / n['p99']:.2f} | {'; '.join(verdict)} |")
+        verdict.append("p99 ≤ 1.4× native: " + ("yes" if c["p99"] <= 1.4 * n["p99"] else "**no**"))
+        runs = f"{len(ctl)}/{len(nat)}"
+        ratios.append(f"| {level} | {runs} | {c['p50'] / n['p50']:.2f} | "
+                      f"{c['p95'] / n['p95']:.2f} | {c['p99'] / n['p99']:.2f} | "
+                      f"{'; '.join(verdict)} |")
     split = []
     for p in phases:
         o, f = summary(p.origin), summary(p.far)
@@ -644,10 +652,11 @@ transfer (median, min–max), counted from the same capture.
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Controller / native ratio (target: p99 ≤ 100 ms at 100 concurrent calls, and ≤ 1.2× native):
+Controller / native ratio, of each quantile's median over the runs (target, issue 17: p99 at
+100 concurrent calls ≤ 1.4× native, as the median of three runs; and ≤ 100 ms):
 
-| concurrent calls | p50 ratio | p95 ratio | p99 ratio | verdict |
-|---|---|---|---|---|
+| concurrent calls | runs controller/native | p50 ratio | p95 ratio | p99 ratio | verdict |
+|---|---|---|---|---|---|
 {chr(10).join(ratios)}
 
 Where the time goes, ms (last digit → INVITE leaving 12345 on the trunk; trunk INVITE → INVITE
@@ -732,6 +741,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the bench lab running")
     parser.add_argument("--levels", help="e.g. 50:200,100:300 (concurrent:calls), for probing")
     parser.add_argument("--paths", default=",".join(PATHS), help="controller,native")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each path at the highest level (the ratio is of medians)")
     args = parser.parse_args()
     # a plain `kill` still stops the lab and the UAs (the finally blocks run)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -771,8 +782,10 @@ def main() -> int:
                 "asterisk 110": book["asterisk-110"].pid}
         pids["sipp targets"] = target.popen.pid
         index = 0
+        top = max(levels)
         for level, calls in levels.items():
-            for path in paths:
+            for path in [p for _ in range(max(1, args.repeat) if level == top else 1)
+                         for p in paths]:
                 index += 1
                 phase = run_phase(Phase(path, level, calls), index, settings, lab, view,
                                   workdir, agent_port, pids)

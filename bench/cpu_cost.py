@@ -1,0 +1,99 @@
+"""CPU per new call (issue 17): what each process spent on one step's calls.
+
+A step's calls cost CPU while they are placed and handed over, while they are held, when
+they are hung up, and afterwards, while the order consumer applies their events. So the
+account runs from the first INVITE until the lab is idle again and the consumer has
+caught up, and what each process spends when nothing happens (measured before the first
+step) is taken off:
+
+    ms per call = (CPU seconds at the end - at the start - idle rate x seconds) / calls
+
+Repetitions of the same step give the median, with the lowest and highest, and the
+report says how many there were.
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+CONSUMER = "order consumer"   # the controller's child process, counted with it as well
+# what is not a process of the call path, or is counted inside another row
+NOT_COUNTED = frozenset({"tcpdump", "not this bench", "whole machine", CONSUMER})
+
+
+def rates(first: tuple[float, Mapping[str, float]], last: tuple[float, Mapping[str, float]]
+          ) -> dict[str, float]:
+    """CPU seconds per second of each process between two samples."""
+    (t0, a), (t1, b) = first, last
+    span = max(t1 - t0, 1e-9)
+    return {k: max(0.0, (b[k] - a.get(k, 0.0)) / span) for k in b}
+
+
+def per_call_ms(first: tuple[float, Mapping[str, float]], last: tuple[float, Mapping[str, float]],
+                idle: Mapping[str, float], calls: int) -> dict[str, float]:
+    """ms of CPU per call of each process, net of its idle rate (never below zero)."""
+    (t0, a), (t1, b) = first, last
+    if calls <= 0:
+        return {}
+    return {k: max(0.0, b[k] - a.get(k, 0.0) - idle.get(k, 0.0) * (t1 - t0)) * 1000 / calls
+            for k in b}
+
+
+def settled(samples: Sequence[tuple[float, Mapping[str, float]]], idle: Mapping[str, float],
+            key: str, window_s: float = 2.0, margin: float = 0.03) -> bool:
+    """Has `key` spent no more than its idle rate (+ margin, in cores) over the last
+    `window_s`? The consumer has then applied the step's events."""
+    if len(samples) < 2 or samples[-1][0] - samples[0][0] < window_s:
+        return False
+    end = samples[-1]
+    start = next(s for s in reversed(samples) if end[0] - s[0] >= window_s)
+    return rates(start, end).get(key, 0.0) <= idle.get(key, 0.0) + margin
+
+
+def spread(values: Iterable[float]) -> tuple[float, float, float] | None:
+    """(median, lowest, highest), or None for no values."""
+    got = sorted(values)
+    return (statistics.median(got), got[0], got[-1]) if got else None
+
+
+def _cell(values: Sequence[float]) -> str:
+    s = spread(values)
+    if s is None:
+        return "–"
+    median, lo, hi = s
+    return f"{median:.2f}" if len(values) == 1 else f"{median:.2f} ({lo:.2f}–{hi:.2f})"
+
+
+def cost_table(runs: Mapping[str, Sequence[Mapping[str, float]]], order: Sequence[str],
+               paths: tuple[str, str] = ("controller", "baseline"),
+               limit: float = 1.6) -> tuple[str, dict[str, float | None]]:
+    """Markdown: ms per call of each process on each path (median, lowest–highest of the
+    repetitions), the total, and the ratio of the totals' medians. Also the figures."""
+    ours, bare = (runs.get(p, ()) for p in paths)
+    keys = [k for k in order if k not in NOT_COUNTED and any(k in r for r in (*ours, *bare))]
+    rows = []
+    for k in keys:
+        rows.append(f"| {k} | {_cell([r[k] for r in ours if k in r])} | "
+                    f"{_cell([r[k] for r in bare if k in r])} |")
+        if k == "controller":
+            rows.append(f"| … of which the {CONSUMER} | "
+                        f"{_cell([r[CONSUMER] for r in ours if CONSUMER in r])} | – |")
+    total = {p: [sum(r.get(k, 0.0) for k in keys) for r in runs.get(p, ())] for p in paths}
+    rows.append(f"| **total** | **{_cell(total[paths[0]])}** | **{_cell(total[paths[1]])}** |")
+    t_ours, t_bare = spread(total[paths[0]]), spread(total[paths[1]])
+    ratio = t_ours[0] / t_bare[0] if t_ours and t_bare and t_bare[0] else None
+    head = (f"| process | {paths[0]} path, ms/call | {paths[1]}, ms/call |\n|---|---|---|\n")
+    verdict = ("–" if ratio is None else
+               f"{ratio:.2f}× the bare dialplan (target ≤ {limit:g}×: "
+               + ("yes" if ratio <= limit else "**no**") + ")")
+    return (head + "\n".join(rows) + f"\n\nTotal CPU per new call: {verdict}.\n",
+            {"ratio": ratio, "ours": t_ours[0] if t_ours else None,
+             "bare": t_bare[0] if t_bare else None})
+
+
+def idle_rates(sample: Callable[[], tuple[float, dict[str, float]]], wait: Callable[[float], None],
+               seconds: float = 10.0) -> dict[str, float]:
+    """Each process's CPU seconds per second while the lab holds no call."""
+    first = sample()
+    wait(seconds)
+    return rates(first, sample())
