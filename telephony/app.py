@@ -85,7 +85,7 @@ class Controller:
                              min_replicas=redis_link.min_replicas(s.redis_url or "redis://"),
                              replicas=redis_link.replica_watch(s.redis_url or "redis://"))
         self.recorder = OrderRecorder(
-            self.outbox.publish, {site.name: site.region_code for site in s.sites},
+            self.outbox.publish_many, {site.name: site.region_code for site in s.sites},
             suggestion_of=self.suggestions.current,
             published=self.call_metrics.order_event_published,
             overflow=Spool(s.data_dir / "outbox", OVERFLOW_NAME, durable=False))
@@ -93,7 +93,7 @@ class Controller:
         self.faq = KbFaq(lambda: self.order_db.knowledge,
                          {site.name: site.region_code for site in s.sites}, self._spawn)
         # the call log rides the order outbox: the consumer applies it (services/call_log)
-        self.call_log = CallLogRecorder(self.outbox.publish)
+        self.call_log = CallLogRecorder(self.outbox.publish_many)
         self.service_levels = ServiceLevelWatch(
             [site.name for site in s.sites],
             lambda: self.order_db.call_log.service_levels if self.order_db.call_log else None)

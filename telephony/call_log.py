@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from services.call_log.events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from services.call_log.record import LOGGED_STEPS
 from services.work_orders.events import OrderEvent
+from services.work_orders.outbox import take_batch
 from telephony.calls.model import Call, Notice
 from telephony.calls.ports import CallObserver
 
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class CallLogRecorder(CallObserver):
-    def __init__(self, publish: Callable[[OrderEvent], Awaitable[object]],
+    """`publish` takes a batch of events, in order (Outbox.publish_many)."""
+
+    def __init__(self, publish: Callable[[list[OrderEvent]], Awaitable[object]],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._publish = publish
         self._clock = clock
@@ -53,14 +56,14 @@ class CallLogRecorder(CallObserver):
     # ---- the one publishing task ---------------------------------------------
     async def run(self) -> None:
         while True:
-            event = await self._queue.get()
-            while True:   # in order: the next fact waits until this one is safe
+            events = take_batch(self._queue, await self._queue.get())
+            while True:   # in order: the next facts wait until these are safe
                 try:
-                    await self._publish(event)
+                    await self._publish(events)
                     break
                 except Exception:  # the outbox spools on failure; this is a last resort
-                    log.exception("call-log event %s could not be published; retrying",
-                                  event.kind)
+                    log.exception("%d call-log events (%s first) could not be published; "
+                                  "retrying", len(events), events[0].kind)
                     await asyncio.sleep(0.5)
 
     def pending(self) -> int:

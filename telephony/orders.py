@@ -28,7 +28,7 @@ from services.work_orders.events import (
     SummaryUpdated,
     TransferFailed,
 )
-from services.work_orders.outbox import Spool, drain_spool
+from services.work_orders.outbox import Spool, drain_spool, take_batch
 from telephony.calls.model import Call, Notice, other_platform
 from telephony.calls.ports import CallObserver
 
@@ -39,7 +39,9 @@ SUMMARY_CALLS_KEPT = 10_000  # calls whose summary count is remembered (oldest f
 
 
 class OrderRecorder(CallObserver):
-    def __init__(self, publish: Callable[[OrderEvent], Awaitable[object]],
+    """`publish` takes a batch of events, in order (Outbox.publish_many)."""
+
+    def __init__(self, publish: Callable[[list[OrderEvent]], Awaitable[object]],
                  region_of: Mapping[str, str],
                  suggestion_of: Callable[[str], dict | None] = lambda call_id: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -152,25 +154,26 @@ class OrderRecorder(CallObserver):
             if self._spilling and self._queue.empty():
                 await self._publish_overflow()   # the queued events were older: they went first
                 continue
-            await self._publish_safely(await self._queue.get())
+            await self._publish_safely(take_batch(self._queue, await self._queue.get()))
 
-    async def _publish_safely(self, event: OrderEvent) -> None:
-        while True:   # in order: the next event waits until this one is safe
+    async def _publish_safely(self, events: list[OrderEvent]) -> None:
+        while True:   # in order: the next events wait until these are safe
             try:
-                await self._publish(event)
-                self._published(event)
+                await self._publish(events)
+                for event in events:
+                    self._published(event)
                 return
             except Exception:  # the outbox spools on failure; this is a last resort
-                log.exception("order event %s could not be published; retrying", event.kind)
+                log.exception("%d order events (%s first) could not be published; retrying",
+                              len(events), events[0].kind)
                 await asyncio.sleep(0.5)
 
     async def _publish_overflow(self) -> None:
         assert self._overflow is not None
 
         async def publish(lines: list[str]) -> None:
-            for line in lines:
-                await self._publish_safely(OrderEvent.from_json(line))
-                self._spilled -= 1
+            await self._publish_safely([OrderEvent.from_json(line) for line in lines])
+            self._spilled -= len(lines)
 
         await drain_spool(self._overflow, publish, batch=100)
         if not self._overflow.pending():   # nothing appended since: back to the queue

@@ -39,6 +39,19 @@ class NotReplicated(RedisError):
 
 
 REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+PUBLISH_BATCH = 100   # events a publisher takes off its queue for one round trip
+
+
+def take_batch(queue: asyncio.Queue, first: Any, limit: int = PUBLISH_BATCH) -> list:
+    """`first` and whatever else is queued already, up to `limit`, in order: under load
+    one pipelined round trip carries many events instead of one each."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            batch.append(queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    return batch
 
 
 class Spool:
@@ -72,10 +85,14 @@ class Spool:
                     spool.write(b"\n")
 
     def append(self, line: str) -> None:
+        self.append_many([line])
+
+    def append_many(self, lines: list[str]) -> None:
+        """Every line, in order, with one write and one fsync."""
         with self._lock:
             created = not self.path.exists()
             with self.path.open("a", encoding="utf-8") as spool:
-                spool.write(line + "\n")
+                spool.write("".join(line + "\n" for line in lines))
                 spool.flush()
                 if self._durable:
                     os.fsync(spool.fileno())
@@ -203,23 +220,39 @@ class Outbox:
 
     async def publish(self, event: OrderEvent) -> str:
         """Append `event` to the stream, or to the spool; returns "stream" or "spool"."""
-        payload = event.to_json()
+        return await self.publish_many([event])
+
+    async def publish_many(self, events: list[OrderEvent]) -> str:
+        """Append `events`, in order, to the stream in one pipelined round trip (and one
+        replica wait), or all of them to the spool; returns "stream" or "spool". Should
+        the stream take only some, the spool has them all again: the consumer applies
+        each id once."""
+        if not events:
+            return "stream"
+        payloads = [event.to_json() for event in events]
         async with self._lock:
             if not self._spooling:
                 try:
-                    await asyncio.wait_for(self._xadd(event, payload), self._timeout)
+                    await asyncio.wait_for(self._xadd(events, payloads), self._timeout)
                     return "stream"
                 except REDIS_DOWN as exc:
                     log.warning("redis unavailable (%s); spooling order events", type(exc).__name__)
                     self._spooling = True
-            await asyncio.to_thread(self._spool.append, payload)
+            await asyncio.to_thread(self._spool.append_many, payloads)
             return "spool"
 
-    async def _xadd(self, event: OrderEvent, payload: str) -> None:
+    async def _xadd(self, events: list[OrderEvent], payloads: list[str]) -> None:
         assert self._redis is not None
-        await self._redis.xadd(
-            self._stream, {"event": payload, "event_id": event.event_id, "kind": event.kind}
-        )
+        if len(events) == 1:
+            await self._redis.xadd(self._stream, {"event": payloads[0],
+                                                  "event_id": events[0].event_id,
+                                                  "kind": events[0].kind})
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            for event, payload in zip(events, payloads, strict=True):
+                pipe.xadd(self._stream, {"event": payload, "event_id": event.event_id,
+                                         "kind": event.kind})
+            await pipe.execute()
         await self._replicated()
 
     async def _replicated(self) -> None:
@@ -292,6 +325,10 @@ class MemoryOutbox:
 
     async def publish(self, event: OrderEvent) -> str:
         self.events.append(event)
+        return "memory"
+
+    async def publish_many(self, events: list[OrderEvent]) -> str:
+        self.events.extend(events)
         return "memory"
 
 

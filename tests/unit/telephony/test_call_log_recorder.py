@@ -37,7 +37,7 @@ class Ticking:
 
 async def test_a_failed_transfer_call_is_logged_in_order_and_the_agent_hung_up():
     outbox, clock = MemoryOutbox(), Ticking()
-    recorder = CallLogRecorder(outbox.publish, clock=clock)
+    recorder = CallLogRecorder(outbox.publish_many, clock=clock)
     call = Call(id="c1", site="12345", platform="12345", citizen_number="13800138000",
                 citizen_leg=CITIZEN, order_id="WO-20261201-000001",
                 linked_order_id="PO-20261201-000001", origin_site="12345")

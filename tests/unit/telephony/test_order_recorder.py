@@ -23,9 +23,9 @@ class Publisher:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def __call__(self, event) -> str:
+    async def __call__(self, events) -> str:
         await self.gate.wait()
-        self.events.append(event)
+        self.events.extend(events)
         return "memory"
 
 

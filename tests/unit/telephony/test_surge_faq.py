@@ -224,8 +224,8 @@ async def test_the_order_says_the_faq_answered_a_helped_caller_and_nothing_for_a
 
     published = []
 
-    async def publish(event):
-        published.append(event)
+    async def publish(events):
+        published.extend(events)
 
     recorder = OrderRecorder(publish, {"12345": "410300"})
     call = heard_first_answer()

@@ -307,3 +307,27 @@ async def test_a_refused_event_inside_a_batch_rolls_back_alone(service, clock, r
         seqs = [entry["seq"] for entry in (await service.record(event.order_id))["history"]]
         assert len(seqs) >= 3 and seqs == list(range(1, len(seqs) + 1))
     assert (await redis.xpending(STREAM, "work-orders"))["pending"] == 1
+
+
+async def test_a_batch_goes_to_the_stream_in_order_or_all_of_it_to_the_spool(
+    service, clock, redis, redis_server, tmp_path
+):
+    """What the controller's publishers send under load: many events, one round trip."""
+    outbox = Outbox(redis, tmp_path / "spool", timeout=0.5)
+    events = events_for(service, clock)
+    assert await outbox.publish_many(events[:5]) == "stream"
+
+    def text(value):
+        return value.decode() if isinstance(value, bytes) else value
+
+    entries = await redis.xrange(STREAM)
+    assert [text(fields[b"event_id"] if b"event_id" in fields else fields["event_id"])
+            for _, fields in entries] == [e.event_id for e in events[:5]]
+    redis_server.stop()
+    assert await outbox.publish_many(events[5:]) == "spool"
+    lines = (tmp_path / "spool" / "order-events.spool.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event_id"] for line in lines] == [e.event_id for e in events[5:]]
+    redis_server.start()
+    assert await outbox.drain() == 4
+    assert await OutboxConsumer(redis, service, block_ms=10).run_once() == 9
+    assert await counts(service) == (3, 9)
