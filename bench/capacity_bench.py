@@ -232,6 +232,7 @@ class Step:
     leftovers: int = 0
     profile: str = ""
     cpu_per_call: dict[str, float] = field(default_factory=dict)   # ms, whole step (cpu_cost)
+    cpu_setup_per_call: dict[str, float] = field(default_factory=dict)   # ms, set-up window
     drain_s: float = 0.0        # from idle lab until the consumer had caught up
 
     @property
@@ -334,6 +335,8 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
             cpu = sampler.cpu()
             first = next((s for s in cpu if s[0] >= t0 - 0.6), cpu[0])
             step.cpu_per_call = per_call_ms(first, cpu[-1], idle, n)
+            setup_end = max((s for s in cpu if s[0] <= t0 + RAMP_S + 3), key=lambda s: s[0])
+            step.cpu_setup_per_call = per_call_ms(first, setup_end, idle, n)
     finally:
         if sampler is not None and sampler.is_alive():
             sampler.stop()
@@ -590,6 +593,8 @@ def cost_section(steps: list[Step], facts: dict, meta: dict) -> str:
         return f"## CPU per new call\n\nNo step at {level} calls measured it.\n"
     runs = {path: [s.cpu_per_call for s in at if s.path == path] for path in PATHS}
     table, _ = cost_table(runs, PROCESS_ORDER, PATHS)
+    setup_runs = {path: [s.cpu_setup_per_call for s in at if s.path == path] for path in PATHS}
+    setup_table, _ = cost_table(setup_runs, PROCESS_ORDER, PATHS)
     reps = {path: len(r) for path, r in runs.items()}
     p99 = {path: [tb.summary(s.transfer_ms).get("p99") for s in at if s.path == path]
            for path in PATHS}
@@ -604,11 +609,18 @@ def cost_section(steps: list[Step], facts: dict, meta: dict) -> str:
     idle = facts.get("idle") or {}
     return f"""## CPU per new call
 
-At {level} calls ({level / RAMP_S:g} calls/s, 30 % handed over): each process's CPU from the
-step's first INVITE until the lab was idle again and the order consumer had caught up, less
-what it spends idle, over the calls placed (`bench/cpu_cost.py`). Median of
+At {level} calls ({level / RAMP_S:g} calls/s, 30 % handed over), each process's CPU over the
+calls placed, less what it spends idle (`bench/cpu_cost.py`). Median of
 {reps['controller']} controller and {reps['baseline']} baseline runs, lowest–highest in
 brackets. Idle CPU taken off, % of a core: {", ".join(f"{k} {v}" for k, v in idle.items())}.
+
+**Set-up** (issue 17's measure): the first {RAMP_S:g}+3 s of the step, while the calls are
+placed, answered and handed over.
+
+{setup_table}
+**Whole call**: from the step's first INVITE until the lab was idle again and the order
+consumer had caught up: set-up, {meta.get('hold_s', HOLD_S):g} s of holding (Asterisk sends
+RTP silence on every leg), the hang-ups, and the order and call-log events applied.
 
 {table}
 {handover}
@@ -897,7 +909,7 @@ def main() -> int:
                 "redis": book["redis"].pid if "redis" in book else 0}
         pids = {k: v for k, v in pids.items() if v}
         # what each process spends with no call: taken off each step's CPU per call
-        idle = idle_rates(lambda: cpu_snapshot(pids), time.sleep)
+        idle = idle_rates(lambda: cpu_snapshot(pids), time.sleep, settle=CONSUMER)
         say("idle CPU, % of a core: " + ", ".join(f"{k} {100 * v:.1f}"
                                                    for k, v in idle.items()))
         facts_idle = {k: round(100 * v, 2) for k, v in idle.items()}
@@ -924,6 +936,8 @@ def main() -> int:
                 f"{f1(x.get('p99'))} ms; controller CPU "
                 f"{step.cpu_ramp.get('controller', 0):.0f} %; CPU per call, ms: "
                 + ", ".join(f"{k} {v:.2f}" for k, v in step.cpu_per_call.items())
+                + "; set-up only: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in step.cpu_setup_per_call.items())
                 + f" (drained in {step.drain_s:.0f} s); {step.reasons or 'no failures'}")
             if not step.ok:
                 stopped.add(path)

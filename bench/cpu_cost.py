@@ -92,8 +92,18 @@ def cost_table(runs: Mapping[str, Sequence[Mapping[str, float]]], order: Sequenc
 
 
 def idle_rates(sample: Callable[[], tuple[float, dict[str, float]]], wait: Callable[[float], None],
-               seconds: float = 10.0) -> dict[str, float]:
-    """Each process's CPU seconds per second while the lab holds no call."""
-    first = sample()
-    wait(seconds)
-    return rates(first, sample())
+               seconds: float = 10.0, settle: str | None = None, quiet: float = 0.02,
+               tries: int = 12) -> dict[str, float]:
+    """Each process's CPU seconds per second while the lab holds no call. With `settle`,
+    windows are measured until that process is quiet (below `quiet` cores) or no longer
+    slowing down: a consumer still applying an earlier run's events is not idle."""
+    measured: dict[str, float] = {}
+    for _ in range(max(1, tries if settle else 1)):
+        first = sample()
+        wait(seconds)
+        last = rates(first, sample())
+        if settle is None or last.get(settle, 0.0) <= quiet or (
+                measured and last.get(settle, 0.0) >= measured.get(settle, 0.0) - quiet / 2):
+            return last
+        measured = last
+    return measured

@@ -36,3 +36,24 @@ def test_the_table_gives_medians_ranges_and_the_ratio_of_totals():
     assert figures == {"ratio": pytest.approx(1.6), "ours": 16.0, "bare": 10.0}
     assert "1.60× the bare dialplan (target ≤ 1.6×: yes)" in table
     assert spread([]) is None
+
+
+def test_idle_waits_for_a_busy_consumer_to_settle():
+    from bench.cpu_cost import idle_rates
+    clock, spent = [0.0], {"consumer": 0.0, "asterisk": 0.0}
+    busy = iter([0.5, 0.2, 0.01, 0.01])      # cores the consumer uses in each window
+
+    def sample():
+        return clock[0], dict(spent)
+
+    def wait(seconds):
+        rate = next(busy)
+        clock[0] += seconds
+        spent["consumer"] += rate * seconds
+        spent["asterisk"] += 0.01 * seconds
+
+    assert idle_rates(sample, wait, seconds=10, settle="consumer") == pytest.approx(
+        {"consumer": 0.01, "asterisk": 0.01})
+    clock[0] = 0.0
+    assert idle_rates(lambda: (clock[0], {"x": 0.0}), lambda s: clock.__setitem__(0, clock[0] + s),
+                      seconds=5) == {"x": 0.0}
