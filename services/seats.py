@@ -187,7 +187,8 @@ class RedisSeatMirror:
 
     def __init__(self, redis, schedule: Callable[[object], object]):
         self._redis = redis
-        self._writer: LatestWriter[Seat] = LatestWriter(self._write, schedule, "seat mirror")
+        self._writer: LatestWriter[Seat] = LatestWriter(self._write, schedule, "seat mirror",
+                                                         gather_s=0.02)
 
     def seat_changed(self, seat: Seat) -> None:
         self._writer.put(f"hotline:seat:{seat.site}:{seat.id}", seat)

@@ -25,6 +25,9 @@ from telephony.calls.transfers import Transfer
 
 log = logging.getLogger(__name__)
 KEY = "hotline:calls"
+# a call's record waits this long for its next few changes, so that under load one fenced
+# script writes many calls; a takeover reads Asterisk's bridges and stamps over it anyway
+GATHER_S = 0.02
 LEASE_KEY = "hotline:lease:{site}"
 
 # KEYS[1] the site's lease, KEYS[2] the calls hash; ARGV[1] the lease value the writer
@@ -99,7 +102,7 @@ class RedisCallStore:
         self._fenced = redis.register_script(_FENCED_WRITE) if fence else None
         self.refused = 0   # writes refused for a stale epoch, for /healthz
         self._writer: LatestWriter[tuple[str, Call | None]] = LatestWriter(
-            self._write, schedule, "call store")
+            self._write, schedule, "call store", gather_s=GATHER_S)
 
     def save(self, call: Call) -> None:
         self._writer.put(call.id, (call.site, call))

@@ -44,3 +44,20 @@ async def test_what_piles_up_is_written_in_batches_and_a_value_put_meanwhile_is_
     await asyncio.gather(*tasks)
     assert batches == [[("a", 0), ("b", 1)], [("a", 99), ("c", 2)]]
     assert writer.pending == 0
+
+
+async def test_changes_made_while_gathering_go_in_the_same_batch():
+    batches: list[list[tuple[str, int]]] = []
+
+    async def write(batch):
+        batches.append(batch)
+
+    tasks = []
+    writer = LatestWriter(write, lambda coro: tasks.append(asyncio.ensure_future(coro)),
+                          "test", gather_s=0.01)
+    writer.put("call:1", 1)
+    await asyncio.sleep(0)          # the flush has started and is gathering
+    writer.put("seat:1001", 2)
+    writer.put("call:1", 3)
+    await asyncio.gather(*tasks)
+    assert batches == [[("call:1", 3), ("seat:1001", 2)]]
