@@ -21,7 +21,7 @@ from services.work_orders.search import number_forms
 from .events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from .levels import CallFacts, ServiceLevel, service_levels
 from .models import CallLogRow, CallLogStepRow
-from .record import OUTCOMES, Arrival, End, Step, summarize
+from .record import OUTCOMES, Arrival, summarize_steps
 
 MAX_PAGE = 500
 
@@ -77,13 +77,9 @@ async def _resummarize(session: AsyncSession, row: CallLogRow) -> None:
     rows = (await session.scalars(select(CallLogStepRow).where(
         CallLogStepRow.call_id == row.call_id).order_by(CallLogStepRow.at,
                                                         CallLogStepRow.id))).all()
-    steps = [Step(r.step, r.at, r.seat, r.detail or {}) for r in rows if r.step != "ended"]
-    ended = next((r for r in rows if r.step == "ended"), None)
-    end = End(ended.at, ended.detail.get("by") or "unknown", ended.detail.get("state") or "",
-              ended.detail.get("taken_by")) if ended else None
     arrival = Arrival(row.call_id, row.site, row.platform, row.origin_site, row.via_trunk,
                       row.citizen_number, row.order_id, row.linked_order_id or "", row.arrived_at)
-    for name, value in summarize(arrival, steps, end).items():
+    for name, value in summarize_steps(arrival, rows).items():
         setattr(row, name, value)
 
 
