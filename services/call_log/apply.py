@@ -22,7 +22,7 @@ from .events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from .levels import ServiceLevel
 from .levels_db import service_levels_in_db
 from .models import CallLogRow, CallLogStepRow
-from .record import OUTCOMES, Arrival, summarize_steps
+from .record import OUTCOMES, arrival_of, summarize_steps
 
 MAX_PAGE = 500
 
@@ -78,9 +78,7 @@ async def _resummarize(session: AsyncSession, row: CallLogRow) -> None:
     rows = (await session.scalars(select(CallLogStepRow).where(
         CallLogStepRow.call_id == row.call_id).order_by(CallLogStepRow.at,
                                                         CallLogStepRow.id))).all()
-    arrival = Arrival(row.call_id, row.site, row.platform, row.origin_site, row.via_trunk,
-                      row.citizen_number, row.order_id, row.linked_order_id or "", row.arrived_at)
-    for name, value in summarize_steps(arrival, rows).items():
+    for name, value in summarize_steps(arrival_of(row), rows).items():
         setattr(row, name, value)
 
 

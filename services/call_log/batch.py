@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .apply import CallNotLogged
 from .events import CALL_LOG_EVENTS, CallArrivalLogged, CallEndLogged, CallStepLogged
 from .models import CallLogRow, CallLogStepRow
-from .record import Arrival, summarize, summarize_steps
+from .record import arrival_of, summarize, summarize_steps
 
 CALL_LOG = CallLogRow.__table__
 STEPS = CallLogStepRow.__table__
@@ -34,14 +34,6 @@ ARRIVAL_COLUMNS = ("call_id", "site", "platform", "origin_site", "via_trunk", "c
 Row = dict[str, Any]
 
 
-def arrival_of(row: Any) -> Arrival:
-    """The summary's view of a call-log row (a dict, a Core row or a mapped object)."""
-    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
-    return Arrival(get("call_id"), get("site"), get("platform"), get("origin_site"),
-                   get("via_trunk"), get("citizen_number"), get("order_id"),
-                   get("linked_order_id") or "", get("arrived_at"))
-
-
 class CallRows:
     """The call-log rows and steps one batch reads and writes, with an undo per event."""
 
@@ -51,8 +43,7 @@ class CallRows:
         self.calls: dict[str, Row | None] = {}   # arrival columns; None: not logged
         self.new: list[Row] = []               # arrivals this batch logs, in order
         self.steps: list[Row] = []             # steps this batch adds, in order
-        self.touched: set[str] = set()         # calls with a new step or end
-        self._marks: tuple[int, int, frozenset[str]] = (0, 0, frozenset())
+        self._marks = (0, 0)
 
     async def load(self, call_ids: Iterable[str]) -> None:
         """The batch's calls already in the log: one statement."""
@@ -68,14 +59,13 @@ class CallRows:
 
     # -- one event's changes, undone if it is refused -----------------------------------
     def begin(self) -> None:
-        self._marks = (len(self.new), len(self.steps), frozenset(self.touched))
+        self._marks = (len(self.new), len(self.steps))
 
     def rollback(self) -> None:
-        new, steps, touched = self._marks
+        new, steps = self._marks
         for row in self.new[new:]:
             self.calls[row["call_id"]] = None
         del self.new[new:], self.steps[steps:]
-        self.touched = set(touched)
 
     # -- the handlers -------------------------------------------------------------------
     async def arrived(self, e: CallArrivalLogged) -> None:
@@ -101,7 +91,6 @@ class CallRows:
             raise CallNotLogged(f"no call {call_id} in the call log yet", call_id=call_id)
         self.steps.append({"call_id": call_id, "event_id": event_id, "step": step, "at": at,
                            "seat": seat, "detail": detail})
-        self.touched.add(call_id)
 
     # -- writing ------------------------------------------------------------------------
     async def write(self) -> None:
@@ -112,14 +101,14 @@ class CallRows:
             await conn.execute(insert(CALL_LOG), [
                 {**row, **summarize(arrival_of(row), [], None), "recording_ids": None}
                 for row in self.new])
-        if self.steps:
-            await conn.execute(insert(STEPS), self.steps)
-        if not self.touched:
+        if not self.steps:
             return
-        by_call: dict[str, list[Any]] = {call_id: [] for call_id in self.touched}
+        await conn.execute(insert(STEPS), self.steps)
+        touched = sorted({step["call_id"] for step in self.steps})
+        by_call: dict[str, list[Any]] = {call_id: [] for call_id in touched}
         result = await conn.execute(
             select(STEPS.c.call_id, STEPS.c.step, STEPS.c.at, STEPS.c.seat, STEPS.c.detail)
-            .where(STEPS.c.call_id.in_(sorted(self.touched)))
+            .where(STEPS.c.call_id.in_(touched))
             .order_by(STEPS.c.call_id, STEPS.c.at, STEPS.c.id))
         for step in result:
             by_call[step.call_id].append(step)

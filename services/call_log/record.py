@@ -203,6 +203,14 @@ def summarize(arrival: Arrival, steps: list[Step], end: End | None) -> dict[str,
     }
 
 
+def arrival_of(row: Any) -> Arrival:
+    """The summary's view of a call-log row (a dict, or a mapped object)."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return Arrival(get("call_id"), get("site"), get("platform"), get("origin_site"),
+                   get("via_trunk"), get("citizen_number"), get("order_id"),
+                   get("linked_order_id") or "", get("arrived_at"))
+
+
 def summarize_steps(arrival: Arrival, rows: Sequence[Any]) -> dict[str, Any]:
     """The row from the call's stored steps (anything with `step`, `at`, `seat`, `detail`),
     in the order they were stored (at, then id): the first `ended` is the end, the rest

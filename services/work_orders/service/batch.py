@@ -16,8 +16,8 @@ the result with one bulk statement per table. The rules stay the ORM path's:
 The handlers (`batch_events.CORE_EVENTS`) mirror the ORM ones in intake, links
 and status_flow row for row (tests/unit/work_orders/test_core_batch.py compares
 the two), and the call log's ones in services/call_log/apply.py (`BatchRows.calls`,
-services/call_log/batch.py; test_core_batch_call_log.py). An event kind without a Core handler is applied by the ORM path, in
-order, in a transaction of its own.
+services/call_log/batch.py; test_core_batch_call_log.py). An event kind without a
+Core handler is applied by the ORM path, in order, in a transaction of its own.
 """
 
 from __future__ import annotations
