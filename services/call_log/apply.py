@@ -19,9 +19,10 @@ from services.work_orders.errors import WorkOrderError
 from services.work_orders.search import number_forms
 
 from .events import CallArrivalLogged, CallEndLogged, CallStepLogged
-from .levels import CallFacts, ServiceLevel, service_levels
+from .levels import ServiceLevel
+from .levels_db import service_levels_in_db
 from .models import CallLogRow, CallLogStepRow
-from .record import OUTCOMES, Arrival, End, Step, summarize
+from .record import OUTCOMES, arrival_of, summarize_steps
 
 MAX_PAGE = 500
 
@@ -77,13 +78,7 @@ async def _resummarize(session: AsyncSession, row: CallLogRow) -> None:
     rows = (await session.scalars(select(CallLogStepRow).where(
         CallLogStepRow.call_id == row.call_id).order_by(CallLogStepRow.at,
                                                         CallLogStepRow.id))).all()
-    steps = [Step(r.step, r.at, r.seat, r.detail or {}) for r in rows if r.step != "ended"]
-    ended = next((r for r in rows if r.step == "ended"), None)
-    end = End(ended.at, ended.detail.get("by") or "unknown", ended.detail.get("state") or "",
-              ended.detail.get("taken_by")) if ended else None
-    arrival = Arrival(row.call_id, row.site, row.platform, row.origin_site, row.via_trunk,
-                      row.citizen_number, row.order_id, row.linked_order_id or "", row.arrived_at)
-    for name, value in summarize(arrival, steps, end).items():
+    for name, value in summarize_steps(arrival_of(row), rows).items():
         setattr(row, name, value)
 
 
@@ -197,14 +192,6 @@ class CallLog:
 
     async def service_levels(self, sites: Sequence[str], since: datetime,
                              until: datetime) -> list[ServiceLevel]:
+        """Worked out by the database (levels_db.py): two statements, not every row."""
         async with self._sessions() as session:
-            rows = (await session.execute(select(
-                CallLogRow.site, CallLogRow.arrived_at, CallLogRow.via_trunk,
-                CallLogRow.outcome, CallLogRow.answered_at, CallLogRow.wait_s,
-                CallLogRow.handled_s).where(CallLogRow.arrived_at >= since,
-                                            CallLogRow.arrived_at < until,
-                                            CallLogRow.site.in_(list(sites))))).all()
-        facts = [CallFacts(site=r.site, arrived_at=r.arrived_at, via_trunk=r.via_trunk,
-                           outcome=r.outcome, answered=r.answered_at is not None,
-                           wait_s=r.wait_s, handled_s=r.handled_s) for r in rows]
-        return service_levels(facts, sites, since, until)
+            return await service_levels_in_db(session, sites, since, until)

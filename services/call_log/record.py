@@ -19,6 +19,7 @@ Outcomes (one per call, the call's end as the platform saw it):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -200,3 +201,22 @@ def summarize(arrival: Arrival, steps: list[Step], end: End | None) -> dict[str,
         "legs": legs.agents,
         "overflowed": any(s.step == "overflowed" for s in steps),
     }
+
+
+def arrival_of(row: Any) -> Arrival:
+    """The summary's view of a call-log row (a dict, or a mapped object)."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return Arrival(get("call_id"), get("site"), get("platform"), get("origin_site"),
+                   get("via_trunk"), get("citizen_number"), get("order_id"),
+                   get("linked_order_id") or "", get("arrived_at"))
+
+
+def summarize_steps(arrival: Arrival, rows: Sequence[Any]) -> dict[str, Any]:
+    """The row from the call's stored steps (anything with `step`, `at`, `seat`, `detail`),
+    in the order they were stored (at, then id): the first `ended` is the end, the rest
+    are its steps. The ORM handlers and the Core batch path both summarize through here."""
+    steps = [Step(r.step, r.at, r.seat, r.detail or {}) for r in rows if r.step != "ended"]
+    ended = next((r for r in rows if r.step == "ended"), None)
+    end = End(ended.at, ended.detail.get("by") or "unknown", ended.detail.get("state") or "",
+              ended.detail.get("taken_by")) if ended else None
+    return summarize(arrival, steps, end)

@@ -15,8 +15,9 @@ the result with one bulk statement per table. The rules stay the ORM path's:
 
 The handlers (`batch_events.CORE_EVENTS`) mirror the ORM ones in intake, links
 and status_flow row for row (tests/unit/work_orders/test_core_batch.py compares
-the two). An event kind without a Core handler is applied by the ORM path, in
-order, in a transaction of its own.
+the two), and the call log's ones in services/call_log/apply.py (`BatchRows.calls`,
+services/call_log/batch.py; test_core_batch_call_log.py). An event kind without a
+Core handler is applied by the ORM path, in order, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.call_log.batch import CallRows
 
 from ..errors import OrderNotFound
 from ..events import OrderEvent
@@ -58,6 +61,8 @@ class BatchRows:
         self.links: list[Row] = []
         self._undo: dict[str, tuple[Row | None, int, bool, bool]] = {}
         self._marks = (0, 0)
+        # the call log rides the same batches (services/call_log/batch.py)
+        self.calls = CallRows(conn, lock=lock)
 
     # -- reading -------------------------------------------------------------------
     async def load(self, order_ids: Iterable[str]) -> None:
@@ -92,6 +97,7 @@ class BatchRows:
     def begin(self) -> None:
         self._undo.clear()
         self._marks = (len(self.audits), len(self.links))
+        self.calls.begin()
 
     def rollback(self) -> None:
         for order_id, (row, seq, was_new, was_dirty) in self._undo.items():
@@ -102,6 +108,7 @@ class BatchRows:
                 self.dirty.discard(order_id)
         del self.audits[self._marks[0]:], self.links[self._marks[1]:]
         self._undo.clear()
+        self.calls.rollback()
 
     def _save(self, order_id: str) -> None:
         if order_id not in self._undo:
@@ -145,7 +152,8 @@ class BatchRows:
 
     # -- writing -------------------------------------------------------------------
     async def write(self, applied: Sequence[Row]) -> None:
-        """One bulk statement per table: new orders, changed orders, history, links, ids."""
+        """One bulk statement per table: new orders, changed orders, history, links, ids;
+        then the call log's (CallRows.write)."""
         conn = self._conn
         new = [row for i in sorted(self.new) if (row := self.orders[i]) is not None]
         if new:
@@ -157,6 +165,7 @@ class BatchRows:
         for table, rows in ((AUDIT, self.audits), (LINKS, self.links), (APPLIED, applied)):
             if rows:
                 await conn.execute(insert(table), list(rows))
+        await self.calls.write()
 
 
 _UPDATE_ORDER = (

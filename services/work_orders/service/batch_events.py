@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from services.call_log.batch import CORE_HANDLERS as CALL_LOG_HANDLERS
+from services.call_log.batch import CallRows, call_ids
 from services.privacy import mask_number
 
 from ..categories import default_level
@@ -65,6 +67,7 @@ class CoreApply(OrderStore):
             seen = await applied_ids(conn, events)
             rows = BatchRows(conn, lock=conn.dialect.name == "postgresql")
             await rows.load(_order_ids(events))
+            await rows.calls.load(call_ids(events))
             applied: dict[str, Row] = {}
             outcomes = [await self._apply_one(rows, event, seen, applied) for event in events]
             await rows.write([applied[e.event_id] for e, ok in zip(events, outcomes, strict=True)
@@ -247,6 +250,13 @@ async def _feed_back(rows: BatchRows, order: Row, e: StatusChanged) -> None:
                   note=f"sent back by {order['platform']} {order['order_id']}: {e.note}")
 
 
+def _on_call_log(handler: Callable[[CallRows, Any], Awaitable[None]]) -> Handler:
+    """A call-log handler (services/call_log/batch.py) on the batch's call-log rows."""
+    async def apply(svc: CoreApply, rows: BatchRows, event: Any) -> None:
+        await handler(rows.calls, event)
+    return apply
+
+
 CORE_EVENTS: dict[type[OrderEvent], Handler] = {
     OrderOpened: _opened,
     OrderTransferred: _transferred,
@@ -254,4 +264,5 @@ CORE_EVENTS: dict[type[OrderEvent], Handler] = {
     TransferFailed: _transfer_failed,
     SummaryUpdated: _summary,
     StatusChanged: _status,
+    **{kind: _on_call_log(handler) for kind, handler in CALL_LOG_HANDLERS.items()},
 }
