@@ -121,13 +121,14 @@ class OrderDatabase:
 
     async def _consume_inline(self, service: WorkOrderService, redis_url: str) -> None:
         from services import redis_link
-        from services.work_orders.consumer import OutboxConsumer
+        from services.work_orders.consumer import LINGER_S, OutboxConsumer
 
         # its own connection: a blocking stream read outlasts the short socket
         # timeout the call path's client uses
         reader = redis_link.connect(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
         try:
-            await OutboxConsumer(reader, service, consumer=self.consumer_name).run()
+            await OutboxConsumer(reader, service, consumer=self.consumer_name,
+                                 linger_s=LINGER_S).run()
         finally:
             await reader.aclose()
 

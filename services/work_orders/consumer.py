@@ -38,6 +38,13 @@ class EventApplier(Protocol):
     async def apply(self, event: OrderEvent) -> bool: ...
 
 
+LINGER_S = 0.1   # the running consumers' top-up wait (see OutboxConsumer)
+
+
+def _count(response: list | None) -> int:
+    return sum(len(messages) for _stream, messages in response or ())
+
+
 class OutboxConsumer:
     def __init__(
         self,
@@ -55,6 +62,7 @@ class OutboxConsumer:
         forget_idle_ms: int = 3_600_000,
         backoff: tuple[float, float] = (0.1, 5.0),
         monotonic: Callable[[], float] = time.monotonic,
+        linger_s: float = 0.0,
     ) -> None:
         self._redis = redis
         self._service = service
@@ -70,6 +78,11 @@ class OutboxConsumer:
         self._monotonic = monotonic
         self._next_prune = 0.0
         self._backoff = backoff
+        # after a read that did not fill a batch, wait this long and top it up: under a
+        # steady trickle (a few events per call, tens of calls a second) each transaction
+        # then carries tens of events, not two or three; orders reach the database that
+        # much later
+        self._linger_s = linger_s
         self._attempts: dict[str, int] = {}
         self._group_ready = False
         self.applied = 0
@@ -100,7 +113,14 @@ class OutboxConsumer:
         if claimed[1]:
             log.info("order events: %d claimed from a silent consumer", len(claimed[1]))
         handled += await self._handle([(self._stream, claimed[1])] if claimed[1] else [])
-        handled += await self._handle(await self._read(">", self._block_ms if block else None))
+        fresh = await self._read(">", self._block_ms if block else None)
+        got = _count(fresh)
+        if self._linger_s and 0 < got < self._batch:
+            await asyncio.sleep(self._linger_s)
+            more = await self._read(">", None, self._batch - got)
+            fresh = [(stream, [*messages, *(m for s, ms in more if s == stream for m in ms)])
+                     for stream, messages in fresh]
+        handled += await self._handle(fresh)
         await self._prune()
         return handled
 
@@ -118,10 +138,10 @@ class OutboxConsumer:
                 await self._redis.xgroup_delconsumer(self._stream, self._group, name)
                 log.info("order events: forgot consumer %s (idle, nothing pending)", name)
 
-    async def _read(self, start: str, block: int | None = None) -> list:
+    async def _read(self, start: str, block: int | None = None, count: int | None = None) -> list:
         return await self._redis.xreadgroup(
-            self._group, self._consumer, {self._stream: start}, count=self._batch, block=block
-        )
+            self._group, self._consumer, {self._stream: start}, count=count or self._batch,
+            block=block)
 
     async def _handle(self, response: list) -> int:
         handled = 0

@@ -34,7 +34,7 @@ async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") 
     from services import redis_link
 
     from . import db
-    from .consumer import OutboxConsumer
+    from .consumer import LINGER_S, OutboxConsumer
 
     delay = 0.5
     while True:
@@ -55,7 +55,7 @@ async def consume(db_url: str, redis_url: str, consumer: str = "work-orders-1") 
     reader = redis_link.connect(redis_url, socket_connect_timeout=1.0, socket_timeout=30.0)
     log.info("order consumer %s applying the outbox stream", consumer)
     try:
-        await OutboxConsumer(reader, service, consumer=consumer).run()
+        await OutboxConsumer(reader, service, consumer=consumer, linger_s=LINGER_S).run()
     finally:
         await reader.aclose()
         await engine.dispose()

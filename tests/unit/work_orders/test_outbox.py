@@ -331,3 +331,31 @@ async def test_a_batch_goes_to_the_stream_in_order_or_all_of_it_to_the_spool(
     assert await outbox.drain() == 4
     assert await OutboxConsumer(redis, service, block_ms=10).run_once() == 9
     assert await counts(service) == (3, 9)
+
+
+async def test_a_lingering_consumer_applies_a_trickle_in_one_batch(service, clock, redis, tmp_path):
+    """Events that arrive while the consumer lingers join its batch: one transaction."""
+    outbox = Outbox(redis, tmp_path / "spool")
+    events = events_for(service, clock)
+    batches: list[int] = []
+    apply_many = service.apply_many
+
+    async def counting(batch):
+        batches.append(len(batch))
+        return await apply_many(batch)
+
+    service.apply_many = counting
+    consumer = OutboxConsumer(redis, service, block_ms=10, linger_s=1.0)
+    await consumer.ensure_group()
+    await outbox.publish(events[0])
+
+    async def trickle():
+        for event in events[1:]:
+            await asyncio.sleep(0.01)
+            await outbox.publish(event)
+
+    feeding = asyncio.ensure_future(trickle())
+    assert await consumer.run_once() == 9
+    await feeding
+    assert batches == [9]
+    assert await counts(service) == (3, 9)
