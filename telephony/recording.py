@@ -44,6 +44,8 @@ class CallRecorder(CallObserver):
 
     # ---- what calls do -----------------------------------------------------------------
     def notice(self, call: Call, kind: Notice, detail: dict) -> None:
+        if kind is Notice.SEAT_ANSWERED and detail.get("recovered"):
+            return   # whether the lost controller started the bridge's recording is unknown
         if kind is Notice.SEAT_ANSWERED:
             self._answered(call, detail.get("seat"))
         elif kind in _LINKING and call.id in self._live:

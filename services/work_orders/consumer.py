@@ -38,7 +38,7 @@ class EventApplier(Protocol):
     async def apply(self, event: OrderEvent) -> bool: ...
 
 
-LINGER_S = 0.1   # the running consumers' top-up wait (see OutboxConsumer)
+LINGER_S = 0.25  # the running consumers' top-up wait (see OutboxConsumer)
 
 
 def _count(response: list | None) -> int:

@@ -138,13 +138,21 @@ def recovered(call: Call, event: Recovered) -> Step:
     """A stored call made consistent with the channels that still exist."""
     if call.citizen_leg.id not in event.alive:
         return _orphaned(call, event.alive)
+    stored = call
     call = _bridge_trusted(call, event)
+    # a seat answered that the record never heard of (the controller died before its write
+    # landed): say so now, so the call log has the answer (late, and marked recovered)
+    heard: list[Command] = []
+    if stored.agent_leg is None and call.agent_leg is not None:
+        heard.append(Notify(Notice.SEAT_ANSWERED, {"seat": call.agent_leg.seat,
+                                                   "recovered": True}))
     call, stale_seat = _seat_called_off(call, event.alive)
     call, stale_target = _transfer_called_off(call, event.alive)
     call = _gone_legs_dropped(call, event.alive)
     call = replace(call, state=_state_for_legs(call))
-    commands: list[Command] = [HangupLeg(leg_id) for leg_id in (*stale_seat, *stale_target)
-                               if leg_id not in event.bridged]
+    commands: list[Command] = [*heard, *(HangupLeg(leg_id) for leg_id in (*stale_seat,
+                                                                          *stale_target)
+                                         if leg_id not in event.bridged)]
     if call.state is S.WAITING:
         commands += [StartRingback(call.citizen_leg.id), WaitForSeat()]
     return Step(call, tuple(commands))

@@ -25,6 +25,11 @@ from telephony.calls.transfers import Transfer
 
 log = logging.getLogger(__name__)
 KEY = "hotline:calls"
+# a call's record waits this long for its next few changes, so that under load one fenced
+# script writes many calls. A controller killed in that window leaves a record a step
+# behind; the takeover trusts Asterisk's bridge and stamps over it, and tells the answer
+# the record missed (recovery.recovered)
+GATHER_S = 0.02
 LEASE_KEY = "hotline:lease:{site}"
 
 # KEYS[1] the site's lease, KEYS[2] the calls hash; ARGV[1] the lease value the writer
@@ -88,11 +93,7 @@ class LeaseExpired(Exception):
 
 
 class RedisCallStore:
-    """Written as soon as a call changes. Gathering 20 ms of changes (as the seat mirror
-    does) lost the call log's answer when the controller was killed in that window: a
-    call adopted from a record stored before its answer is not logged as answered again.
-
-    `fence(site)` gives the lease value this controller holds for the site (None: it
+    """`fence(site)` gives the lease value this controller holds for the site (None: it
     holds none, and nothing of that site is written). Without `fence`, writes are not
     fenced (a single controller with no leases)."""
 
@@ -103,7 +104,7 @@ class RedisCallStore:
         self._fenced = redis.register_script(_FENCED_WRITE) if fence else None
         self.refused = 0   # writes refused for a stale epoch, for /healthz
         self._writer: LatestWriter[tuple[str, Call | None]] = LatestWriter(
-            self._write, schedule, "call store")   # no gathering: see below
+            self._write, schedule, "call store", gather_s=GATHER_S)
 
     def save(self, call: Call) -> None:
         self._writer.put(call.id, (call.site, call))

@@ -14,6 +14,8 @@ from telephony.calls.model import (
     Leg,
     LegHungUp,
     LegRole,
+    Notice,
+    Notify,
     Recovered,
     TransferMode,
 )
@@ -205,14 +207,16 @@ def test_a_seat_stored_as_ringing_but_bridged_is_the_agent_and_is_not_hung_up():
     after, commands = _trusting(call, {"cit", "c1-s2"}, {"cit", "c1-s2"})
     assert after.state is S.CONNECTED and after.agent_leg == Leg("c1-s2", LegRole.AGENT, "1002")
     assert after.bridge_id == "c1-b" and after.ringing_leg is None
-    assert commands == ()   # nothing hung up, nobody re-queued
+    # nothing hung up, nobody re-queued; the answer the record missed is told (call log)
+    assert commands == (Notify(Notice.SEAT_ANSWERED, {"seat": "1002", "recovered": True}),)
 
 
 def test_a_seat_leg_the_record_never_named_is_known_by_its_stamp():
     call = stored(state=S.WAITING, agent_leg=None, bridge_id=None)
     seat = Leg("c1-s3", LegRole.AGENT, "1003")
     after, commands = _trusting(call, {"cit", "c1-s3"}, {"cit", "c1-s3"}, [seat])
-    assert after.state is S.CONNECTED and after.agent_leg == seat and commands == ()
+    assert after.state is S.CONNECTED and after.agent_leg == seat
+    assert commands == (Notify(Notice.SEAT_ANSWERED, {"seat": "1003", "recovered": True}),)
 
 
 def test_a_handed_over_call_stored_as_connected_is_not_sent_back_to_the_line():
