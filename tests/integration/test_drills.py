@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     assert_site_clean,
     citizen_call,
     hotline_cli,
+    on_demand,
     report,
     wait_until,
 )
@@ -75,6 +76,7 @@ async def test_controller_killed_mid_call_the_call_stays_up_and_star1_still_tran
     report("controller SIGKILL mid-call", 1, 0, 0, recovery, "*1 after restart transferred")
 
 
+@on_demand   # CI's 20 minutes: the one-call kill above stays in ./run test
 async def test_controller_killed_under_many_live_calls_keeps_every_call_and_order(
         lab, settings, probes, orders):
     """Issue 8's drill 1 at size: 20 live bridged calls (6 in the suite), half at 12345

@@ -250,6 +250,7 @@ async def _kill_and_restart(lab) -> float:
     return time.monotonic() - t0
 
 
+@on_demand   # CI's 20 minutes (30 s a call); recovery's unit tests cover the same cases
 async def test_killed_while_answered_is_unwritten_the_bridged_agent_is_not_hung_up(
         lab, settings, seats, probes, tmp_path):
     agent = await seats("1009", _slow_seat(tmp_path / "slow.xml", 3000))
@@ -277,6 +278,7 @@ async def test_killed_while_answered_is_unwritten_the_bridged_agent_is_not_hung_
            "stored ringing_seat, Asterisk bridged: adopted connected, agent kept")
 
 
+@on_demand   # CI's 20 minutes (30 s a call); recovery's unit tests cover the same cases
 async def test_killed_while_the_hand_over_is_unwritten_the_citizen_is_not_requeued(
         lab, settings, seats, probes, tmp_path):
     agent = await seats("1008", agent_scenario(tmp_path / "agent.xml",
