@@ -7,18 +7,15 @@ times are the controller's wall clock when it learnt each fact.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from services.call_log.events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from services.call_log.record import LOGGED_STEPS
 from services.work_orders.events import OrderEvent
-from services.work_orders.outbox import take_batch
+from services.work_orders.outbox import publish_until_safe, take_batch
 from telephony.calls.model import Call, Notice
 from telephony.calls.ports import CallObserver
-
-log = logging.getLogger(__name__)
 
 
 class CallLogRecorder(CallObserver):
@@ -56,15 +53,9 @@ class CallLogRecorder(CallObserver):
     # ---- the one publishing task ---------------------------------------------
     async def run(self) -> None:
         while True:
-            events = take_batch(self._queue, await self._queue.get())
-            while True:   # in order: the next facts wait until these are safe
-                try:
-                    await self._publish(events)
-                    break
-                except Exception:  # the outbox spools on failure; this is a last resort
-                    log.exception("%d call-log events (%s first) could not be published; "
-                                  "retrying", len(events), events[0].kind)
-                    await asyncio.sleep(0.5)
+            await publish_until_safe(self._publish,
+                                     take_batch(self._queue, await self._queue.get()),
+                                     "call-log")
 
     def pending(self) -> int:
         return self._queue.qsize()

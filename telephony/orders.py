@@ -28,7 +28,7 @@ from services.work_orders.events import (
     SummaryUpdated,
     TransferFailed,
 )
-from services.work_orders.outbox import Spool, drain_spool, take_batch
+from services.work_orders.outbox import Spool, drain_spool, publish_until_safe, take_batch
 from telephony.calls.model import Call, Notice, other_platform
 from telephony.calls.ports import CallObserver
 
@@ -157,16 +157,9 @@ class OrderRecorder(CallObserver):
             await self._publish_safely(take_batch(self._queue, await self._queue.get()))
 
     async def _publish_safely(self, events: list[OrderEvent]) -> None:
-        while True:   # in order: the next events wait until these are safe
-            try:
-                await self._publish(events)
-                for event in events:
-                    self._published(event)
-                return
-            except Exception:  # the outbox spools on failure; this is a last resort
-                log.exception("%d order events (%s first) could not be published; retrying",
-                              len(events), events[0].kind)
-                await asyncio.sleep(0.5)
+        await publish_until_safe(self._publish, events, "order")
+        for event in events:
+            self._published(event)
 
     async def _publish_overflow(self) -> None:
         assert self._overflow is not None

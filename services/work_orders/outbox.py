@@ -42,6 +42,21 @@ REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 PUBLISH_BATCH = 100   # events a publisher takes off its queue for one round trip
 
 
+async def publish_until_safe(publish: Callable[[list[OrderEvent]], Awaitable[object]],
+                             events: list[OrderEvent], what: str,
+                             retry_s: float = 0.5) -> None:
+    """Publish `events` (the outbox spools when Redis is away), retrying anything else
+    until they are safe: a publisher's next events wait, so they stay in order."""
+    while True:
+        try:
+            await publish(events)
+            return
+        except Exception:  # the outbox spools on failure; this is a last resort
+            log.exception("%d %s events (%s first) could not be published; retrying",
+                          len(events), what, events[0].kind)
+            await asyncio.sleep(retry_s)
+
+
 def take_batch(queue: asyncio.Queue, first: Any, limit: int = PUBLISH_BATCH) -> list:
     """`first` and whatever else is queued already, up to `limit`, in order: under load
     one pipelined round trip carries many events instead of one each."""
