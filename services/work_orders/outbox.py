@@ -257,18 +257,18 @@ class Outbox:
             return "spool"
 
     async def _xadd(self, events: list[OrderEvent], payloads: list[str]) -> None:
-        assert self._redis is not None
-        if len(events) == 1:
-            await self._redis.xadd(self._stream, {"event": payloads[0],
-                                                  "event_id": events[0].event_id,
-                                                  "kind": events[0].kind})
-        else:
-            pipe = self._redis.pipeline(transaction=False)
-            for event, payload in zip(events, payloads, strict=True):
-                pipe.xadd(self._stream, {"event": payload, "event_id": event.event_id,
-                                         "kind": event.kind})
-            await pipe.execute()
+        await self._pipelined([(payload, event.event_id, event.kind)
+                               for event, payload in zip(events, payloads, strict=True)])
         await self._replicated()
+
+    def _pipelined(self, entries: list[tuple[str, str, str]]) -> Awaitable[Any]:
+        """(payload, event id, kind) of each event, appended in order in one round trip:
+        what a publish and a spool drain both send."""
+        assert self._redis is not None
+        pipe = self._redis.pipeline(transaction=False)
+        for payload, event_id, kind in entries:
+            pipe.xadd(self._stream, {"event": payload, "event_id": event_id, "kind": kind})
+        return pipe.execute()
 
     async def _replicated(self) -> None:
         """Wait (within the publish timeout) until `min_replicas` replicas hold every write
@@ -293,23 +293,18 @@ class Outbox:
 
     async def drain(self) -> int:
         """Move spooled events into the stream; returns how many moved before any failure."""
-        redis = self._redis
-        if redis is None:
+        if self._redis is None:
             return 0
         async with self._drain_lock:
             moved = 0
 
             async def send(lines: list[str]) -> None:
                 nonlocal moved
-                pipe = redis.pipeline(transaction=False)
+                entries = []
                 for line in lines:
                     data = json.loads(line)
-                    pipe.xadd(
-                        self._stream,
-                        {"event": line, "event_id": data.get("event_id", ""),
-                         "kind": data.get("kind", "")},
-                    )  # fmt: skip
-                await asyncio.wait_for(pipe.execute(), max(1.0, self._timeout * 8))
+                    entries.append((line, data.get("event_id", ""), data.get("kind", "")))
+                await asyncio.wait_for(self._pipelined(entries), max(1.0, self._timeout * 8))
                 await self._replicated()
                 moved += len(lines)
 
