@@ -909,7 +909,7 @@ def main() -> int:
                 "redis": book["redis"].pid if "redis" in book else 0}
         pids = {k: v for k, v in pids.items() if v}
         # what each process spends with no call: taken off each step's CPU per call
-        idle = idle_rates(lambda: cpu_snapshot(pids), time.sleep, settle=CONSUMER)
+        idle = idle_rates(lambda: cpu_snapshot(pids), time.sleep, settle=CONSUMER, say=say)
         say("idle CPU, % of a core: " + ", ".join(f"{k} {100 * v:.1f}"
                                                    for k, v in idle.items()))
         facts_idle = {k: round(100 * v, 2) for k, v in idle.items()}

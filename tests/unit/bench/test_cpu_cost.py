@@ -57,3 +57,26 @@ def test_idle_waits_for_a_busy_consumer_to_settle():
     clock[0] = 0.0
     assert idle_rates(lambda: (clock[0], {"x": 0.0}), lambda s: clock.__setitem__(0, clock[0] + s),
                       seconds=5) == {"x": 0.0}
+
+
+def test_a_steady_backlog_is_not_taken_as_idle():
+    """A consumer working through a backlog at a steady rate is not idle: the bench waits
+    for it to go quiet, and takes its quietest window if it never does."""
+    from bench.cpu_cost import idle_rates
+    clock, spent = [0.0], {"consumer": 0.0}
+    busy = iter([0.07, 0.067, 0.066, 0.01])
+    said: list[str] = []
+
+    def sample():
+        return clock[0], dict(spent)
+
+    def wait(seconds):
+        clock[0] += seconds
+        spent["consumer"] += next(busy) * seconds
+
+    assert idle_rates(sample, wait, seconds=10, settle="consumer") == pytest.approx(
+        {"consumer": 0.01})
+    clock[0], spent["consumer"], busy = 0.0, 0.0, iter([0.07, 0.05, 0.06])
+    assert idle_rates(sample, wait, seconds=10, settle="consumer", tries=3,
+                      say=said.append) == pytest.approx({"consumer": 0.05})
+    assert said and "quietest" in said[0]
