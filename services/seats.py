@@ -177,6 +177,12 @@ class SeatBoard:
         return min(resting) if resting else None
 
 
+# The mirror is a view for boards and ops tools (nothing in call control reads it back),
+# so a tenth of a second late is nothing; in that window a call's claim, answer and
+# release of one seat collapse into one write of its latest state.
+SEAT_MIRROR_GATHER_S = 0.1
+
+
 class RedisSeatMirror:
     """Copies seat changes to Redis hashes `hotline:seat:<site>:<seat>`.
 
@@ -188,7 +194,7 @@ class RedisSeatMirror:
     def __init__(self, redis, schedule: Callable[[object], object]):
         self._redis = redis
         self._writer: LatestWriter[Seat] = LatestWriter(self._write, schedule, "seat mirror",
-                                                         gather_s=0.02)
+                                                         gather_s=SEAT_MIRROR_GATHER_S)
 
     def seat_changed(self, seat: Seat) -> None:
         self._writer.put(f"hotline:seat:{seat.site}:{seat.id}", seat)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+import orjson
+
 from services.privacy import mask_number
 
 from .ids import new_event_id
@@ -30,10 +32,10 @@ class OrderEvent:
     def __post_init__(self) -> None:
         if not self.event_id:
             object.__setattr__(self, "event_id", self._natural_id() or new_event_id())
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name in _names_of(type(self)):
+            value = getattr(self, name)
             if isinstance(value, datetime) and value.tzinfo is None:
-                raise ValueError(f"{type(self).__name__}.{f.name} must be timezone-aware")
+                raise ValueError(f"{type(self).__name__}.{name} must be timezone-aware")
 
     def _natural_id(self) -> str | None:
         return None
@@ -45,13 +47,16 @@ class OrderEvent:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        for name in _names_of(type(self)):
+            value = getattr(self, name)
+            data[name] = value.isoformat() if isinstance(value, datetime) else value
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        """Compact UTF-8 JSON, keys sorted. orjson: a call emits some ten events, each
+        encoded on the call loop, and the standard encoder took half of their cost."""
+        return orjson.dumps(self.to_dict(),
+                            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> OrderEvent:
@@ -72,7 +77,23 @@ class OrderEvent:
 
     @staticmethod
     def from_json(text: str | bytes) -> OrderEvent:
-        return OrderEvent.from_dict(json.loads(text))
+        try:
+            data = orjson.loads(text)
+        except ValueError:   # e.g. NaN, which the standard encoder once wrote
+            data = json.loads(text)
+        return OrderEvent.from_dict(data)
+
+
+def _names_of(cls: type) -> tuple[str, ...]:
+    """A class's field names in declaration order (dataclasses.fields rebuilds the tuple
+    on every call)."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _fields_of(cls: type) -> tuple[frozenset[str], frozenset[str]]:

@@ -120,7 +120,10 @@ def _channel(raw: object) -> Channel:
     )
 
 
-# what call control acts on; Asterisk is asked to send only these (see AriEvents)
+# what call control acts on; Asterisk is asked to send only these (see AriEvents).
+# StasisEnd stays: a leg that entered Stasis and then hangs up leaves the app first, and
+# its ChannelDestroyed is no longer sent to us (without StasisEnd, the capacity bench's
+# citizens hung up and 520 agent legs stayed up)
 CONTROLLER_EVENTS = ("StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelDtmfReceived",
                      "PlaybackFinished")
 
@@ -276,6 +279,9 @@ class Dialer:
         raise UnsafeDialString(f"unknown destination {destination!r}")
 
 
+CALL_BRIDGE_TYPE = "mixing,dtmf_events"
+
+
 class AriSwitch:
     """The `Switch` port over one site's ARI."""
 
@@ -306,7 +312,7 @@ class AriSwitch:
 
     async def ring(self, destination: Destination, channel_id: str, caller_number: str,
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
-                   watch_keys: bool = False, stamp: LegStamp | None = None) -> None:
+                   stamp: LegStamp | None = None) -> None:
         # the last gate before Asterisk: one endpoint we configured, a number of digits
         try:
             endpoint = check_endpoint(self._dialer.dial_string(destination))
@@ -314,12 +320,6 @@ class AriSwitch:
             raise SwitchError(str(exc)) from exc
         number = digits_only(caller_number)
         variables = {f"PJSIP_HEADER(add,{name})": value for name, value in headers}
-        if watch_keys:
-            # RFC 2833 keys of two RTP legs in a bridge are otherwise forwarded packet
-            # to packet (native RTP) and never reach the core; talk detection hangs an
-            # audio hook on the leg that keeps its media, and its DTMF, passing through
-            # the core. Set with the originate, it costs no request of its own.
-            variables["TALK_DETECT(set)"] = ""
         if stamp is not None:
             variables.update(stamp_variables(stamp))
         caller_id = f'"{number}" <{number}>' if number else ""
@@ -328,7 +328,11 @@ class AriSwitch:
             channel_id=channel_id, timeout_s=timeout_s, variables=variables))
 
     async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
-        await self._do(self._ari.create_bridge(bridge_id))
+        # dtmf_events: the bridge decodes media in Asterisk, so RFC 2833 keys reach us as
+        # events; a plain mixing bridge of two RTP legs forwards packets natively and its
+        # keys never reach the core. (An audio hook on the seat's leg, talk detection, did
+        # the same before, at the cost of a DSP pass over every frame of every call.)
+        await self._do(self._ari.create_bridge(bridge_id, kind=CALL_BRIDGE_TYPE))
         await self._do(self._ari.add_to_bridge(bridge_id, *channel_ids))
 
     async def indicate_ringing(self, channel_id: str) -> None:

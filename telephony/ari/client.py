@@ -194,9 +194,9 @@ class AriClient:
         return await self.request("GET", "/channels") or []
 
     # ---- bridges ---------------------------------------------------------
-    async def create_bridge(self, bridge_id: str, name: str = "") -> dict:
+    async def create_bridge(self, bridge_id: str, name: str = "", kind: str = "mixing") -> dict:
         return await self.request("POST", "/bridges",
-                                   params={"type": "mixing", "bridgeId": bridge_id, "name": name})
+                                   params={"type": kind, "bridgeId": bridge_id, "name": name})
 
     async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
         await self.request("POST", f"/bridges/{bridge_id}/addChannel",

@@ -13,8 +13,6 @@ ends the call).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from telephony.calls.model import (
     Call,
     CallbackPlaced,
@@ -41,6 +39,7 @@ from telephony.calls.model import (
     UnmuteLeg,
     WaitForSeat,
     order_headers,
+    replace,
 )
 
 S = CallState

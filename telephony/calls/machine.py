@@ -7,7 +7,6 @@ tone for the agent and a notice, and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from telephony.calls import control, recovery, surge
@@ -60,6 +59,7 @@ from telephony.calls.model import (
     case_keeper,
     order_headers,
     other_platform,
+    replace,
 )
 
 S = CallState

@@ -3,6 +3,7 @@ commands it asks for. No I/O here; the controller carries commands out.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,35 @@ class Call:
 
     def next_leg_id(self, tag: str) -> str:
         return f"{self.id}-{tag}{self.attempts + 1}"
+
+
+def replace(obj: Any, /, **changes: Any) -> Any:
+    """`dataclasses.replace` for the call model's plain frozen dataclasses (no
+    `__post_init__`, every field in `__init__`), without the round through `__init__`:
+    the machine makes a new Call on nearly every step, and for its 33 fields that round
+    was 12 of replace's 14 µs. Any other dataclass goes to `dataclasses.replace`. An
+    unknown name is refused, as replace refuses it."""
+    names = _PLAIN_FIELDS.get(type(obj))
+    if names is None:
+        return dataclasses.replace(obj, **changes)
+    unknown = changes.keys() - names
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no field {sorted(unknown)[0]!r}")
+    state = obj.__dict__.copy()
+    state.update(changes)
+    new = object.__new__(type(obj))
+    object.__setattr__(new, "__dict__", state)
+    return new
+
+
+def _plain_fields(cls: type) -> frozenset[str]:
+    if hasattr(cls, "__post_init__") or not all(f.init for f in dataclasses.fields(cls)):
+        raise TypeError(f"{cls.__name__} needs dataclasses.replace (__post_init__ or "
+                        "a field outside __init__)")
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+_PLAIN_FIELDS = {cls: _plain_fields(cls) for cls in (Call, Leg, PendingKey)}
 
 
 def case_keeper(call: Call) -> str:

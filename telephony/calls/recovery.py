@@ -12,8 +12,6 @@ its call's bridge is hung up here.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from telephony.calls.model import (
     RINGING_TARGET,
     Call,
@@ -37,6 +35,7 @@ from telephony.calls.model import (
     WaitForSeat,
     case_keeper,
     other_platform,
+    replace,
 )
 
 S = CallState

@@ -9,8 +9,6 @@ chooses: 0 it helped (goodbye), 1 a person (back to waiting), 2 a callback, 3 th
 answer; the choice is a FAQ_CHOICE notice, recorded as the entry's use."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 from telephony.calls.model import (
     Call,
     CallState,
@@ -27,6 +25,7 @@ from telephony.calls.model import (
     StopPlayback,
     StopRingback,
     SurgeOffered,
+    replace,
 )
 
 S = CallState

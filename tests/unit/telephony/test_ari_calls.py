@@ -89,3 +89,32 @@ def test_destinations_become_pjsip_dial_strings():
     assert dialer.dial_string(LineOut("119")) == "PJSIP/line-119"
     with pytest.raises(UnsafeDialString):
         dialer.dial_string(LineOut("120"))
+
+
+async def test_a_call_bridge_decodes_keys_and_no_leg_carries_an_audio_hook():
+    """RFC 2833 keys reach call control because the call's bridge is `dtmf_events` (media
+    through the core), not because of a per-frame hook on a leg (TALK_DETECT, before)."""
+    from telephony.ari.calls import AriSwitch, Dialer
+
+    class Ari:
+        def __init__(self):
+            self.bridges, self.added, self.variables = [], [], []
+
+        async def create_bridge(self, bridge_id, name="", kind="mixing"):
+            self.bridges.append((bridge_id, kind))
+
+        async def add_to_bridge(self, bridge_id, *channel_ids):
+            self.added.append((bridge_id, channel_ids))
+
+        async def originate(self, endpoint, **kwargs):
+            self.variables.append(kwargs["variables"])
+
+    ari = Ari()
+    switch = AriSwitch(ari, "hotline", Dialer(handover={}))  # type: ignore[arg-type]
+    await switch.bridge("b1", ("citizen", "seat"))
+    await switch.ring(SeatAt("1001", "12345", "12345"), "leg", "13800138000",
+                      (("X-Work-Order", "WO-1"),), "seat,c", 20)
+    assert ari.bridges == [("b1", "mixing,dtmf_events")]
+    assert ari.added == [("b1", ("citizen", "seat"))]
+    assert not any(name.startswith("TALK_DETECT") for name in ari.variables[0])
+    assert ari.variables[0]["PJSIP_HEADER(add,X-Work-Order)"] == "WO-1"

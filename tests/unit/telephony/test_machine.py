@@ -403,3 +403,19 @@ def test_the_end_says_who_hung_up_first(leaving, by):
     _, [cmds] = run(call, LegHungUp(leaving))
     [(_, detail)] = [n for n in notices(cmds) if n[0] == "call_ended"]
     assert detail["by"] == by
+
+
+def test_the_models_replace_is_dataclasses_replace_without_init():
+    import dataclasses
+
+    from telephony.calls.model import Leg, LegRole, PendingKey, replace
+    call = run(connected(), KeyPressed("c1-s1", "*2"), TargetAnswered("c1-t2"))[0]
+    changes = {"attempts": 7, "pending_key": PendingKey("c1-s1", 2.0),
+               "agent_leg": Leg("x", LegRole.AGENT, "1001")}
+    fast, slow = replace(call, **changes), dataclasses.replace(call, **changes)
+    assert fast == slow and hash(fast) == hash(slow) and type(fast) is type(slow)
+    assert call.attempts != 7            # the original is untouched
+    with pytest.raises(TypeError):
+        replace(call, no_such_field=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.attempts = 8                 # still frozen
