@@ -48,7 +48,14 @@ import bench.transfer_bench as tb
 
 os.environ.update(CAPACITY_ENV)
 
-from bench.cpu_cost import CONSUMER, cost_table, idle_rates, per_call_ms, settled
+from bench.cpu_cost import (
+    CONSUMER,
+    cost_table,
+    cpu_snapshot,
+    idle_rates,
+    per_call_ms,
+    settled,
+)
 from bench.sipcap import sip_packets, transfers
 from telephony.lab.lab import Lab
 from telephony.lab.sipp import SCENARIOS, _udp_free, free_udp_port
@@ -107,43 +114,6 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-def children_cpu_seconds(pid: int) -> float:
-    """CPU seconds of `pid`'s children that ended (cutime+cstime: a consumer that was
-    restarted) and of its live ones (the order consumer `hotline orders consume`)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    waited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    return waited + sum(tb.cpu_seconds(c) for c in children(pid))
-
-
-def cpu_snapshot(pids: dict[str, int]) -> tuple[float, dict[str, float]]:
-    """(now, CPU seconds of each process). The controller's share counts the consumer's,
-    which it runs as a child process; the consumer's alone is under CONSUMER too."""
-    out = {}
-    for k, p in list(pids.items()):
-        if k == "controller":
-            kids = children_cpu_seconds(p)
-            out[k], out[CONSUMER] = tb.cpu_seconds(p) + kids, kids
-        else:
-            out[k] = tb.cpu_seconds(p)
-    return time.monotonic(), out
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if parent == pid:
-                found.append(int(entry.name))
-    return found
 
 
 class Sampler(threading.Thread):

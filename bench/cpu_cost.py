@@ -13,8 +13,11 @@ report says how many there were.
 """
 from __future__ import annotations
 
+import os
 import statistics
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 CONSUMER = "order consumer"   # the controller's child process, counted with it as well
 # what is not a process of the call path, or is counted inside another row
@@ -112,3 +115,69 @@ def idle_rates(sample: Callable[[], tuple[float, dict[str, float]]], wait: Calla
     say(f"{settle} never went below {quiet:g} cores in {len(windows)} windows of {seconds:g} s;"
         f" its quietest window ({quietest.get(settle or '', 0.0):.3f} cores) is taken as idle")
     return quietest
+
+
+# ---- /proc sampling -----------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid`'s children that ended (cutime+cstime: a consumer that was
+    restarted) and of its live ones (the order consumer `hotline orders consume`)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    waited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return waited + sum(cpu_seconds(c) for c in children(pid))
+
+
+def cpu_snapshot(pids: dict[str, int]) -> tuple[float, dict[str, float]]:
+    """(now, CPU seconds of each process). The controller's share counts the consumer's,
+    which it runs as a child process; the consumer's alone is under CONSUMER too."""
+    out = {}
+    for k, p in list(pids.items()):
+        if k == "controller":
+            kids = children_cpu_seconds(p)
+            out[k], out[CONSUMER] = cpu_seconds(p) + kids, kids
+        else:
+            out[k] = cpu_seconds(p)
+    return time.monotonic(), out
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_quiet(pid: int, say: Callable[[str], None], quiet: float = 0.05,
+               window_s: float = 3.0, max_s: float = 180.0) -> float:
+    """Wait until `pid` and its children (the controller and its order consumer) use less
+    than `quiet` cores; returns the seconds waited. A consumer still applying an earlier
+    run's events (it runs at nice 19 and lingers between reads) competes with the first
+    measured phase (one transfer run's first controller phase had twice the p50 of the
+    next two, likely for that reason)."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_s:
+        first = time.monotonic(), cpu_seconds(pid) + children_cpu_seconds(pid)
+        time.sleep(window_s)
+        used = (cpu_seconds(pid) + children_cpu_seconds(pid) - first[1]) / (
+            time.monotonic() - first[0])
+        if used < quiet:
+            return time.monotonic() - started
+    say(f"controller and consumer still above {quiet:g} cores after {max_s:g} s; going on")
+    return time.monotonic() - started

@@ -49,6 +49,7 @@ BENCH_ENV = {
 }
 os.environ.update(BENCH_ENV)
 
+from bench.cpu_cost import cpu_seconds, wait_quiet
 from bench.sipcap import CallTimes, concurrency_at, sip_packets, transfers
 from telephony.lab import sipp as lab_sipp  # the seat softphone the agent scenario builds on
 from telephony.lab.lab import Lab
@@ -382,14 +383,6 @@ def register_seats(settings: Settings, workdir: Path, site_name: str, contact_ip
 
 
 # ---- CPU ----------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -683,7 +676,11 @@ Failures:
   remote on 127.0.0.21–23, Redis 127.0.0.20, controller API 127.0.0.1:8081, lab dir
   `/tmp/hotline-bench`, 120 seats on each platform) through `telephony.lab.lab.Lab`, so the
   default lab can run at the same time, and stops it at the end. The controller runs as
-  `hotline controller` does in the lab (default warm transfer, INFO logging).
+  `hotline controller` does in the lab (default warm transfer, INFO logging). Before the
+  first phase the bench waits until the controller and its order consumer use under 5 % of
+  a core (`bench/cpu_cost.py: wait_quiet`). A consumer still applying an earlier run's
+  events competes with the phase; one run's first controller phase had twice the p50 of the
+  next two, likely for that reason.
 - **Name lookups.** Each bench site runs in its own mount namespace where the sid root's
   `/etc/hosts` also names this machine (a bind mount; the shared root is not changed).
   Asterisk resolves the hostname as it sets up RTP, and the root's `/etc/hosts` lacks it, so
@@ -777,6 +774,8 @@ def main() -> int:
             raise RuntimeError(f"seats not all available: {view.seats_available()}")
         say(f"{view.seats_available()} seats available")
         book = lab.book.load()
+        waited = wait_quiet(book["controller"].pid, say)
+        say(f"controller and order consumer quiet after {waited:.0f} s")
         pids = {"controller": book["controller"].pid,
                 "asterisk 12345": book["asterisk-12345"].pid,
                 "asterisk 110": book["asterisk-110"].pid}

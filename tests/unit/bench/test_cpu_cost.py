@@ -80,3 +80,15 @@ def test_a_steady_backlog_is_not_taken_as_idle():
     assert idle_rates(sample, wait, seconds=10, settle="consumer", tries=3,
                       say=said.append) == pytest.approx({"consumer": 0.05})
     assert said and "quietest" in said[0]
+
+
+def test_waiting_for_a_quiet_controller_reads_proc_and_gives_up_with_a_word():
+    import os
+
+    from bench.cpu_cost import children_cpu_seconds, cpu_seconds, wait_quiet
+    said: list[str] = []
+    assert cpu_seconds(os.getpid()) > 0 and children_cpu_seconds(os.getpid()) >= 0
+    assert wait_quiet(os.getpid(), said.append, quiet=64.0, window_s=0.01) < 5 and not said
+    # a process that never goes quiet enough (no process uses less than 0 cores)
+    wait_quiet(os.getpid(), said.append, quiet=0.0, window_s=0.01, max_s=0.03)
+    assert said and "still above" in said[0]
