@@ -32,7 +32,7 @@ class OrderEvent:
     def __post_init__(self) -> None:
         if not self.event_id:
             object.__setattr__(self, "event_id", self._natural_id() or new_event_id())
-        for name in _names_of(type(self)):
+        for name in _fields_of(type(self))[0]:
             value = getattr(self, name)
             if isinstance(value, datetime) and value.tzinfo is None:
                 raise ValueError(f"{type(self).__name__}.{name} must be timezone-aware")
@@ -47,7 +47,7 @@ class OrderEvent:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for name in _names_of(type(self)):
+        for name in _fields_of(type(self))[0]:
             value = getattr(self, name)
             data[name] = value.isoformat() if isinstance(value, datetime) else value
         return data
@@ -84,32 +84,22 @@ class OrderEvent:
         return OrderEvent.from_dict(data)
 
 
-def _names_of(cls: type) -> tuple[str, ...]:
-    """A class's field names in declaration order (dataclasses.fields rebuilds the tuple
-    on every call)."""
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
-
-
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _fields_of(cls: type) -> tuple[frozenset[str], frozenset[str]]:
-    """A class's field names and its datetime fields; resolving hints per event was costly."""
+def _fields_of(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A class's field names in declaration order, and its datetime fields, worked out
+    once per class: building an event, encoding and decoding it all read them, and
+    dataclasses.fields and the type hints were costly per event."""
     known = _FIELDS.get(cls)
     if known is None:
         known = _FIELDS[cls] = _resolve_fields(cls)
     return known
 
 
-_FIELDS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+_FIELDS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
-def _resolve_fields(cls: type) -> tuple[frozenset[str], frozenset[str]]:
+def _resolve_fields(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
     hints = typing.get_type_hints(cls)
-    names = frozenset(f.name for f in dataclasses.fields(cls))
+    names = tuple(f.name for f in dataclasses.fields(cls))
     return names, frozenset(n for n in names if hints.get(n) is datetime)
 
 
