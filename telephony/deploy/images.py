@@ -62,7 +62,9 @@ def _install(root: Path, packages: tuple[str, ...]) -> None:
     _chroot(root, *APT, "install", "-y", "--no-install-recommends", *packages)
     _chroot(root, "apt-get", "clean")
     policy.unlink()
-    for junk in ("var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info"):
+    # what slim images leave out too: under vfs every container copies its image whole
+    for junk in ("var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info",
+                 "usr/share/locale"):
         shutil.rmtree(root / junk, ignore_errors=True)
     write_hosts(root)
 

@@ -23,6 +23,7 @@ from telephony.deploy.images import ensure_base_images
 from telephony.settings import REPO_ROOT, cache_dir
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
+COMPOSE_HTTP_TIMEOUT_S = 600
 LOCAL_IMAGES = {   # images built here from Debian's packages, for the official ones
     "hotline-link/redis:local": "docker/local/redis.Dockerfile",
     "hotline-link/postgres:local": "docker/local/postgres.Dockerfile",
@@ -126,6 +127,12 @@ class Stack:
         # variables in the environment win over the env file in docker-compose:
         # drop ours so the file decides
         env = {k: v for k, v in self.engine.env.items() if k not in self.env}
+        # docker-compose gives the engine 60 s per API call by default. Under the vfs
+        # storage driver creating a container copies its whole image (twice: the init
+        # layer, then the container's own), and five created at once on a slow disk
+        # took longer than that in CI: "Read timed out. (read timeout=60)"
+        env.setdefault("COMPOSE_HTTP_TIMEOUT", str(COMPOSE_HTTP_TIMEOUT_S))
+        env.setdefault("DOCKER_CLIENT_TIMEOUT", str(COMPOSE_HTTP_TIMEOUT_S))
         return subprocess.run(cmd, env=env, check=check, text=True, timeout=timeout,
                               capture_output=capture)
 
@@ -146,9 +153,17 @@ class Stack:
                        stdout=subprocess.DEVNULL)
 
     def up(self, timeout: float = 180) -> float:
-        """Start every service and wait until all are healthy; the seconds it took."""
+        """Start every service and wait until all are healthy; the seconds it took.
+
+        Creating the containers gets its own, longer bound (see `compose`), and one
+        more `up` if the first failed: `up` converges, so a container the engine
+        finished after compose gave up is kept, and a missing one is created."""
         t0 = time.monotonic()
-        self.compose("up", "-d", "--no-build", timeout=timeout)
+        first = self.compose("up", "-d", "--no-build", check=False,
+                             timeout=COMPOSE_HTTP_TIMEOUT_S + timeout)
+        if first.returncode != 0:
+            say(f"compose up failed (exit {first.returncode}); once more, as up converges")
+            self.compose("up", "-d", "--no-build", timeout=COMPOSE_HTTP_TIMEOUT_S + timeout)
         self.wait_healthy(timeout)
         return time.monotonic() - t0
 
