@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,19 @@ async def drain_spool(
     return total
 
 
+class OutboxError(RuntimeError):
+    """The round trip that carried these events failed in a way the spool did not
+    catch (the spool itself could not be written): the publisher retries them."""
+
+
+@dataclass
+class _Group:
+    """One publisher's events, waiting for the round trip that carries them."""
+    events: list[OrderEvent]
+    payloads: list[str]
+    result: str | BaseException | None = None
+
+
 class Outbox:
     """Where the controller publishes order events; never blocks a call for long."""
 
@@ -220,7 +234,8 @@ class Outbox:
         self._stream = stream
         self._timeout = timeout
         self._retry_interval = retry_interval
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()     # one round trip at a time (see publish_many)
+        self._waiting: list[_Group] = []  # publishers queued behind it
         self._drain_lock = asyncio.Lock()
         # Events spooled by an earlier run go first: keep spooling until they are drained.
         self._spooling = redis is None or self._spool.pending()
@@ -241,20 +256,47 @@ class Outbox:
         """Append `events`, in order, to the stream in one pipelined round trip (and one
         replica wait), or all of them to the spool; returns "stream" or "spool". Should
         the stream take only some, the spool has them all again: the consumer applies
-        each id once."""
+        each id once.
+
+        Group commit: publishers that call while a round trip is in flight queue behind
+        it, and the next one carries all their events at once (the order events and
+        the call log, under load, share one round trip instead of one each). Each
+        caller's events stay in order and together; a caller returns when its own are
+        safe, with where they went."""
         if not events:
             return "stream"
-        payloads = [event.to_json() for event in events]
+        mine = _Group(events, [event.to_json() for event in events])
+        self._waiting.append(mine)
         async with self._lock:
-            if not self._spooling:
+            if mine.result is None:   # no earlier round trip carried ours: lead one
+                group, self._waiting = self._waiting, []
+                result: str | BaseException = "spool"
                 try:
-                    await asyncio.wait_for(self._xadd(events, payloads), self._timeout)
-                    return "stream"
-                except REDIS_DOWN as exc:
-                    log.warning("redis unavailable (%s); spooling order events", type(exc).__name__)
-                    self._spooling = True
-            await asyncio.to_thread(self._spool.append_many, payloads)
-            return "spool"
+                    result = await self._send([e for g in group for e in g.events],
+                                              [p for g in group for p in g.payloads])
+                except BaseException as exc:
+                    result = exc
+                    raise
+                finally:
+                    for other in group:
+                        other.result = result
+        if isinstance(mine.result, BaseException):
+            raise OutboxError(f"publishing failed: {mine.result!r}") from mine.result
+        return mine.result
+
+    async def _send(self, events: list[OrderEvent], payloads: list[str]) -> str:
+        if not self._spooling:
+            try:
+                # asyncio.timeout, not wait_for: wait_for wraps the call in a task of
+                # its own (Python 3.11), once per publish
+                async with asyncio.timeout(self._timeout):
+                    await self._xadd(events, payloads)
+                return "stream"
+            except REDIS_DOWN as exc:
+                log.warning("redis unavailable (%s); spooling order events", type(exc).__name__)
+                self._spooling = True
+        await asyncio.to_thread(self._spool.append_many, payloads)
+        return "spool"
 
     async def _xadd(self, events: list[OrderEvent], payloads: list[str]) -> None:
         await self._pipelined([(payload, event.event_id, event.kind)

@@ -31,18 +31,31 @@ KEY = "hotline:calls"
 GATHER_S = 0.02
 LEASE_KEY = "hotline:lease:{site}"
 
-# KEYS[1] the site's lease, KEYS[2] the calls hash; ARGV[1] the lease value the writer
-# holds, then (call id, JSON or "" to delete) pairs. -1: refused, the lease is another's;
-# -2: no lease at all (it expired while Redis was away): retried once it is taken again.
+# One script per write, whatever the number of sites in it (one round trip, not one a
+# site). KEYS[1] the calls hash, then each site's lease; ARGV, for each site in KEYS'
+# order: the lease value the writer holds, the number of calls n, then n (call id, JSON
+# or "" to delete) pairs. Returns, per site: n written; -1 refused, the lease is
+# another's; -2 no lease at all (it expired while Redis was away): retried once it is
+# taken again. A refused site's calls are left alone; the others are written.
 _FENCED_WRITE = """
-local held = redis.call('GET', KEYS[1])
-if not held then return -2 end
-if held ~= ARGV[1] then return -1 end
-for i = 2, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[2], ARGV[i])
-  else redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local out = {}
+local i = 1
+for s = 2, #KEYS do
+  local fence, n = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  local held = redis.call('GET', KEYS[s])
+  local verdict = n
+  if not held then verdict = -2 elseif held ~= fence then verdict = -1 end
+  if verdict == n then
+    for j = i, i + 2 * n - 1, 2 do
+      if ARGV[j + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[j])
+      else redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
+    end
+  end
+  i = i + 2 * n
+  out[#out + 1] = verdict
 end
-return (#ARGV - 1) / 2
+return out
 """
 
 
@@ -108,20 +121,36 @@ class RedisCallStore:
         by_site: dict[str, list[str]] = {}
         for call_id, (site, call) in batch:
             by_site.setdefault(site, []).extend((call_id, call_to_json(call) if call else ""))
-        for site, pairs in by_site.items():
-            await self._write_site(site, pairs)
+        await self._write_sites(by_site)
 
-    async def _write_site(self, site: str, pairs: list[str]) -> None:
-        fence = self._fence(site) if self._fence else None
-        written = -1 if fence is None else await self._fenced(
-            keys=[LEASE_KEY.format(site=site), KEY], args=[fence, *pairs])
-        if int(written) == -2:
-            raise LeaseExpired(f"site {site}: no lease in Redis yet")   # the writer retries
-        if int(written) < 0:
-            # not ours any more: the new holder keeps these calls; never retried
-            self.refused += len(pairs) // 2
-            log.warning("call store: %d writes for site %s refused: lease %s is not held",
-                        len(pairs) // 2, site, fence or "(none)")
+    async def _write_sites(self, by_site: dict[str, list[str]]) -> None:
+        assert self._fence is not None and self._fenced is not None
+        keys, args, asked = [KEY], [], []
+        for site, pairs in by_site.items():
+            fence = self._fence(site)
+            if fence is None:   # this controller holds no lease for it: never written
+                self._refuse(site, pairs, "(none)")
+                continue
+            keys.append(LEASE_KEY.format(site=site))
+            args.extend((fence, len(pairs) // 2, *pairs))
+            asked.append((site, pairs, fence))
+        if not asked:
+            return
+        verdicts = await self._fenced(keys=keys, args=args)
+        expired = []
+        for (site, pairs, fence), written in zip(asked, verdicts, strict=True):
+            if int(written) == -2:
+                expired.append(site)
+            elif int(written) < 0:
+                self._refuse(site, pairs, fence)
+        if expired:   # the writer retries the batch; the other sites' writes are repeated
+            raise LeaseExpired(f"site {', '.join(expired)}: no lease in Redis yet")
+
+    def _refuse(self, site: str, pairs: list[str], fence: str) -> None:
+        # not ours any more: the new holder keeps these calls; never retried
+        self.refused += len(pairs) // 2
+        log.warning("call store: %d writes for site %s refused: lease %s is not held",
+                    len(pairs) // 2, site, fence)
 
     async def load(self) -> list[Call]:
         raw = await self._redis.hgetall(KEY)
