@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,9 @@ class AriError(Exception):
         self.path = path
 
 
+SWEEP_S = 0.25   # how often overdue replies on the events socket are failed
+
+
 def _ignore(_seconds: float) -> None:
     return None
 
@@ -50,7 +54,12 @@ class AriClient:
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._replies: dict[str, asyncio.Future] = {}
+        # (deadline, request id) in the order sent, which is the deadlines' order: one
+        # sweep fails the overdue replies, instead of a timeout context per request
+        self._deadlines: deque[tuple[float, str]] = deque()
+        self._sweep: asyncio.TimerHandle | None = None
         self._next_id = 0
 
     @property
@@ -93,13 +102,18 @@ class AriClient:
         if body is not None:
             message["content_type"] = "application/json"
             message["message_body"] = orjson.dumps(body).decode()
-        reply: asyncio.Future = asyncio.get_running_loop().create_future()
+        assert self._loop is not None
+        reply = self._loop.create_future()
         self._replies[request_id] = reply
+        self._deadlines.append((time.monotonic() + self._timeout_s, request_id))
+        if self._sweep is None:
+            self._sweep = self._loop.call_later(SWEEP_S, self._fail_overdue)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                # orjson's bytes go out as the text frame as they are (no str round trip)
-                await ws.send_frame(orjson.dumps(message), aiohttp.WSMsgType.TEXT)
-                answer = await reply
+            # orjson's bytes go out as the text frame as they are (no str round trip).
+            # The send waits only when Asterisk stops reading (aiohttp's flow control);
+            # the socket's heartbeat then closes it, which fails the send
+            await ws.send_frame(orjson.dumps(message), aiohttp.WSMsgType.TEXT)
+            answer = await reply
         except TimeoutError as exc:
             raise AriError(0, "unreachable: no reply on the events socket", path) from exc
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
@@ -112,14 +126,33 @@ class AriClient:
             raise AriError(status, text.strip()[:200], path)
         return orjson.loads(text) if text else None
 
+    def _fail_overdue(self) -> None:
+        """Fail each reply past its deadline; again in SWEEP_S while any is awaited.
+        A request thus waits timeout_s to timeout_s + SWEEP_S for its reply."""
+        now = time.monotonic()
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in self._replies):
+            _, request_id = deadlines.popleft()
+            reply = self._replies.get(request_id)
+            if reply is not None and not reply.done():
+                reply.set_exception(TimeoutError())
+        self._sweep = (self._loop.call_later(SWEEP_S, self._fail_overdue)
+                       if deadlines and self._loop is not None else None)
+
     def use_websocket(self, ws: aiohttp.ClientWebSocketResponse | None) -> None:
         """Send requests on `ws` from now on (None: back to HTTP, failing those in flight)."""
         self._ws = ws
-        if ws is None:
-            for reply in self._replies.values():
-                if not reply.done():
-                    reply.set_exception(AriError(0, "unreachable: events socket closed"))
-            self._replies.clear()
+        if ws is not None:
+            self._loop = asyncio.get_running_loop()   # once here, not once a request
+            return
+        for reply in self._replies.values():
+            if not reply.done():
+                reply.set_exception(AriError(0, "unreachable: events socket closed"))
+        self._replies.clear()
+        self._deadlines.clear()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
 
     def replied(self, message: dict) -> None:
         """A RESTResponse arrived on the events socket."""

@@ -45,6 +45,7 @@ class CallRunner:
     arrived: float = 0.0
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     task: asyncio.Task | None = None
+    legs: set[str] = field(default_factory=set)   # every leg id registered for it
 
 
 class CallController:
@@ -163,6 +164,7 @@ class CallController:
         self._runners[call.id] = runner
         for leg in call.live_legs:
             self._legs[leg.id] = call.id
+            runner.legs.add(leg.id)
         runner.task = asyncio.create_task(self._run(runner, commands), name=f"call-{call.id}")
 
     # ---- posting to a call ---------------------------------------------------------
@@ -325,6 +327,9 @@ class CallController:
                     role: str, timeout_s: int, failed: CallEvent) -> None:
         """A new leg for the call; if the switch will not ring it, `failed` comes back."""
         self._legs[ring.leg_id] = call.id
+        runner = self._runners.get(call.id)
+        if runner is not None:
+            runner.legs.add(ring.leg_id)
         # DEBUG: the call log keeps each seat and target rung (answered or failed, why);
         # at INFO this was one line in three under load
         log.debug("call %s: ringing %s %s as %s", call.id, role, destination,
@@ -343,11 +348,9 @@ class CallController:
             self._post(call.id, failed)
 
     async def _finished(self, call: Call, command: m.Finished) -> None:
-        self._runners.pop(call.id, None)
+        runner = self._runners.pop(call.id, None)
         self.seats.forget(call.id)
-        for leg_id, call_id in list(self._legs.items()):
-            if call_id == call.id:
-                del self._legs[leg_id]
+        self._forget_legs(call.id, runner)
         log.info("call %s: finished (order %s)", call.id, call.order_id)
 
     def _detach(self, coro: Awaitable[Any], what: str) -> None:
@@ -421,11 +424,17 @@ class CallController:
             for seat in {leg.seat for leg in call.live_legs} | {call.reserved_seat}:
                 if seat:
                     self._board.release(self._board.site_of(seat) or site, seat)
-        gone = {r.call.id for r in dropped}
-        for leg_id, call_id in list(self._legs.items()):
-            if call_id in gone:
-                del self._legs[leg_id]
+        for runner in dropped:
+            self._forget_legs(runner.call.id, runner)
         return len(dropped)
+
+    def _forget_legs(self, call_id: str, runner: CallRunner | None) -> None:
+        """The call's legs no longer lead to it: its own, not a scan of every call's."""
+        legs = runner.legs if runner is not None else [
+            leg_id for leg_id, owner in self._legs.items() if owner == call_id]
+        for leg_id in legs:
+            if self._legs.get(leg_id) == call_id:
+                del self._legs[leg_id]
 
     def _adopt(self, call: Call) -> None:
         """An adopted call's seats are busy again, and the call is stored as it is now."""
