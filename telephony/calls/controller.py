@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.overflow import OverflowState
@@ -149,7 +149,7 @@ class CallController:
         call = arrived.new_call(uuid.uuid4().hex[:12], site, self._site_platform[site],
                                 self._new_order_id, self._targets.blind)
         line, emergency = self._suggest(call.id, site, arrived.ivr_choice or None)
-        call = replace(call, suggested_line=line, emergency=emergency)
+        call = m.replace(call, suggested_line=line, emergency=emergency)
         if not arrived.via_trunk:
             self.counters[site].arrived += 1
         self._start(CallRunner(call, arrived=self._clock()))

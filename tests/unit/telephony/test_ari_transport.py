@@ -205,3 +205,37 @@ async def test_application_replaced_is_told_and_not_handled_as_an_event():
         await asyncio.gather(task, return_exceptions=True)
         await session.close()
         await server.close()
+
+
+class RecordingTransport:
+    def __init__(self):
+        self.writes, self.closing = [], False
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+    def is_closing(self):
+        return self.closing
+
+    def get_extra_info(self, name):
+        return f"extra {name}"
+
+
+async def test_frames_written_in_one_turn_leave_in_one_write_in_order():
+    from telephony.ari.client import CoalescedWrites
+
+    real = RecordingTransport()
+    writes = CoalescedWrites(real, asyncio.get_running_loop())
+    writes.write(b"a")
+    writes.writelines([b"b", bytearray(b"c")])
+    assert real.writes == []            # held until the loop's turn ends
+    await asyncio.sleep(0)
+    assert real.writes == [b"abc"]
+    writes.write(b"d")
+    await asyncio.sleep(0)
+    assert real.writes == [b"abc", b"d"]
+    assert writes.get_extra_info("peername") == "extra peername"   # the rest is the transport's
+    real.closing = True
+    writes.write(b"e")
+    await asyncio.sleep(0)
+    assert real.writes == [b"abc", b"d"]    # a closing transport is not written to
