@@ -118,21 +118,26 @@ def idle_rates(sample: Callable[[], tuple[float, dict[str, float]]], wait: Calla
 
 
 # ---- /proc sampling -----------------------------------------------------------------
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (None once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of one process (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf(
+        "SC_CLK_TCK")
 
 
 def children_cpu_seconds(pid: int) -> float:
     """CPU seconds of `pid`'s children that ended (cutime+cstime: a consumer that was
     restarted) and of its live ones (the order consumer `hotline orders consume`)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat(pid)
+    if fields is None:
         return 0.0
     waited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
     return waited + sum(cpu_seconds(c) for c in children(pid))
@@ -155,11 +160,8 @@ def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if parent == pid:
+            fields = _stat(int(entry.name))
+            if fields is not None and fields[1].isdigit() and int(fields[1]) == pid:
                 found.append(int(entry.name))
     return found
 
@@ -172,12 +174,11 @@ def wait_quiet(pid: int, say: Callable[[str], None], quiet: float = 0.05,
     measured phase (one transfer run's first controller phase had twice the p50 of the
     next two, likely for that reason)."""
     started = time.monotonic()
+    watched = {"controller": pid}   # cpu_snapshot counts its children with it
     while time.monotonic() - started < max_s:
-        first = time.monotonic(), cpu_seconds(pid) + children_cpu_seconds(pid)
+        first = cpu_snapshot(watched)
         time.sleep(window_s)
-        used = (cpu_seconds(pid) + children_cpu_seconds(pid) - first[1]) / (
-            time.monotonic() - first[0])
-        if used < quiet:
+        if rates(first, cpu_snapshot(watched))["controller"] < quiet:
             return time.monotonic() - started
     say(f"controller and consumer still above {quiet:g} cores after {max_s:g} s; going on")
     return time.monotonic() - started

@@ -85,10 +85,21 @@ def test_a_steady_backlog_is_not_taken_as_idle():
 def test_waiting_for_a_quiet_controller_reads_proc_and_gives_up_with_a_word():
     import os
 
-    from bench.cpu_cost import children_cpu_seconds, cpu_seconds, wait_quiet
+    import subprocess
+
+    from bench.cpu_cost import children, children_cpu_seconds, cpu_seconds, wait_quiet
     said: list[str] = []
     assert cpu_seconds(os.getpid()) > 0 and children_cpu_seconds(os.getpid()) >= 0
-    assert wait_quiet(os.getpid(), said.append, quiet=64.0, window_s=0.01) < 5 and not said
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert child.pid in children(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert cpu_seconds(child.pid) == 0.0   # gone: nothing to read
+    # quiet at once (no process uses 64 cores): back without a word
+    wait_quiet(os.getpid(), said.append, quiet=64.0, window_s=0.01)
+    assert not said
     # a process that never goes quiet enough (no process uses less than 0 cores)
     wait_quiet(os.getpid(), said.append, quiet=0.0, window_s=0.01, max_s=0.03)
     assert said and "still above" in said[0]
