@@ -46,6 +46,7 @@ from telephony.calls.store import RedisCallStore
 from telephony.desk import ControllerDesk, EventFeed, OverflowSwitch
 from telephony.kb_faq import KbFaq
 from telephony.leases import RedisLeaseStore, SiteLeases
+from telephony.loop_watch import LoopWatch, StallProbe
 from telephony.metrics import CallMetrics, ControllerCollector
 from telephony.order_db import OrderDatabase
 from telephony.orders import OrderRecorder
@@ -79,6 +80,7 @@ class Controller:
         self.transfers = TransferBook(self.events.publish)   # transfers as API resources
         self.registry = CollectorRegistry()
         self.call_metrics = CallMetrics(self.registry)
+        self.loop_watch = LoopWatch(self.registry)
         self.suggestions = Suggestions({site.name: site.platform for site in s.sites})
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(redis, s.data_dir / "outbox",
@@ -155,9 +157,12 @@ class Controller:
         task.add_done_callback(self._background.discard)
 
     def _ari(self, site: Site) -> AriClient:
-        creds = self.settings.credentials
+        creds, timed = self.settings.credentials, self.call_metrics.ari_request
+
+        def observe(operation: str, seconds: float) -> None:
+            timed.labels(site.name, operation).observe(seconds)
         return AriClient(self._session, site.ari_url, creds.ari_user, creds.ari_password,
-                         timed=self.call_metrics.ari_request.labels(site.name).observe)
+                         timed=observe)
 
     def holds(self, site: str) -> bool:
         """The lease guard: without Redis (no leases) a lone controller serves every site."""
@@ -296,7 +301,7 @@ class Controller:
         tasks += [asyncio.create_task(coro, name=name) for name, coro in (
             ("overflow-tick", self.calls.seats.tick()), ("orders-recorder", self.recorder.run()),
             ("orders-outbox", self.outbox.run()), ("orders-db", self.order_db.run()),
-            ("kb-faq", self.faq.run()),
+            ("kb-faq", self.faq.run()), ("loop-watch", self.loop_watch.run()),
             ("call-log-recorder", self.call_log.run()),
             ("service-levels", self.service_levels.run()),
             ("routing-load", self.suggestions.load()),
@@ -304,9 +309,15 @@ class Controller:
             ("recording-retention", expire_recordings(
                 lambda: self.order_db.recordings, self.recordings, self.recording_policies,
                 self.settings.recording_expiry_s)))]
+        probe = None
+        if self.settings.stall_probe_ms:
+            probe = StallProbe(self.loop_watch, self.settings.stall_probe_ms / 1000)
+            probe.start()
         try:
             yield
         finally:
+            if probe is not None:
+                probe.stop()
             for task in tasks:   # the leases first: each held site is handed back
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

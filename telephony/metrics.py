@@ -42,7 +42,8 @@ class CallMetrics(CallObserver):
             ["site", "stage"], registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.ari_request = Histogram(
-            "hotline_ari_request_seconds", "ARI requests: round trip", ["site"], registry=registry,
+            "hotline_ari_request_seconds", "ARI requests: round trip, by kind (method and "
+            "resource, ids left out)", ["site", "operation"], registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.order_events = Counter("hotline_order_events", "Order events handed to the outbox",
                                     ["kind"], registry=registry)

@@ -82,6 +82,7 @@ class Settings:
     # switch's spool: a shared volume in docker/, the sid root's in the lab)
     recordings_dir: str | None = None
     recording_expiry_s: float = 3600.0      # how often expired recordings are deleted
+    stall_probe_ms: int | None = None       # log what the loop ran in stalls over this
     # this controller's name among those sharing the sites (site leases, consumers)
     controller_id: str = "controller"
     lease_ttl_s: float = 1.5                # a site lease's TTL; renewed five times inside it
@@ -186,6 +187,7 @@ def load_settings(
         lease_ttl_s=_lease_ttl(env),
         recordings_dir=_recordings_dir(env, lab_mode),
         recording_expiry_s=float(env.get("HOTLINE_RECORDING_EXPIRY_S", "3600")),
+        stall_probe_ms=int(env.get("HOTLINE_STALL_PROBE_MS") or 0) or None,
     )
 
 

@@ -38,17 +38,24 @@ class AriError(Exception):
 SWEEP_S = 0.25   # how often overdue replies on the events socket are failed
 
 
-def _ignore(_seconds: float) -> None:
+def _ignore(_operation: str, _seconds: float) -> None:
     return None
+
+
+def operation(method: str, path: str) -> str:
+    """A request's kind without its ids, for /metrics: `POST /channels/abc/answer` is
+    "POST channels/answer", `DELETE /bridges/abc` is "DELETE bridges"."""
+    parts = path.split("/", 4)
+    return f"{method} {parts[1]}/{parts[3]}" if len(parts) > 3 else f"{method} {parts[1]}"
 
 
 class AriClient:
     """REST calls against one site's ARI."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, user: str, password: str,
-                 timeout_s: float = 5.0, timed: Callable[[float], None] = _ignore):
+                 timeout_s: float = 5.0, timed: Callable[[str, float], None] = _ignore):
         self._session = session
-        self._timed = timed   # each request's round trip, for /metrics
+        self._timed = timed   # each request's operation and round trip, for /metrics
         self.base_url = base_url.rstrip("/")
         self._auth = aiohttp.encode_basic_auth(user, password)
         self._timeout_s = timeout_s
@@ -75,7 +82,7 @@ class AriClient:
                 return await self._ws_request(self._ws, method, path, clean, body)
             return await self._http_request(method, path, clean, body)
         finally:
-            self._timed(time.monotonic() - started)
+            self._timed(operation(method, path), time.monotonic() - started)
 
     async def _http_request(self, method: str, path: str, clean: dict[str, str],
                             body: Any) -> Any:

@@ -200,8 +200,13 @@ def _target_answered(call: Call, event: TargetAnswered) -> Step:
         commands.append(StopRingback(call.citizen_leg.id))
         if call.reserved_seat:
             commands.append(ReleaseSeat(call.reserved_seat))
-    elif call.agent_leg:   # warm: the agent stayed until now
-        commands += [HangupLeg(call.agent_leg.id), ReleaseSeat(call.agent_leg.seat or "")]
+    elif call.agent_leg:
+        # warm: the agent stayed until now, and leaves before the target joins. Three legs
+        # in a bridge make Asterisk move it to its multi-party mixer (a thread that mixes
+        # every 20 ms) and back to two-party once the agent is gone; each move, and the
+        # bridge's destruction after one, held the site's ARI requests behind it
+        commands = [HangupLeg(call.agent_leg.id), *commands,
+                    ReleaseSeat(call.agent_leg.seat or "")]
     commands.append(Notify(N.TRANSFER_COMPLETED, {"mode": mode.value if mode else None,
                                                   "taken_by": taken_by}))
     return Step(replace(call, state=S.HANDED_OVER, agent_leg=None, reserved_seat=None,

@@ -28,7 +28,8 @@ CHOICES = {
     "HOTLINE_ORDERS_CONSUMER": ("process", "inline", "external"),
     "HOTLINE_ARI_REQUESTS": ("websocket", "http"),
 }
-INTEGERS = ("HOTLINE_API_PORT", "HOTLINE_RING_TIMEOUT_S", "HOTLINE_TRANSFER_TIMEOUT_S")
+INTEGERS = ("HOTLINE_API_PORT", "HOTLINE_RING_TIMEOUT_S", "HOTLINE_TRANSFER_TIMEOUT_S",
+            "HOTLINE_STALL_PROBE_MS")
 # docker/compose.yaml's settings -> what the containers see (kept in step with compose.yaml)
 SECRETS = {"HOTLINE_ARI_PASSWORD_FILE": "ari_password", "HOTLINE_AMI_SECRET_FILE": "ami_secret",
            "HOTLINE_SEAT_PASSWORDS_FILE": "seat_passwords.toml",

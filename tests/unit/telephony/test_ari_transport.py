@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from telephony.ari.client import AriClient, AriError, AriEvents
+from telephony.ari.client import AriClient, AriError, AriEvents, operation
 
 
 class FakeAri:
@@ -239,3 +239,10 @@ async def test_frames_written_in_one_turn_leave_in_one_write_in_order():
     writes.write(b"e")
     await asyncio.sleep(0)
     assert real.writes == [b"abc", b"d"]    # a closing transport is not written to
+
+
+def test_a_request_is_timed_by_its_kind_without_ids():
+    assert operation("POST", "/channels") == "POST channels"
+    assert operation("POST", "/channels/c1-s1/answer") == "POST channels/answer"
+    assert operation("DELETE", "/bridges/c1-b") == "DELETE bridges"
+    assert operation("PUT", "/applications/hotline/eventFilter") == "PUT applications/eventFilter"

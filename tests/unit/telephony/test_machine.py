@@ -211,10 +211,11 @@ def test_given_connected_when_agent_presses_star1_then_other_platform_rung_with_
         ("Call-Info", f"<urn:hotline-link:incidentid:{WO}>;purpose=emergency-IncidentId")))
 
 
-def test_given_warm_transfer_when_target_answers_then_target_joins_and_agent_released():
+def test_given_warm_transfer_when_target_answers_then_agent_leaves_and_target_joins():
+    # the agent first: never three legs in the bridge (Asterisk's multi-party mixer)
     call, cmds = run(connected(), KeyPressed("c1-s1", "*1"), TargetAnswered("c1-t2"))
     assert call.state is S.HANDED_OVER
-    assert actions(cmds[-1]) == (AddToBridge("c1-b", "c1-t2"), HangupLeg("c1-s1"),
+    assert actions(cmds[-1]) == (HangupLeg("c1-s1"), AddToBridge("c1-b", "c1-t2"),
                                  ReleaseSeat("1001"))
     assert call.case_taken_by == "110"
 
