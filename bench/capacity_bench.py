@@ -864,7 +864,7 @@ def main() -> int:
     profile_level = 0
     step_cost = RAMP_S + hold + 25    # a step's wall time with its wait for idle, roughly
     try:
-        lab.stop_controller()      # always measure the controller of this checkout
+        tb.fresh_lab(lab, LAB_DIR)   # and always measure the controller of this checkout
         lab.up()
         tb.register_seats(settings, workdir, "12345", tb.AGENT_IP, ports["agent"])
         tb.register_seats(settings, workdir, "110", tb.TARGET_IP, ports["target"])

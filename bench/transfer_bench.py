@@ -315,6 +315,16 @@ def bench_runtime(lab_dir: Path) -> AsteriskRuntime:
     return PrivateHostsRuntime(root=base.root, binary=base.binary, hosts=hosts)
 
 
+def fresh_lab(lab: Lab, lab_dir: Path) -> None:
+    """Stop the bench lab and empty its order database and Redis, so every run starts
+    alike. What earlier runs left (tens of thousands of call-log rows, calls stored when
+    a lab was stopped, adopted and ended at the next start) grew the consumer's work and
+    the start-up run after run, and "not this bench" with them."""
+    lab.down()
+    for name in ("data", "redis"):
+        shutil.rmtree(lab_dir / name, ignore_errors=True)
+
+
 class LabView:
     """The bench lab's controller health and each site's channels, read-only."""
 
@@ -561,7 +571,7 @@ def code_version() -> str:
     """The commit, and the controller files edited on top of it (others share the checkout)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, check=False, capture_output=True,
-                              text=True).stdout.strip()
+                              text=True).stdout.rstrip()   # porcelain lines start with a space
     dirty = [line[3:] for line in git("status", "--porcelain", "telephony", "services",
                                       "dialplan").splitlines()]
     return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
@@ -767,7 +777,7 @@ def main() -> int:
     target: Proc | None = None
     phases: list[Phase] = []
     try:
-        lab.stop_controller()     # always measure the controller of this checkout
+        fresh_lab(lab, LAB_DIR)   # and always measure the controller of this checkout
         lab.up()
         target = start_sipp("target", SCENARIOS / "seat_answer.xml", workdir,
                             local_ip=TARGET_IP, port=target_port)

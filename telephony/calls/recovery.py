@@ -124,9 +124,8 @@ def _state_for_legs(call: Call) -> CallState:
 
 def _orphaned(call: Call, alive: frozenset[str]) -> Step:
     """The citizen left while we were away: end what is left of the call."""
-    commands: list[Command] = [HangupLeg(leg.id) for leg in call.live_legs if leg.id in alive]
-    if call.bridge_id:
-        commands.append(DestroyBridge(call.bridge_id))
+    commands: list[Command] = [DestroyBridge(call.bridge_id)] if call.bridge_id else []
+    commands += [HangupLeg(leg.id) for leg in call.live_legs if leg.id in alive]   # as _end
     commands += [Notify(Notice.CALL_ENDED, {"state": call.state.value,
                                             "taken_by": case_keeper(call)}), Finished()]
     return Step(replace(call, state=S.ENDED, ringing_leg=None, agent_leg=None, target_leg=None,

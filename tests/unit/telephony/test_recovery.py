@@ -175,7 +175,7 @@ def test_a_call_whose_citizen_left_ends_with_what_is_left_hung_up():
     from telephony.calls.model import DestroyBridge, Finished, Notice
     step = machine.step(stored(), Recovered(frozenset({"c1-s1"})))
     assert step.call.state is S.ENDED
-    assert step.commands[:2] == (HangupLeg("c1-s1"), DestroyBridge("c1-b"))
+    assert step.commands[:2] == (DestroyBridge("c1-b"), HangupLeg("c1-s1"))
     notice, finished = step.commands[2:]
     assert notice.kind is Notice.CALL_ENDED and notice.detail == {"state": "connected",
                                                                   "taken_by": "12345"}
