@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Histogram
 log = logging.getLogger("hotline.loop")
 
 PERIOD_S = 0.05   # the sleeper's period: 20 wake-ups a second cost nothing measurable
+LATE_S = 0.1      # a wake-up this late is logged (at most once a second), with the GC's share
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -44,6 +45,8 @@ class LoopWatch:
                                   "generation", ["generation"], registry=registry,
                                   buckets=BUCKETS)
         self._gc_started = 0.0
+        self._gc_between = 0.0   # the collector's time since the sleeper last woke
+        self._logged = float("-inf")
         self.beat = clock()   # the sleeper's last wake-up, for the stall probe
 
     async def run(self) -> None:
@@ -53,7 +56,13 @@ class LoopWatch:
                 asleep = self._clock()
                 await asyncio.sleep(self._period)
                 self.beat = self._clock()
-                self.lag.observe(max(0.0, self.beat - asleep - self._period))
+                late = max(0.0, self.beat - asleep - self._period)
+                self.lag.observe(late)
+                if late > LATE_S and self.beat - self._logged >= 1.0:
+                    self._logged = self.beat
+                    log.warning("the loop woke %.0f ms late (garbage collection: %.0f ms of it)",
+                                late * 1000, self._gc_between * 1000)
+                self._gc_between = 0.0
         finally:
             gc.callbacks.remove(self._on_gc)
 
@@ -61,8 +70,9 @@ class LoopWatch:
         if phase == "start":
             self._gc_started = self._clock()
         else:
-            self.gc_pause.labels(str(info["generation"])).observe(
-                self._clock() - self._gc_started)
+            pause = self._clock() - self._gc_started
+            self._gc_between += pause
+            self.gc_pause.labels(str(info["generation"])).observe(pause)
 
 
 class StallProbe:
