@@ -79,9 +79,9 @@ class StallProbe:
     """A daemon thread that looks at the loop's thread while the sleeper is overdue by
     more than `threshold_s`, and logs the stall's length and its most seen stack.
 
-    A diagnostic: its own wake-ups and looks cost the loop a little, and a look waits
-    for the interpreter lock, so a stall inside the collector or a C call shows as the
-    Python line that made it."""
+    A diagnostic: its own wake-ups and looks cost the loop a little. A look needs the
+    interpreter lock, so a stall that holds the lock throughout (the collector, one long
+    C call) is never looked at; the watch's own late wake-up warning still reports it."""
 
     def __init__(self, watch: LoopWatch, threshold_s: float, every_s: float = 0.005,
                  depth: int = 8):

@@ -281,8 +281,9 @@ def _end(call: Call, gone_leg: str) -> Step:
 
     The bridge goes first, with the legs still in it, and Asterisk lets them all go at
     once. Hanging up a leg first, then destroying the bridge, held the site's other ARI
-    requests (its socket answers one at a time): in the transfer bench at 100 calls,
-    40-65 of 2000 originates took over 100 ms that way, and none this way."""
+    requests (its socket answers one at a time) more often: in two alternating pairs of
+    transfer-bench runs at 100 calls, 44 and 65 of 2000 originates took over 100 ms that
+    way, none this way (bench/results/transfer-before-after-bd75b2c.md)."""
     commands: list[Command] = [DestroyBridge(call.bridge_id)] if call.bridge_id else []
     if call.state is S.WAITING:
         commands.append(LeaveWaitingLine())
