@@ -158,9 +158,13 @@ class Controller:
 
     def _ari(self, site: Site) -> AriClient:
         creds, timed = self.settings.credentials, self.call_metrics.ari_request
+        by_operation: dict[str, Any] = {}   # labels() locks and validates: once per kind
 
         def observe(operation: str, seconds: float) -> None:
-            timed.labels(site.name, operation).observe(seconds)
+            child = by_operation.get(operation)
+            if child is None:
+                child = by_operation[operation] = timed.labels(site.name, operation)
+            child.observe(seconds)
         return AriClient(self._session, site.ari_url, creds.ari_user, creds.ari_password,
                          timed=observe)
 

@@ -34,8 +34,8 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 class LoopWatch:
     def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.perf_counter,
                  period_s: float = PERIOD_S):
-        self._clock = clock
-        self._period = period_s
+        self.clock = clock
+        self.period_s = period_s
         self.lag = Histogram("hotline_loop_lag_seconds",
                              "How late a short sleep on the controller's loop wakes: the "
                              "backlog an ARI event waits behind", registry=registry,
@@ -53,10 +53,10 @@ class LoopWatch:
         gc.callbacks.append(self._on_gc)
         try:
             while True:
-                asleep = self._clock()
-                await asyncio.sleep(self._period)
-                self.beat = self._clock()
-                late = max(0.0, self.beat - asleep - self._period)
+                asleep = self.clock()
+                await asyncio.sleep(self.period_s)
+                self.beat = self.clock()
+                late = max(0.0, self.beat - asleep - self.period_s)
                 self.lag.observe(late)
                 if late > LATE_S and self.beat - self._logged >= 1.0:
                     self._logged = self.beat
@@ -68,9 +68,9 @@ class LoopWatch:
 
     def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
-            self._gc_started = self._clock()
+            self._gc_started = self.clock()
         else:
-            pause = self._clock() - self._gc_started
+            pause = self.clock() - self._gc_started
             self._gc_between += pause
             self.gc_pause.labels(str(info["generation"])).observe(pause)
 
@@ -104,17 +104,19 @@ class StallProbe:
     def _look(self) -> None:
         stacks: Counter[str] = Counter()
         started = None
-        overdue_after = self._watch._period + self._threshold
+        watch = self._watch
+        overdue_after = watch.period_s + self._threshold
         while not self._stop.wait(self._every):
-            now = self._watch._clock()
-            late = now - self._watch.beat > overdue_after
-            if late:
+            # the beat read once: the loop may move it between two reads, and a stall
+            # would then start at its own end (a negative length)
+            beat = watch.beat
+            if watch.clock() - beat > overdue_after:
                 frame = sys._current_frames().get(self._loop_thread)
                 if frame is not None:
                     stacks[self._stack(frame)] += 1
-                started = started if started is not None else self._watch.beat
+                started = started if started is not None else beat
             elif started is not None:
-                stalled = self._watch.beat - started - self._watch._period
+                stalled = beat - started - watch.period_s
                 top = stacks.most_common(1)
                 log.warning("loop stalled %.0f ms (%d looks); most seen:\n%s",
                             stalled * 1000, sum(stacks.values()),
