@@ -73,9 +73,12 @@ class KbFaq(CallObserver):
             self._menus[region] = menu
 
     def status(self) -> dict[str, dict]:
-        """For /healthz: per site, where its FAQ comes from and how many answers it has."""
+        """For /healthz: per site, where its FAQ comes from, how many answers it has and
+        which, in the order a caller hears them."""
         return {site: {"source": "kb" if self.menu(site) else "prompts",
-                       "answers": len(self.menu(site))} for site in self._region_of}
+                       "answers": len(self.menu(site)),
+                       "entries": [entry for entry, _ in self.menu(site)]}
+                for site in self._region_of}
 
     # ---- CallObserver: the caller's choice after an answer ------------------------------
     def notice(self, call: Call, kind: Notice, detail: dict) -> None:

@@ -62,10 +62,11 @@ def citizen_key(call: Call, event: CitizenKey) -> Step:
     if event.digit == "1":   # the fixed answers, then back to waiting
         leg = call.citizen_leg.id
         return Step(replace(call, playing=f"{call.id}-faq"),
-                    (StopRingback(leg), Play(leg, FAQ, f"{call.id}-faq"),
+                    (*_stop_playing(call), StopRingback(leg), Play(leg, FAQ, f"{call.id}-faq"),
                      Notify(N.FAQ_PLAYED, {"source": "prompts"})))
     if event.digit == "2":   # a callback: the citizen may hang up, nothing is lost
-        return _callback(call)
+        booked = _callback(call)
+        return Step(booked.call, (*_stop_playing(call), *booked.commands))
     return Step(call)
 
 

@@ -153,6 +153,26 @@ async def test_faq_menu_is_the_regions_most_used_entries_with_audio(kb):
     assert housing["ivr_outcomes"] == {"callback": 1}
 
 
+async def test_faq_menu_leaves_out_entries_not_valid_now_and_keeps_to_its_size(kb, clock):
+    """The clock stands at 2026-12-01: an entry valid from next year, and one that ended
+    last year, are not offered to callers however often they were used."""
+    future = await kb.create(HOUSING, entry(question="明年的政策", valid_from="2027-01-01"))
+    ended = await kb.create(HOUSING, entry(question="去年的政策", valid_until="2026-01-01"))
+    live = []
+    for n in range(4):
+        made = await kb.create(HOUSING, entry(question=f"现行{n}", valid_from="2026-01-01",
+                                              valid_until="2027-12-31"))
+        live.append(made["entry_id"])
+    for made in (future["entry_id"], ended["entry_id"], *live):
+        await publish(kb, made)
+    for made in (future["entry_id"], ended["entry_id"]):
+        for _ in range(3):
+            await kb.record_use(made, actor="a")
+    await kb.record_use(live[3], actor="a")
+    menu = await kb.faq_menu("410300", size=2)
+    assert [m["entry_id"] for m in menu] == [live[3], live[0]]
+
+
 async def test_department_report_gives_freshness_and_usage(kb, clock):
     fresh = await kb.create(HOUSING, entry(review_at="2027-06-30"))
     stale = await kb.create(HOUSING, entry(review_at="2026-12-01T08:00:00+00:00"))

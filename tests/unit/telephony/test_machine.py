@@ -370,6 +370,20 @@ def test_surge_menu_then_1_plays_the_faq_and_2_books_a_callback_and_says_goodbye
     assert cmds[-1] == (HangupLeg("chan-citizen"),)
 
 
+def test_a_key_pressed_during_the_surge_menu_stops_it_before_what_the_key_asked_for():
+    """Asterisk queues a channel's playbacks: unless the menu is stopped, the caller who
+    chose at once hears the rest of it (16 s) before the callback's confirmation."""
+    call, _ = run(new_call(), CitizenEntered(), SurgeOffered())
+    _, cmds = run(call, CitizenKey("2"))
+    stop, play = (cmds[-1].index(StopPlayback("c1-menu")),
+                  cmds[-1].index(Play("chan-citizen", ("sound:hotline/callback-ok",),
+                                      "c1-callback")))
+    assert stop < play
+    _, cmds = run(call, CitizenKey("1"))
+    assert cmds[-1].index(StopPlayback("c1-menu")) < cmds[-1].index(
+        Play("chan-citizen", ("faq",), "c1-faq"))
+
+
 def test_digits_before_the_surge_menu_are_ignored():
     call, cmds = run(new_call(), CitizenEntered(), CitizenKey("2"))
     assert cmds[-1] == () and not call.callback_requested

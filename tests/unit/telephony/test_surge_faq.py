@@ -177,14 +177,15 @@ async def test_given_the_database_not_up_then_the_menu_is_the_fixed_prompts():
     faq, _ = faq_with(None)
     await faq.refresh()
     assert faq.menu("12345") == () and faq.status()["12345"] == {"source": "prompts",
-                                                                  "answers": 0}
+                                                                  "answers": 0, "entries": []}
 
 
 async def test_menus_hold_the_regions_answers_with_audio_as_media():
     faq, _ = faq_with(FakeKnowledge())
     await faq.refresh()
     assert faq.menu("12345") == (("kb-410300-T001", "sound:hotline/kb/kb-410300-T001-v1"),)
-    assert faq.menu("remote") == () and faq.status()["12345"]["source"] == "kb"
+    assert faq.menu("remote") == () and faq.status()["12345"] == {
+        "source": "kb", "answers": 1, "entries": ["kb-410300-T001"]}
 
 
 async def test_given_the_database_goes_away_then_the_fixed_prompts_until_it_is_back():
