@@ -187,16 +187,20 @@ def lost_reason(cause: int) -> str | None:
 # what each Stasis argument after the second carries, by how the call came in
 _TRUNK_HEADERS = ("X-Work-Order", "X-Linked-Order", "X-Origin-Site")
 _CITIZEN_HEADERS = ("X-IVR-Choice",)
+MUSIC_STARTED = "music"     # the dialplan's StartMusicOnHold() ran before Stasis()
+RINGING_SENT = "ringing"    # the dialplan's Ringing() ran before Stasis()
 
 
 def _arrival(event: StasisStart) -> CallArrived:
     """The dialplan passes what the call brings as Stasis arguments: for a hand-over the
     orders and origin the first platform set, for a citizen the gateway IVR's choice (no
     ARI round trip while events wait). Each is checked again: a value that breaks its
-    rule is dropped."""
+    rule is dropped. After them come what the dialplan already did: `music` (a citizen
+    hears the waiting music), `ringing` (a hand-over's origin was told it rings)."""
     via_trunk = event.args[0] == "trunk"
-    extra = [arg or None for arg in event.args[2:]]
     names = _TRUNK_HEADERS if via_trunk else _CITIZEN_HEADERS
+    extra = [arg or None for arg in event.args[2:2 + len(names)]]
+    flags = set(event.args[2 + len(names):])
     headers = {name: clean_header(name, value)
                for name, value in zip(names, extra + [None] * len(names))}
     return CallArrived(event.channel.id, digits_only(event.channel.caller_number), via_trunk,
@@ -204,7 +208,9 @@ def _arrival(event: StasisStart) -> CallArrived:
                        linked_order=headers.get("X-Linked-Order"),
                        origin_site=headers.get("X-Origin-Site"),
                        ivr_choice=headers.get("X-IVR-Choice"),
-                       answered=event.channel.state == "Up")
+                       answered=event.channel.state == "Up",
+                       music=not via_trunk and MUSIC_STARTED in flags,
+                       ringing=via_trunk and RINGING_SENT in flags)
 
 
 def _entered(event: StasisStart) -> Signal | SupervisionLeg:

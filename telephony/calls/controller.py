@@ -156,7 +156,7 @@ class CallController:
         log.info("call %s: citizen %s arrived at site %s; order %s", call.id,
                  mask_number(arrived.caller_number) or "(no number)", site, call.order_id)
         self._observer.call_opened(call)
-        self._post(call.id, m.CitizenEntered(arrived.answered))
+        self._post(call.id, m.CitizenEntered(arrived.answered, arrived.music, arrived.ringing))
 
     def _start(self, runner: CallRunner, commands: tuple[Command, ...] = ()) -> None:
         """Register the call's legs and start its task, which first carries out `commands`."""

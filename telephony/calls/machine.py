@@ -80,11 +80,12 @@ def _arrive(call: Call, event: CitizenEntered) -> Step:
     notice = Notify(N.CALL_ARRIVED, {"via_trunk": call.via_trunk})
     if call.via_trunk:
         # answer only when a seat does: the origin must see "no answer" as such
+        ringing = () if event.ringing else (IndicateRinging(call.citizen_leg.id),)
         return Step(replace(call, state=S.WAITING),
-                    (IndicateRinging(call.citizen_leg.id), WaitForSeat(or_fail="busy"), notice))
+                    (*ringing, WaitForSeat(or_fail="busy"), notice))
     answer = () if event.answered else (Answer(call.citizen_leg.id),)
-    return Step(replace(call, state=S.WAITING),
-                (*answer, StartRingback(call.citizen_leg.id), WaitForSeat(), notice))
+    music = () if event.music else (StartRingback(call.citizen_leg.id),)
+    return Step(replace(call, state=S.WAITING), (*answer, *music, WaitForSeat(), notice))
 
 
 def _ring_seat(call: Call, event: SeatOffered) -> Step:

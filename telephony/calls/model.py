@@ -180,9 +180,12 @@ def target_headers(call: Call, mode: TransferMode) -> tuple[tuple[str, str], ...
 # ---- events: what happened ----------------------------------------------------
 @dataclass(frozen=True)
 class CitizenEntered:
-    """The citizen's channel entered the app; `answered` when the site had already
-    answered it (the lab's dialplan does, which saves Asterisk and us a request)."""
+    """The citizen's channel entered the app. What the site's dialplan already did saves
+    Asterisk and us a request each: `answered` the leg, started `music` on it (a citizen
+    waiting for a seat), or told a hand-over's origin that it is `ringing`."""
     answered: bool = False
+    music: bool = False
+    ringing: bool = False
 
 
 @dataclass(frozen=True)

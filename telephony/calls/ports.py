@@ -98,6 +98,8 @@ class CallArrived:
     origin_site: str | None = None
     ivr_choice: str | None = None      # a citizen's choice in the gateway IVR
     answered: bool = False             # the site answered the leg before handing it to us
+    music: bool = False                # ... and started waiting music on it
+    ringing: bool = False              # ... or told the caller's side that it rings
 
     def new_call(self, call_id: str, site: str, platform: str,
                  new_order_id: Callable[[str], str], blind_transfer: bool) -> Call:

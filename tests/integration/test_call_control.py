@@ -12,7 +12,13 @@ import pytest
 
 from telephony.lab.rtp import listen
 from telephony.lab.sipp import agent_scenario, citizen_scenario, free_udp_port, start_sipp
-from tests.integration.conftest import CITIZEN_IP, assert_site_clean, citizen_call, wait_until
+from tests.integration.conftest import (
+    CITIZEN_IP,
+    assert_site_clean,
+    citizen_call,
+    hotline_cli,
+    wait_until,
+)
 from tests.integration.conftest import lab_api as api
 
 pytestmark = pytest.mark.integration
@@ -89,6 +95,36 @@ async def test_hold_plays_music_to_the_citizen_and_unhold_stops_it(settings, sea
         assert await agent.wait(30) == 0, agent.output()
     finally:
         transport.close()
+    await assert_site_clean(probes["12345"])
+
+
+async def test_a_waiting_citizen_hears_music_at_once_and_none_once_a_seat_answers(
+        settings, seats, probes, tmp_path):
+    """The dialplan starts the waiting music before the call reaches the controller; the
+    controller stops it when a seat answers, as it stops music it started itself."""
+    agent = await seats("1004")   # its UA sends no sound
+    # paused, the site's only seat on duty takes no call: the citizen waits
+    assert '"state": "paused"' in hotline_cli("seat", "pause", "--site", "12345",
+                                              "--seat", "1004")
+    port = free_udp_port(CITIZEN_IP)
+    transport, heard = await listen(CITIZEN_IP, port)
+    try:
+        dialled = time.monotonic()
+        citizen = await rtp_citizen(settings, tmp_path, port, hold_ms=9000)
+        await wait_until(lambda: heard.loud_since(dialled) >= 50, 8,
+                         what="waiting music reaching the citizen's RTP port, no seat free")
+        assert not agent.received("INVITE")
+        hotline_cli("seat", "resume", "--site", "12345", "--seat", "1004")
+        await wait_until(live_call("1004"), 10, what="citizen connected to seat 1004")
+        await asyncio.sleep(0.5)   # packets already on their way
+        settled = time.monotonic()
+        await asyncio.sleep(1.0)   # a window to listen in
+        assert heard.loud_since(settled) == 0, "music went on after the seat answered"
+        assert await citizen.wait(40) == 0, citizen.output()
+        assert await agent.wait(30) == 0, agent.output()
+    finally:
+        transport.close()
+        hotline_cli("seat", "resume", "--site", "12345", "--seat", "1004")
     await assert_site_clean(probes["12345"])
 
 

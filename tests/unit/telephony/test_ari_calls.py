@@ -57,6 +57,19 @@ def test_a_citizen_the_dialplan_answered_arrives_answered_and_a_hand_over_does_n
     assert to_signal(StasisStart(ringing, ("trunk", "", "", "", ""))).answered is False
 
 
+def test_what_the_dialplan_did_before_stasis_rides_after_the_headers():
+    citizen = to_signal(StasisStart(CHAN, ("citizen", "12345", "", "music")))
+    assert (citizen.music, citizen.ringing, citizen.ivr_choice) == (True, False, None)
+    assert to_signal(StasisStart(CHAN, ("citizen", "12345", "police"))).music is False
+    # a value in the IVR choice's place is the choice, never a flag
+    assert to_signal(StasisStart(CHAN, ("citizen", "12345", "music"))).music is False
+    hand_over = to_signal(StasisStart(CHAN, ("trunk", "110", "WO-20261122-000000000001", "",
+                                             "12345", "ringing")))
+    assert (hand_over.ringing, hand_over.music) == (True, False)
+    assert hand_over.work_order == "WO-20261122-000000000001"
+    assert to_signal(StasisStart(CHAN, ("trunk", "110", "", "", ""))).ringing is False
+
+
 def test_a_rung_leg_that_answers_names_its_call_and_anything_else_is_stray():
     assert to_signal(StasisStart(CHAN, ("seat", "c1"))) == LegAnswered("ch-1", "c1", "seat")
     assert to_signal(StasisStart(CHAN, ("target", "c1"))) == LegAnswered("ch-1", "c1", "target")

@@ -88,6 +88,17 @@ def test_given_citizen_the_site_already_answered_then_not_answered_again():
     assert actions(cmds) == (StartRingback("chan-citizen"), WaitForSeat())
 
 
+def test_given_what_the_dialplan_already_did_then_not_asked_for_again():
+    _, [cmds] = run(new_call(), CitizenEntered(answered=True, music=True))
+    assert actions(cmds) == (WaitForSeat(),)
+    _, [cmds] = run(new_call(via_trunk=True), CitizenEntered(ringing=True))
+    assert actions(cmds) == (WaitForSeat(or_fail="busy"),)
+    # the music the dialplan started is stopped like any other when a seat answers
+    _, cmds = run(new_call(), CitizenEntered(answered=True, music=True), SeatOffered("1001"),
+                  SeatAnswered("c1-s1"))
+    assert StopRingback("chan-citizen") in cmds[-1]
+
+
 def test_given_hand_over_arrival_then_not_answered_until_a_seat_answers():
     _call, cmds = run(new_call(via_trunk=True), CitizenEntered(), SeatOffered("2001"),
                      SeatAnswered("c1-s1"))
