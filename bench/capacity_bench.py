@@ -786,6 +786,9 @@ Failures and their reasons:
 - **CPU and memory** from `/proc/<pid>/stat` (utime+stime) and `/proc/stat`, sampled every
   0.5 s; the controller's CPU includes its order consumer's (`hotline orders consume`, its
   child process: live children's utime+stime, ended ones' cutime+cstime); controller RSS is the peak `VmRSS` of `/proc/<pid>/status` over the step.
+  The bench lab renders no knowledge-base audio (`HOTLINE_KB_SOUND_DIR` empty): the seed's
+  answers rendered in the background (espeak-ng and sox, the controller's children) were
+  counted with it through cutime, 7-10 % of a core, in runs before 2026-12-02.
 - **Profile.** After the steps, one extra controller-path step at N = {meta.get('profile_level', '–')}
   (not in the table) with `py-spy record --rate 100 --native --threads --format raw` attached
   to the controller for {PROFILE_S} s from 1 s after the first call (`--native` shows uvloop's
