@@ -75,10 +75,10 @@ class KbFaq(CallObserver):
     def status(self) -> dict[str, dict]:
         """For /healthz: per site, where its FAQ comes from, how many answers it has and
         which, in the order a caller hears them."""
-        return {site: {"source": "kb" if self.menu(site) else "prompts",
-                       "answers": len(self.menu(site)),
-                       "entries": [entry for entry, _ in self.menu(site)]}
-                for site in self._region_of}
+        menus = {site: self.menu(site) for site in self._region_of}
+        return {site: {"source": "kb" if menu else "prompts", "answers": len(menu),
+                       "entries": [entry for entry, _ in menu]}
+                for site, menu in menus.items()}
 
     # ---- CallObserver: the caller's choice after an answer ------------------------------
     def notice(self, call: Call, kind: Notice, detail: dict) -> None:

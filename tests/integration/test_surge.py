@@ -12,7 +12,13 @@ import pytest
 from telephony.lab.rtp_audio import find_prompt, record_rtp, wav_samples
 from telephony.lab.sipp import citizen_scenario, free_udp_port, start_sipp
 from telephony.prompts import SOUND_DIR
-from tests.integration.conftest import CITIZEN_IP, citizen_call, hotline_cli, wait_until
+from tests.integration.conftest import (
+    CITIZEN_IP,
+    citizen_call,
+    hotline_cli,
+    lab_api,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,27 +62,12 @@ async def test_waiting_callers_reach_the_faq_and_the_callback_by_dtmf(
 
 
 # ---- the FAQ from the knowledge base (issue 20, item 4) ---------------------------------
-SUPERVISOR = {"Authorization": "Bearer supervisor:lab-token-supervisor"}
 LOUD = 500.0          # RMS of 16-bit samples: espeak's speech is several thousand, silence 0
 TOLERANCE_S = 0.5     # the answer heard against the rendered WAV's length
 
 
-def api(path: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:8080/api/v1{path}", headers=SUPERVISOR)
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        return json.loads(resp.read())
-
-
 def wav_seconds(path: Path) -> float:
     return len(wav_samples(path)) / 8000
-
-
-def api_post(path: str, body: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:8080/api/v1{path}", method="POST",
-                                     data=json.dumps(body).encode(),
-                                     headers={**SUPERVISOR, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        return json.loads(resp.read())
 
 
 async def lead_with_the_shortest_answer(lab, region: str, sounds: Path,
@@ -89,7 +80,9 @@ async def lead_with_the_shortest_answer(lab, region: str, sounds: Path,
     shortest = min(length, key=length.__getitem__)
     uses = {entry: n for entry, _, n in rendered}
     for _ in range(max(uses.values()) - uses[shortest] + 1):
-        api_post(f"/kb/entries/{shortest}/uses", {"channel": "desk"})
+        status, body = lab_api("POST", f"/kb/entries/{shortest}/uses", "supervisor",
+                               {"channel": "desk"})
+        assert status == 201, body
 
     def leading() -> bool:
         faq = (lab.health() or {}).get("faq", {}).get("12345", {})
@@ -100,45 +93,45 @@ async def lead_with_the_shortest_answer(lab, region: str, sounds: Path,
 
 
 @pytest.fixture
-async def kb_uses(settings):
-    """The knowledge base's recorded uses of an entry, read through its tables."""
-    from sqlalchemy import select
-
-    from services.knowledge.models import KbUse
+async def kb_sessions(settings):
+    """Sessions on the lab's order database, where the knowledge base's tables are."""
     from services.work_orders import db
 
     engine = db.make_engine(settings.db_url or db.default_url(settings.data_dir))
-    sessions = db.make_session_factory(engine)
-
-    async def uses(entry_id: str) -> list[dict]:
-        async with sessions() as session:
-            rows = await session.scalars(select(KbUse).where(KbUse.entry_id == entry_id))
-            return [{k: getattr(r, k) for k in ("actor", "channel", "call_id", "order_id",
-                                                "region_code", "outcome")} for r in rows]
-    yield uses
+    yield db.make_session_factory(engine)
     await engine.dispose()
 
 
 @pytest.fixture
-async def kb_audio(settings):
+def kb_uses(kb_sessions):
+    """The knowledge base's recorded uses of an entry, read through its tables."""
+    from sqlalchemy import select
+
+    from services.knowledge.models import KbUse
+
+    async def uses(entry_id: str) -> list[dict]:
+        async with kb_sessions() as session:
+            rows = await session.scalars(select(KbUse).where(KbUse.entry_id == entry_id))
+            return [{k: getattr(r, k) for k in ("actor", "channel", "call_id", "order_id",
+                                                "region_code", "outcome")} for r in rows]
+    return uses
+
+
+@pytest.fixture
+def kb_audio(kb_sessions):
     """A region's published entries that have audio: (entry id, audio, uses)."""
     from sqlalchemy import select
 
     from services.knowledge.models import KbEntry
-    from services.work_orders import db
-
-    engine = db.make_engine(settings.db_url or db.default_url(settings.data_dir))
-    sessions = db.make_session_factory(engine)
 
     async def rendered(region: str) -> list[tuple[str, str, int]]:
-        async with sessions() as session:
+        async with kb_sessions() as session:
             rows = await session.execute(select(KbEntry.entry_id, KbEntry.audio, KbEntry.uses)
                                          .where(KbEntry.region_code == region,
                                                 KbEntry.status == "published",
                                                 KbEntry.audio.is_not(None)))
             return [tuple(r) for r in rows]
-    yield rendered
-    await engine.dispose()
+    return rendered
 
 
 async def recorded_caller(settings, tmp_path, number: str, steps: list):
@@ -208,6 +201,7 @@ async def test_surge_faq_plays_the_regions_kb_answer_then_2_books_a_callback(
     played = next(e for e in mine if e["kind"] == "faq_played" and e["call"] == chosen["call"])
     assert played["detail"]["source"] == "kb", played
     entry_id, media = played["detail"]["entry_id"], played["detail"]["media"]
+    assert entry_id == shortest, (entry_id, shortest)   # what the caller's pause was made for
     assert chosen["detail"] == {"entry_id": entry_id, "outcome": "callback"}
     answer = sounds / f"{media.removeprefix('sound:hotline/')}.wav"
     found = find_prompt(heard.audio(), wav_samples(answer))
