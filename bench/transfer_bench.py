@@ -493,7 +493,20 @@ def run_phase(phase: Phase, index: int, settings: Settings, lab: Lab, view: LabV
         note = stop_capture(capture)
     phase.capture_note = " ".join(line.strip() for line in note.splitlines() if "packets" in line)
     analyse(phase, pcap, numbers, settings)
+    save_metrics(settings, workdir / f"metrics-{index:02d}-{tag}.txt")
     return phase
+
+
+def save_metrics(settings: Settings, path: Path) -> None:
+    """The controller's /metrics after a phase, with the raw data: its loop lag, ARI event
+    lag and request times say where a slow transfer waited (the histograms are totals since
+    the lab started: a phase's own are the difference from the one before)."""
+    url = f"http://{settings.api_host}:{BENCH_ENV['HOTLINE_API_PORT']}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            path.write_bytes(resp.read())
+    except OSError as exc:
+        say(f"metrics not saved: {exc}")
 
 
 def sipp_counts(screen: str) -> tuple[int, int]:
