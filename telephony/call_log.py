@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from services.call_log.events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from services.call_log.record import LOGGED_STEPS
 from services.work_orders.events import OrderEvent
-from services.work_orders.outbox import publish_until_safe, take_batch
+from services.work_orders.outbox import gather_batch, publish_until_safe
 from telephony.calls.model import Call, Notice
 from telephony.calls.ports import CallObserver
 
@@ -53,9 +53,7 @@ class CallLogRecorder(CallObserver):
     # ---- the one publishing task ---------------------------------------------
     async def run(self) -> None:
         while True:
-            await publish_until_safe(self._publish,
-                                     take_batch(self._queue, await self._queue.get()),
-                                     "call-log")
+            await publish_until_safe(self._publish, await gather_batch(self._queue), "call-log")
 
     def pending(self) -> int:
         return self._queue.qsize()

@@ -32,6 +32,9 @@ def configure_logging(level: str = "INFO") -> None:
     # the formatter masks the whole line; a MaskNumbers filter here as well masked every
     # message twice, on every line the call loop logs
     handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # the format names no process or thread: a record need not look them up (a getpid
+    # system call and a thread lookup for each line the call loop logs)
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

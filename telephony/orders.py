@@ -28,7 +28,7 @@ from services.work_orders.events import (
     SummaryUpdated,
     TransferFailed,
 )
-from services.work_orders.outbox import Spool, drain_spool, publish_until_safe, take_batch
+from services.work_orders.outbox import Spool, drain_spool, gather_batch, publish_until_safe
 from telephony.calls.model import Call, Notice, other_platform
 from telephony.calls.ports import CallObserver
 
@@ -154,7 +154,7 @@ class OrderRecorder(CallObserver):
             if self._spilling and self._queue.empty():
                 await self._publish_overflow()   # the queued events were older: they went first
                 continue
-            await self._publish_safely(take_batch(self._queue, await self._queue.get()))
+            await self._publish_safely(await gather_batch(self._queue))
 
     async def _publish_safely(self, events: list[OrderEvent]) -> None:
         await publish_until_safe(self._publish, events, "order")

@@ -41,6 +41,7 @@ class NotReplicated(RedisError):
 
 REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 PUBLISH_BATCH = 100   # events a publisher takes off its queue for one round trip
+PUBLISH_GATHER_S = 0.02   # how long a publisher waits for more events to send with one
 
 
 async def publish_until_safe(publish: Callable[[list[OrderEvent]], Awaitable[object]],
@@ -56,6 +57,20 @@ async def publish_until_safe(publish: Callable[[list[OrderEvent]], Awaitable[obj
             log.exception("%d %s events (%s first) could not be published; retrying",
                           len(events), what, events[0].kind)
             await asyncio.sleep(retry_s)
+
+
+async def gather_batch(queue: asyncio.Queue, window_s: float = PUBLISH_GATHER_S,
+                       limit: int = PUBLISH_BATCH) -> list:
+    """The next event, then what else comes within `window_s`: at 40 new calls a second
+    a publisher otherwise sent one or two events a round trip, and those round trips
+    (one write to Redis each, and its reply) were the largest item of the controller's
+    profile (13 % of its busy samples at 400 calls). An event waits `window_s` more
+    before it is in the outbox, in this process's memory, as it already waited there
+    for the round trip before it."""
+    first = await queue.get()
+    if window_s > 0 and queue.qsize() < limit - 1:
+        await asyncio.sleep(window_s)
+    return take_batch(queue, first, limit)
 
 
 def take_batch(queue: asyncio.Queue, first: Any, limit: int = PUBLISH_BATCH) -> list:

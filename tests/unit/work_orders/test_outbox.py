@@ -403,3 +403,32 @@ async def test_a_failed_round_trip_fails_every_publisher_it_carried(tmp_path):
     results = await asyncio.gather(*(outbox.publish_many([event]) for _ in range(3)),
                                    return_exceptions=True)
     assert [type(r).__name__ for r in results] == ["OSError", "OSError", "OutboxError"]
+
+
+async def test_a_publisher_takes_what_comes_within_its_window_in_one_batch():
+    """Events that trickle in (one a call, 40 calls a second) leave in one round trip."""
+    from services.work_orders.outbox import gather_batch
+
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    queue.put_nowait(1)
+
+    async def trickle() -> None:
+        for n in (2, 3):
+            await asyncio.sleep(0.005)
+            queue.put_nowait(n)
+
+    feeder = asyncio.create_task(trickle())
+    assert await gather_batch(queue, window_s=0.2) == [1, 2, 3]
+    await feeder
+    queue.put_nowait(4)
+    assert await gather_batch(queue, window_s=0) == [4]   # no window: what is queued now
+
+
+async def test_a_full_batch_does_not_wait_for_its_window():
+    from services.work_orders.outbox import gather_batch
+
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(5):
+        queue.put_nowait(n)
+    batch = await asyncio.wait_for(gather_batch(queue, window_s=3600, limit=5), 5)
+    assert batch == [0, 1, 2, 3, 4]
