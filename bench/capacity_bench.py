@@ -572,9 +572,10 @@ def cost_section(steps: list[Step], facts: dict, meta: dict) -> str:
     ctl = capacity_of(steps, "controller")
     top = [tb.summary(s.transfer_ms).get("p99") for s in steps
            if s.path == "controller" and s.level == ctl]
-    handover = (f"Hand-over p99 of the controller path at its capacity ({ctl}): "
-                f"{f1(max((v for v in top if v is not None), default=None))} ms; the bare "
-                f"dialplan's at {level}: {f1(base_p99[len(base_p99) // 2] if base_p99 else None)}"
+    handover = (f"Hand-over p99 of the controller path at its capacity ({ctl}, the highest "
+                f"of its runs): {f1(max((v for v in top if v is not None), default=None))} ms; "
+                f"the bare dialplan's at {level}: "
+                f"{f1(base_p99[len(base_p99) // 2] if base_p99 else None)}"
                 " ms (median of its runs).")
     idle = facts.get("idle") or {}
     return f"""## CPU per new call
