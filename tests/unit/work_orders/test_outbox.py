@@ -412,13 +412,12 @@ async def test_a_publisher_takes_what_comes_within_its_window_in_one_batch():
     queue: asyncio.Queue[int] = asyncio.Queue()
     queue.put_nowait(1)
 
-    async def trickle() -> None:
-        for n in (2, 3):
-            await asyncio.sleep(0.005)
-            queue.put_nowait(n)
+    async def later() -> None:   # runs only once the publisher waits: no clock involved
+        queue.put_nowait(2)
+        queue.put_nowait(3)
 
-    feeder = asyncio.create_task(trickle())
-    assert await gather_batch(queue, window_s=0.2) == [1, 2, 3]
+    feeder = asyncio.create_task(later())
+    assert await gather_batch(queue, window_s=0.01) == [1, 2, 3]
     await feeder
     queue.put_nowait(4)
     assert await gather_batch(queue, window_s=0) == [4]   # no window: what is queued now
