@@ -45,9 +45,12 @@ NEXT_ANSWER = "3"
 def surge_offered(call: Call, event: SurgeOffered) -> Step:
     if call.surge_offered or call.via_trunk:
         return Step(call)
+    # the caller's place may still be playing: Asterisk would play the menu after it, and
+    # a seat answering then stopped only the menu (the one playback a call keeps), so the
+    # caller went on hearing the place in the line over the agent
     return Step(replace(call, surge_offered=True, faq_menu=event.faq,
                         playing=f"{call.id}-menu"),
-                (StopRingback(call.citizen_leg.id),
+                (*_stop_playing(call), StopRingback(call.citizen_leg.id),
                  Play(call.citizen_leg.id, SURGE_MENU, f"{call.id}-menu"),
                  Notify(N.SURGE_OFFERED, {})))
 

@@ -395,6 +395,21 @@ def test_a_key_pressed_during_the_surge_menu_stops_it_before_what_the_key_asked_
         Play("chan-citizen", ("faq",), "c1-faq"))
 
 
+def test_the_surge_menu_stops_the_callers_place_still_playing_before_it_starts():
+    """A call keeps one playback: the menu started behind a place announcement left that
+    one playing, and a seat answering stopped only the menu (the lab's music test heard
+    the announcement go on over the agent)."""
+    call, _ = run(new_call(), CitizenEntered(), PositionAnnounce(1))
+    assert call.playing == "c1-position"
+    call, cmds = run(call, SurgeOffered())
+    menu = Play("chan-citizen", ("sound:hotline/surge-menu",), "c1-menu")
+    assert cmds[-1].index(StopPlayback("c1-position")) < cmds[-1].index(menu)
+    call, cmds = run(call, SeatOffered("1001"), SeatAnswered("c1-s1"))
+    assert StopPlayback("c1-menu") in cmds[-1] and call.state is CallState.CONNECTED
+    _, cmds = run(call, PlaybackDone("c1-position"))   # its end changes nothing now
+    assert cmds[-1] == ()
+
+
 def test_digits_before_the_surge_menu_are_ignored():
     call, cmds = run(new_call(), CitizenEntered(), CitizenKey("2"))
     assert cmds[-1] == () and not call.callback_requested
