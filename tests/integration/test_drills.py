@@ -35,9 +35,9 @@ FLOOD = 400 if FULL else 40   # calls to a number nobody serves, at 40 a second
 
 
 # When the agent of the drill below presses *1: after the killed controller is back. Its
-# restart (start-up, the routing model, the leases, the ARI sockets) took 4 s in a quiet lab
-# and 7.7 s in a loaded one, where a 7 s pause lost the key: Asterisk keeps no DTMF for an
-# app that is not connected.
+# restart (start-up, the routing model, the leases, the ARI sockets) took 7.7 s in a loaded
+# fresh-clone run, where a 7 s pause lost the key: Asterisk keeps no DTMF for an app that is
+# not connected.
 KEY_AFTER_MS = 15000
 
 
