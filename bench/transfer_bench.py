@@ -493,15 +493,15 @@ def run_phase(phase: Phase, index: int, settings: Settings, lab: Lab, view: LabV
         note = stop_capture(capture)
     phase.capture_note = " ".join(line.strip() for line in note.splitlines() if "packets" in line)
     analyse(phase, pcap, numbers, settings)
-    save_metrics(settings, workdir / f"metrics-{index:02d}-{tag}.txt")
+    save_metrics(lab, workdir / f"metrics-{index:02d}-{tag}.txt")
     return phase
 
 
-def save_metrics(settings: Settings, path: Path) -> None:
+def save_metrics(lab: Lab, path: Path) -> None:
     """The controller's /metrics after a phase, with the raw data: its loop lag, ARI event
     lag and request times say where a slow transfer waited (the histograms are totals since
     the lab started: a phase's own are the difference from the one before)."""
-    url = f"http://{settings.api_host}:{BENCH_ENV['HOTLINE_API_PORT']}/metrics"
+    url = f"http://{lab.settings.api_host}:{lab.controller_port()}/metrics"
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
             path.write_bytes(resp.read())

@@ -11,7 +11,15 @@ from sqlalchemy.exc import OperationalError
 from services.work_orders.consumer import OutboxConsumer, apply_spool
 from services.work_orders.events import OrderEvent, StatusChanged, SummaryUpdated
 from services.work_orders.models import AuditEntry, Order
-from services.work_orders.outbox import DEAD_STREAM, STREAM, MemoryOutbox, Outbox, Spool, make_redis
+from services.work_orders.outbox import (
+    DEAD_STREAM,
+    STREAM,
+    MemoryOutbox,
+    Outbox,
+    Spool,
+    gather_batch,
+    make_redis,
+)
 
 from .helpers import opened
 
@@ -407,8 +415,6 @@ async def test_a_failed_round_trip_fails_every_publisher_it_carried(tmp_path):
 
 async def test_a_publisher_takes_what_comes_within_its_window_in_one_batch():
     """Events that trickle in (one a call, 40 calls a second) leave in one round trip."""
-    from services.work_orders.outbox import gather_batch
-
     queue: asyncio.Queue[int] = asyncio.Queue()
     queue.put_nowait(1)
 
@@ -424,8 +430,6 @@ async def test_a_publisher_takes_what_comes_within_its_window_in_one_batch():
 
 
 async def test_a_full_batch_does_not_wait_for_its_window():
-    from services.work_orders.outbox import gather_batch
-
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(5):
         queue.put_nowait(n)
