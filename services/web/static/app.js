@@ -26,6 +26,17 @@ const Hotline = (() => {
   function fill(id, ...children) {
     const el = document.getElementById(id);
     el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+    delete el.dataset.shown;   // see fillIfChanged
+    return el;
+  }
+
+  // fill(), but only when what the children show has changed: a list refreshed every few
+  // seconds must not swap a button for an identical one while the user is pressing it
+  function fillIfChanged(id, shown, build) {
+    const el = document.getElementById(id);
+    if (el.dataset.shown === shown) return el;
+    fill(id, build());
+    el.dataset.shown = shown;
     return el;
   }
 
@@ -196,5 +207,5 @@ const Hotline = (() => {
           : h("span", { class: "muted" }, r.deleted ? "已过期 expired" : "录制中 recording")))));
   }
 
-  return { h, fill, api, audioUrl, recordingList, boot, events, header, time, pct, pill, session, CALL_STATES, SEAT_STATES };
+  return { h, fill, fillIfChanged, api, audioUrl, recordingList, boot, events, header, time, pct, pill, session, CALL_STATES, SEAT_STATES };
 })();

@@ -86,7 +86,8 @@
       if (now - entry.seen > 5 * 60 * 1000) recent.delete(id);
     }
     const rows = [...recent.values()].map((e) => e.call).reverse().slice(0, 12);
-    fill("calls", rows.length
+    // refreshed every few seconds: a supervisor's button stays unless its row changed
+    Hotline.fillIfChanged("calls", JSON.stringify(rows), () => rows.length
       ? h("table", { id: "calls-table" },
           h("tr", {}, ["场地 Site", "状态 State", "坐席 Seat", "号码 Number", "工单 Order",
                        "关联 Linked", "承接 Taken by", "监听 Supervise"].map((t) => h("th", {}, t))),

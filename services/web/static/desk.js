@@ -75,8 +75,10 @@
 
   function renderKeys() {
     const allowed = allowedActions();
-    fill("keys", keyButtons().map(([action, key, zh, en, cls]) =>
-      h("button", {
+    const keys = keyButtons();
+    // redrawn on every call update: the agent's key is kept unless what it shows changed
+    Hotline.fillIfChanged("keys", JSON.stringify([keys, allowed]), () => keys.map(
+      ([action, key, zh, en, cls]) => h("button", {
         id: `act-${action}`, class: cls, dataset: { action },
         disabled: !allowed.includes(action),
         title: `${en} (${key})`, onclick: () => act(action, en),
@@ -193,12 +195,16 @@
 
   // the recordings of my call's order (both platforms' parts after a hand-over)
   async function renderRecordings() {
-    if (!order) { fill("recordings", h("div", { class: "empty" }, "无 none")); return; }
+    const empty = (text) => Hotline.fillIfChanged("recordings", `empty:${text}`,
+                                                  () => h("div", { class: "empty" }, text));
+    if (!order) { empty("无 none"); return; }
     try {
       const res = await api(`/orders/${encodeURIComponent(order.order_id)}/recordings`);
-      fill("recordings", Hotline.recordingList(res.recordings, "desk-player"));
+      // the order reloads every few seconds; the list is rebuilt only when it changed
+      Hotline.fillIfChanged("recordings", JSON.stringify(res.recordings),
+                            () => Hotline.recordingList(res.recordings, "desk-player"));
     } catch (e) {
-      fill("recordings", h("div", { class: "empty" }, `录音 recordings: ${e.message}`));
+      empty(`录音 recordings: ${e.message}`);
     }
   }
 
