@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 from telephony.lab.processes import ProcessBook
 from telephony.lab.redis_ha import RedisHa
 from telephony.lab.runtime import AsteriskRuntime, ensure_runtime, say, write_hosts
-from telephony.prompts import SOUND_DIR, render_prompts
+from telephony.prompts import MOH_DIR, SOUND_DIR, moh_in_g711, render_prompts
 from telephony.render import SiteDirs, render_site, write_site
 from telephony.settings import Settings, Site, child_environment, lab_dir
 
@@ -271,6 +271,7 @@ class Lab:
         if self.runtime.chrooted:
             write_hosts(self.runtime.root)
         render_prompts(self.runtime.host_path(SOUND_DIR), say=say)
+        moh_in_g711(self.runtime.host_path(MOH_DIR), say=say)
         self.start_redis()
         if redis == "sentinel":
             self.start_redis_ha()
