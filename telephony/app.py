@@ -330,6 +330,9 @@ class Controller:
                 task.cancel()
             await asyncio.gather(*served, return_exceptions=True)
             await self.calls.close()
+            # what the publishers had in memory (a batch in hand, their queues) goes to the
+            # outbox's spool: the next start sends it first, so a stop loses no event
+            self.outbox.keep([*self.recorder.unpublished(), *self.call_log.unpublished()])
             for link in self.links.values():
                 link.ami.close()
             background = list(self._background)

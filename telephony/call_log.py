@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from services.call_log.events import CallArrivalLogged, CallEndLogged, CallStepLogged
 from services.call_log.record import LOGGED_STEPS
 from services.work_orders.events import OrderEvent
-from services.work_orders.outbox import gather_batch, publish_until_safe
+from services.work_orders.outbox import gather_batch, publish_until_safe, unpublished
 from telephony.calls.model import Call, Notice
 from telephony.calls.ports import CallObserver
 
@@ -26,6 +26,7 @@ class CallLogRecorder(CallObserver):
         self._publish = publish
         self._clock = clock
         self._queue: asyncio.Queue[OrderEvent] = asyncio.Queue()
+        self._hand: list[OrderEvent] = []   # the batch being gathered or published
 
     # ---- CallObserver -------------------------------------------------------
     def call_opened(self, call: Call) -> None:
@@ -53,7 +54,13 @@ class CallLogRecorder(CallObserver):
     # ---- the one publishing task ---------------------------------------------
     async def run(self) -> None:
         while True:
-            await publish_until_safe(self._publish, await gather_batch(self._queue), "call-log")
+            batch = await gather_batch(self._queue, hand=self._hand)
+            await publish_until_safe(self._publish, batch, "call-log")
+            self._hand.clear()
+
+    def unpublished(self) -> list[OrderEvent]:
+        """After `run` is cancelled: the events it had not made safe, in order."""
+        return unpublished(self._hand, self._queue)
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._hand)

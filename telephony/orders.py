@@ -28,7 +28,13 @@ from services.work_orders.events import (
     SummaryUpdated,
     TransferFailed,
 )
-from services.work_orders.outbox import Spool, drain_spool, gather_batch, publish_until_safe
+from services.work_orders.outbox import (
+    Spool,
+    drain_spool,
+    gather_batch,
+    publish_until_safe,
+    unpublished,
+)
 from telephony.calls.model import Call, Notice, other_platform
 from telephony.calls.ports import CallObserver
 
@@ -58,6 +64,7 @@ class OrderRecorder(CallObserver):
         self._spilled = _count_lines(overflow) if overflow else 0
         self._spilling = bool(overflow and overflow.pending())
         self._summaries: OrderedDict[str, int] = OrderedDict()
+        self._hand: list[OrderEvent] = []   # the batch being gathered or published
 
     # ---- CallObserver -------------------------------------------------------
     def call_opened(self, call: Call) -> None:
@@ -154,7 +161,8 @@ class OrderRecorder(CallObserver):
             if self._spilling and self._queue.empty():
                 await self._publish_overflow()   # the queued events were older: they went first
                 continue
-            await self._publish_safely(await gather_batch(self._queue))
+            await self._publish_safely(await gather_batch(self._queue, hand=self._hand))
+            self._hand.clear()
 
     async def _publish_safely(self, events: list[OrderEvent]) -> None:
         await publish_until_safe(self._publish, events, "order")
@@ -178,9 +186,15 @@ class OrderRecorder(CallObserver):
         """New events go to the overflow file (the queue filled and has not caught up)."""
         return self._spilling
 
+    def unpublished(self) -> list[OrderEvent]:
+        """After `run` is cancelled: the events it had not made safe, in order, for the
+        outbox's spool (`Outbox.keep`). The overflow file needs nothing: it is on disk,
+        and the next start publishes it from where this one stopped."""
+        return unpublished(self._hand, self._queue)
+
     def pending(self) -> int:
         """Events not yet in the outbox: queued, or spilled to the overflow file."""
-        return self._queue.qsize() + max(self._spilled, 0)
+        return self._queue.qsize() + len(self._hand) + max(self._spilled, 0)
 
 
 def notice_event_id(call: Call, kind: Notice) -> str:

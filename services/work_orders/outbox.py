@@ -60,29 +60,45 @@ async def publish_until_safe(publish: Callable[[list[OrderEvent]], Awaitable[obj
 
 
 async def gather_batch(queue: asyncio.Queue, window_s: float = PUBLISH_GATHER_S,
-                       limit: int = PUBLISH_BATCH) -> list:
+                       limit: int = PUBLISH_BATCH, hand: list | None = None) -> list:
     """The next event, then what else comes within `window_s`: at 40 new calls a second
     a publisher otherwise sent one or two events a round trip, and those round trips
     (one write to Redis each, and its reply) were the largest item of the controller's
     profile (13 % of its busy samples at 400 calls). An event waits `window_s` more
     before it is in the outbox, in this process's memory, as it already waited there
-    for the round trip before it."""
-    first = await queue.get()
+    for the round trip before it.
+
+    `hand`, when given, is the list the batch is gathered into: what the publisher holds
+    if it is cancelled in the window, for `unpublished`."""
+    batch = [] if hand is None else hand
+    batch.append(await queue.get())
     if window_s > 0 and queue.qsize() < limit - 1:
         await asyncio.sleep(window_s)
-    return take_batch(queue, first, limit)
+    return _take_queued(queue, batch, limit)
 
 
 def take_batch(queue: asyncio.Queue, first: Any, limit: int = PUBLISH_BATCH) -> list:
     """`first` and whatever else is queued already, up to `limit`, in order: under load
     one pipelined round trip carries many events instead of one each."""
-    batch = [first]
+    return _take_queued(queue, [first], limit)
+
+
+def _take_queued(queue: asyncio.Queue, batch: list, limit: int) -> list:
     while len(batch) < limit:
         try:
             batch.append(queue.get_nowait())
         except asyncio.QueueEmpty:
             break
     return batch
+
+
+def unpublished(hand: list, queue: asyncio.Queue) -> list:
+    """What a stopped publisher had not made safe, in order: the batch in its hand (it
+    may have reached the stream already; the consumer applies each id once), then its
+    queue. Both are emptied."""
+    events = list(hand)
+    hand.clear()
+    return _take_queued(queue, events, len(events) + queue.qsize())
 
 
 class Spool:
@@ -347,6 +363,16 @@ class Outbox:
         copies = await self._redis.execute_command("WAIT", self._min_replicas, wait_ms)
         if int(copies) < self._min_replicas:
             raise NotReplicated(f"{copies} of {self._min_replicas} replicas within {wait_ms} ms")
+
+    def keep(self, events: list[OrderEvent]) -> None:
+        """At a graceful stop, append events that were only in memory to the spool (fsync'd):
+        the next start sends them first, before anything newer. Blocking, and meant for
+        the stop only, when no round trip runs any more."""
+        if not events:
+            return
+        self._spool.append_many([event.to_json() for event in events])
+        self._spooling = True
+        log.info("%d unpublished events kept in the spool for the next start", len(events))
 
     async def drain(self) -> int:
         """Move spooled events into the stream; returns how many moved before any failure."""

@@ -77,3 +77,25 @@ def _step(recorder: CallLogRecorder, call: Call, event) -> Call:
         if isinstance(command, Notify):
             recorder.notice(result.call, command.kind, command.detail)
     return result.call
+
+
+async def test_a_stop_keeps_the_call_log_events_not_yet_published_in_order():
+    class Stuck:
+        async def __call__(self, events):
+            await asyncio.Event().wait()   # a round trip that never returns
+
+    recorder = CallLogRecorder(Stuck(), clock=Ticking())
+    call = Call(id="c1", site="12345", platform="12345", citizen_number="13800138000",
+                citizen_leg=CITIZEN, order_id="WO-20261201-000001",
+                linked_order_id="PO-20261201-000001", origin_site="12345")
+    recorder.call_opened(call)
+    task = asyncio.create_task(recorder.run())
+    await asyncio.sleep(0.05)   # the arrival is at the (stuck) outbox
+    call = _step(recorder, call, CitizenEntered())
+    call = _step(recorder, call, SeatOffered("1001"))
+    call = _step(recorder, call, SeatAnswered(call.ringing_leg.id))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    kept = recorder.unpublished()
+    assert [type(e).__name__ for e in kept] == ["CallArrivalLogged", "CallStepLogged"]
+    assert recorder.pending() == 0

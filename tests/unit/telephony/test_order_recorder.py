@@ -126,3 +126,50 @@ async def test_an_overflow_left_by_an_earlier_run_is_published_before_new_events
         await asyncio.sleep(0.01)
     task.cancel()
     assert [e.summary for e in publish.events] == ["two", "three"]
+
+
+async def _stopped(rec: OrderRecorder, task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_stop_in_the_gather_window_keeps_every_event_in_order():
+    publisher = Publisher()
+    rec = recorder(publisher)
+    rec.notice(CALL, Notice.TRANSFER_FAILED, {"reason": "busy", "mode": "handover"})
+    rec.notice(CALL, Notice.ABANDONED, {"waited_s": 12})
+    ids = [e.event_id for e in queued(rec)]
+    task = asyncio.create_task(rec.run())
+    while not rec._hand:   # run() took the first event and waits for more
+        await asyncio.sleep(0)
+    await _stopped(rec, task)
+    assert publisher.events == []
+    assert rec.pending() == 2
+    assert [e.event_id for e in rec.unpublished()] == ids
+    assert rec.pending() == 0 and rec.unpublished() == []
+
+
+async def test_a_stop_while_the_outbox_holds_a_batch_keeps_it_before_later_events():
+    publisher = Publisher()
+    publisher.gate.clear()   # the round trip never returns
+    rec = recorder(publisher)
+    rec.notice(CALL, Notice.TRANSFER_FAILED, {"reason": "busy", "mode": "handover"})
+    task = asyncio.create_task(rec.run())
+    while not (rec._hand and rec._queue.empty()):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)   # past the gather window: the batch is at the outbox
+    rec.notice(CALL, Notice.ABANDONED, {"waited_s": 12})
+    await _stopped(rec, task)
+    assert [type(e).__name__ for e in rec.unpublished()] == ["TransferFailed", "SummaryUpdated"]
+
+
+async def test_a_published_batch_is_not_kept_again():
+    publisher = Publisher()
+    rec = recorder(publisher)
+    rec.notice(CALL, Notice.TRANSFER_FAILED, {"reason": "busy", "mode": "handover"})
+    task = asyncio.create_task(rec.run())
+    while not publisher.events:
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0)
+    await _stopped(rec, task)
+    assert rec.unpublished() == [] and rec.pending() == 0

@@ -19,6 +19,7 @@ from services.work_orders.outbox import (
     Spool,
     gather_batch,
     make_redis,
+    unpublished,
 )
 
 from .helpers import opened
@@ -435,3 +436,48 @@ async def test_a_full_batch_does_not_wait_for_its_window():
         queue.put_nowait(n)
     batch = await asyncio.wait_for(gather_batch(queue, window_s=3600, limit=5), 5)
     assert batch == [0, 1, 2, 3, 4]
+
+
+async def test_kept_events_wait_in_the_spool_and_go_first_at_the_next_start(
+    service, clock, redis, tmp_path
+):
+    """A graceful stop keeps what was only in memory; the next process sends it before
+    anything newer, and the consumer applies each event once."""
+    events = events_for(service, clock)
+    stopping = Outbox(redis, tmp_path / "spool")
+    assert await stopping.publish(events[0]) == "stream"
+    stopping.keep(events[:4])   # events[0] was in a batch in hand: it may go twice
+    assert stopping.spooling
+
+    started = Outbox(redis, tmp_path / "spool")
+    assert started.spooling   # the kept events go first
+    assert await started.publish(events[4]) == "spool"
+    assert await started.drain() == 5
+    assert [json.loads(f[b"event"])["event_id"] for _, f in await redis.xrange(STREAM)] == [
+        e.event_id for e in [events[0], *events[:5]]]
+    assert await started.publish_many(events[5:]) == "stream"
+    consumer = OutboxConsumer(redis, service, block_ms=10)
+    await consumer.run_once()
+    assert await counts(service) == (3, 9)
+    assert (consumer.applied, consumer.duplicates) == (9, 1)
+
+
+def test_keeping_nothing_leaves_no_spool(tmp_path):
+    outbox = Outbox(None, tmp_path / "spool")
+    outbox.keep([])
+    assert not outbox.spool.pending()
+
+
+async def test_a_cancelled_gather_leaves_its_batch_in_hand():
+    queue, hand = asyncio.Queue(), []
+    for item in (1, 2, 3):
+        queue.put_nowait(item)
+    task = asyncio.create_task(gather_batch(queue, window_s=3600, limit=10, hand=hand))
+    while not hand:
+        await asyncio.sleep(0)
+    queue.put_nowait(4)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert unpublished(hand, queue) == [1, 2, 3, 4]
+    assert not hand and queue.empty()
