@@ -62,39 +62,54 @@ def use_case(case: str, moh: Path, aside: Path) -> None:
         assert bool(list(moh.glob(f"*.{law}"))) == (case == "g711"), (case, law)
 
 
-def one_round(case: str, n: int, view: tb.LabView, pid: int, workdir: Path,
-              index: int) -> dict:
+def place_callers(n: int, view: tb.LabView, workdir: Path, index: int,
+                  hold_s: float = HOLD_S) -> tb.Proc:
+    """n citizens' calls to 12345 at RATE, each hanging up hold_s after the answer."""
     inf = workdir / f"citizens-{index}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"1370{index:02d}{i:05d};12345;\n"
                                             for i in range(n)))
-    scenario = workdir / "citizen.xml"
-    scenario.write_text(tb.CITIZEN_XML.replace("HOLD", str(int(HOLD_S * 1000))))
+    scenario = workdir / f"citizen-{int(hold_s)}.xml"
+    scenario.write_text(tb.CITIZEN_XML.replace("HOLD", str(int(hold_s * 1000))))
     site = view.settings.site("12345")
-    citizens = tb.start_sipp(f"citizens-{index}", scenario, workdir, local_ip=tb.CITIZEN_IP,
-                             port=free_udp_port(tb.CITIZEN_IP), target=f"{site.address}:5060",
-                             extra=["-inf", str(inf), "-m", str(n), "-l", str(n),
-                                    "-r", f"{RATE:g}", "-rp", "1000",
-                                    "-timeout", f"{int(HOLD_S + 60)}s"])
+    return tb.start_sipp(f"citizens-{index}", scenario, workdir, local_ip=tb.CITIZEN_IP,
+                         port=free_udp_port(tb.CITIZEN_IP), target=f"{site.address}:5060",
+                         extra=["-inf", str(inf), "-m", str(n), "-l", str(n),
+                                "-r", f"{RATE:g}", "-rp", "1000",
+                                "-timeout", f"{int(hold_s + 60)}s"])
+
+
+def cpu_window(pid: int, seconds: float) -> float:
+    """% of a core that process `pid` used over the next `seconds`."""
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+
+
+def end_round(citizens: tb.Proc, view: tb.LabView, hold_s: float = HOLD_S) -> int:
+    """Wait for the citizens to hang up; hang up what is left; how many were left."""
     try:
-        time.sleep(n / RATE + SETTLE_S)
-        waiting = len(view.channels("12345"))
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(WINDOW_S)
-        cpu1, t1 = cpu_seconds(pid), time.monotonic()
-        waiting_after = len(view.channels("12345"))
-    finally:
-        try:
-            citizens.popen.wait(HOLD_S + 60)   # each citizen hangs up by itself
-        except subprocess.TimeoutExpired:
-            citizens.stop()
+        citizens.popen.wait(hold_s + 60)   # each citizen hangs up by itself
+    except subprocess.TimeoutExpired:
+        citizens.stop()
     deadline = time.monotonic() + 60
     while view.channels("12345") and time.monotonic() < deadline:
         time.sleep(0.5)
-    left = view.hang_up_everything()
-    callers = min(waiting, waiting_after)
-    ms = 1000 * (cpu1 - cpu0) / ((t1 - t0) * callers) if callers else float("nan")
-    return {"case": case, "callers": callers, "cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
-            "ms_per_caller_s": ms, "left": left}
+    return view.hang_up_everything()
+
+
+def one_round(case: str, n: int, view: tb.LabView, pid: int, workdir: Path,
+              index: int) -> dict:
+    citizens = place_callers(n, view, workdir, index)
+    try:
+        time.sleep(n / RATE + SETTLE_S)
+        waiting = len(view.channels("12345"))
+        pct = cpu_window(pid, WINDOW_S)
+        callers = min(waiting, len(view.channels("12345")))
+    finally:
+        left = end_round(citizens, view)
+    ms = 10 * pct / callers if callers else float("nan")   # % of a core = 10 ms a second
+    return {"case": case, "callers": callers, "cpu_pct": pct, "ms_per_caller_s": ms,
+            "left": left}
 
 
 def report(rounds: list[dict], n: int, code: str, started: str) -> str:
