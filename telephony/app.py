@@ -332,7 +332,12 @@ class Controller:
             await self.calls.close()
             # what the publishers had in memory (a batch in hand, their queues) goes to the
             # outbox's spool: the next start sends it first, so a stop loses no event
-            self.outbox.keep([*self.recorder.unpublished(), *self.call_log.unpublished()])
+            unsent = [*self.recorder.unpublished(), *self.call_log.unpublished()]
+            try:
+                self.outbox.keep(unsent)
+            except OSError as exc:   # the spool's disk: say what is lost, then stop anyway
+                log.error("%d order and call-log events lost at stop: spool not written (%s)",
+                          len(unsent), exc)
             for link in self.links.values():
                 link.ami.close()
             background = list(self._background)
