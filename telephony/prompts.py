@@ -102,11 +102,11 @@ def _tone(target: Path, seconds: float = 0.5) -> None:
 def moh_in_g711(moh_dir: Path, say=print) -> int:
     """Write a mu-law and an A-law copy beside each music-on-hold file that lacks them.
 
-    Debian ships the music as GSM, so every caller on hold cost a GSM decoder: a tenth
-    of a site's Asterisk CPU at 40 new calls a second, in a profile of the capacity
-    benchmark. With the same music in the call's own G.711 law beside it, Asterisk reads
-    the file as it is sent (it opens the format that is cheapest for the channel) and
-    decodes nothing. Without sox nothing changes: the GSM files still play."""
+    Debian ships the music as GSM, so every caller on hold had a GSM decoder of its own.
+    With the same music in the call's own G.711 law beside it, Asterisk opens that file
+    (the format cheapest for the channel) and decodes nothing: 0.89x the Asterisk CPU per
+    waiting caller in bench/results/moh.md. Without sox, or for a file sox cannot read,
+    nothing changes: the GSM files still play."""
     sox = shutil.which("sox")
     if not sox or not moh_dir.is_dir():
         return 0
@@ -117,8 +117,13 @@ def moh_in_g711(moh_dir: Path, say=print) -> int:
             if target.exists():
                 continue
             part = target.with_name(f".{target.name}.part")
-            subprocess.run([sox, str(source), "-t", kind, "-r", "8000", "-c", "1", str(part)],
-                           check=True, capture_output=True)
+            done = subprocess.run([sox, str(source), "-t", kind, "-r", "8000", "-c", "1",
+                                   str(part)], capture_output=True, text=True)
+            if done.returncode != 0:
+                part.unlink(missing_ok=True)
+                say(f"music on hold: {source.name} left in GSM only: "
+                    f"{done.stderr.strip()[-200:]}")
+                continue
             part.replace(target)   # a render cut short leaves no file Asterisk would play
             written += 1
     if written:
@@ -128,7 +133,8 @@ def moh_in_g711(moh_dir: Path, say=print) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python3 prompts.py --source prompts.toml --out DIR [--moh DIR]`: the Asterisk image
-    renders its prompts (and its music's G.711 copies) at build time with this file alone (Python, espeak-ng and sox)."""
+    renders its prompts, and its music's G.711 copies, at build time with this file alone
+    (Python, espeak-ng and sox)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="prompts.py")

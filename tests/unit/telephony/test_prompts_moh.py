@@ -52,3 +52,12 @@ def test_a_second_run_writes_nothing_and_leaves_no_partial_file(moh_dir):
 
 def test_a_missing_directory_is_no_error(tmp_path):
     assert moh_in_g711(tmp_path / "absent", say=lambda _: None) == 0
+
+
+def test_a_file_sox_cannot_read_is_left_in_gsm_and_the_others_are_copied(moh_dir):
+    (moh_dir / "broken.gsm").symlink_to(moh_dir / "gone.gsm")   # a file that went away
+    said = []
+    assert moh_in_g711(moh_dir, say=said.append) == 2
+    assert sorted(p.name for p in moh_dir.iterdir()) == [
+        "broken.gsm", "song.alaw", "song.gsm", "song.ulaw"]
+    assert any("broken.gsm left in GSM only" in line for line in said)
