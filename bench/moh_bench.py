@@ -97,6 +97,17 @@ def end_round(citizens: tb.Proc, view: tb.LabView, hold_s: float = HOLD_S) -> in
     return view.hang_up_everything()
 
 
+def window_row(case: str, callers: int, cpu_pct: float) -> dict:
+    """One measured window: its case, callers and Asterisk CPU, and the CPU per caller."""
+    ms = 10 * cpu_pct / callers if callers else float("nan")   # % of a core = 10 ms a second
+    return {"case": case, "callers": callers, "cpu_pct": cpu_pct, "ms_per_caller_s": ms}
+
+
+def say_row(round_no: int, row: dict) -> None:
+    say(f"round {round_no} {row['case']}: {row['callers']} waiting, "
+        f"{row['cpu_pct']:.1f} % of a core, {row['ms_per_caller_s']:.3f} ms per caller-second")
+
+
 def one_round(case: str, n: int, view: tb.LabView, pid: int, workdir: Path,
               index: int) -> dict:
     citizens = place_callers(n, view, workdir, index)
@@ -106,10 +117,8 @@ def one_round(case: str, n: int, view: tb.LabView, pid: int, workdir: Path,
         pct = cpu_window(pid, WINDOW_S)
         callers = min(waiting, len(view.channels("12345")))
     finally:
-        left = end_round(citizens, view)
-    ms = 10 * pct / callers if callers else float("nan")   # % of a core = 10 ms a second
-    return {"case": case, "callers": callers, "cpu_pct": pct, "ms_per_caller_s": ms,
-            "left": left}
+        end_round(citizens, view)
+    return window_row(case, callers, pct)
 
 
 def report(rounds: list[dict], n: int, code: str, started: str) -> str:
@@ -157,11 +166,8 @@ def main() -> int:
         order = [CASES[(i + k) % 2] for i in range(args.rounds) for k in (0, 1)]
         for index, case in enumerate(order):
             use_case(case, moh, aside)
-            result = one_round(case, args.callers, view, pid, workdir, index)
-            say(f"round {index + 1} {case}: {result['callers']} waiting, "
-                f"{result['cpu_pct']:.1f} % of a core, "
-                f"{result['ms_per_caller_s']:.3f} ms per caller-second")
-            rounds.append(result)
+            rounds.append(one_round(case, args.callers, view, pid, workdir, index))
+            say_row(index + 1, rounds[-1])
     finally:
         use_case("g711", moh, aside)
         lab.down()

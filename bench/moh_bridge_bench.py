@@ -23,13 +23,10 @@ on duty. A probe for a design decision, not a measure of a feature.
 from __future__ import annotations
 
 import argparse
-import base64
 import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,38 +45,26 @@ CASES = ("own", "bridge")
 BRIDGE = "moh-probe"
 
 
-class Ari:
-    """This bench's few ARI requests to site 12345."""
-
-    def __init__(self, settings) -> None:
-        creds = settings.credentials
-        self._base = settings.site("12345").ari_url
-        self._auth = "Basic " + base64.b64encode(
-            f"{creds.ari_user}:{creds.ari_password}".encode()).decode()
-
-    def __call__(self, method: str, path: str, **params: str) -> None:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        request = urllib.request.Request(f"{self._base}{path}{query}", method=method,
-                                         headers={"Authorization": self._auth})
-        urllib.request.urlopen(request, timeout=10).close()
+def ari(view: tb.LabView, method: str, path: str, **params: str) -> None:
+    view.ari("12345", method, path, timeout=10, **params)
 
 
-def to_bridge(ari: Ari, channels: list[str]) -> None:
-    ari("POST", "/bridges", type="holding", bridgeId=BRIDGE)
+def to_bridge(view: tb.LabView, channels: list[str]) -> None:
+    ari(view, "POST", "/bridges", type="holding", bridgeId=BRIDGE)
     for channel in channels:
-        ari("DELETE", f"/channels/{channel}/moh")
+        ari(view, "DELETE", f"/channels/{channel}/moh")
     for i in range(0, len(channels), 50):
-        ari("POST", f"/bridges/{BRIDGE}/addChannel", channel=",".join(channels[i:i + 50]))
-    ari("POST", f"/bridges/{BRIDGE}/moh", mohClass="default")
+        ari(view, "POST", f"/bridges/{BRIDGE}/addChannel", channel=",".join(channels[i:i + 50]))
+    ari(view, "POST", f"/bridges/{BRIDGE}/moh", mohClass="default")
 
 
-def to_own(ari: Ari, channels: list[str]) -> None:
-    ari("DELETE", f"/bridges/{BRIDGE}")
+def to_own(view: tb.LabView, channels: list[str]) -> None:
+    ari(view, "DELETE", f"/bridges/{BRIDGE}")
     for channel in channels:
-        ari("POST", f"/channels/{channel}/moh", mohClass="default")
+        ari(view, "POST", f"/channels/{channel}/moh", mohClass="default")
 
 
-def one_round(first: str, n: int, view: tb.LabView, ari: Ari, pid: int, workdir: Path,
+def one_round(first: str, n: int, view: tb.LabView, pid: int, workdir: Path,
               index: int) -> list[dict]:
     citizens = mb.place_callers(n, view, workdir, index, hold_s=HOLD_S)
     results = []
@@ -89,15 +74,14 @@ def one_round(first: str, n: int, view: tb.LabView, ari: Ari, pid: int, workdir:
         case = "own"
         for wanted in (first, CASES[1 - CASES.index(first)]):
             if wanted != case:
-                (to_bridge if wanted == "bridge" else to_own)(ari, channels)
+                (to_bridge if wanted == "bridge" else to_own)(view, channels)
                 case = wanted
                 time.sleep(MOVE_SETTLE_S)
             pct = mb.cpu_window(pid, WINDOW_S)
             callers = min(len(channels), len(view.channels("12345")))
-            results.append({"case": case, "callers": callers, "cpu_pct": pct,
-                            "ms_per_caller_s": 10 * pct / callers if callers else float("nan")})
+            results.append(mb.window_row(case, callers, pct))
         if case == "bridge":
-            ari("DELETE", f"/bridges/{BRIDGE}")
+            ari(view, "DELETE", f"/bridges/{BRIDGE}")
     finally:
         mb.end_round(citizens, view, hold_s=HOLD_S)
     return results
@@ -131,7 +115,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings()
     lab = Lab(settings, cb.LAB_DIR, runtime=tb.bench_runtime(cb.LAB_DIR))
-    view, ari = tb.LabView(settings, lab), Ari(settings)
+    view = tb.LabView(settings, lab)
     workdir = Path(tempfile.mkdtemp(prefix="hotline-moh-bridge-"))
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows: list[dict] = []
@@ -141,10 +125,8 @@ def main() -> int:
         pid = lab.book.load()["asterisk-12345"].pid
         for index in range(args.rounds):
             first = CASES[index % 2]
-            for row in one_round(first, args.callers, view, ari, pid, workdir, index):
-                mb.say(f"round {index + 1} {row['case']}: {row['callers']} waiting, "
-                       f"{row['cpu_pct']:.1f} % of a core, "
-                       f"{row['ms_per_caller_s']:.3f} ms per caller-second")
+            for row in one_round(first, args.callers, view, pid, workdir, index):
+                mb.say_row(index + 1, row)
                 rows.append(row)
     finally:
         lab.down()

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,16 +351,20 @@ class LabView:
         return sum(1 for site in ("12345", "110") for state in seats.get(site, {}).values()
                    if state == "available")
 
+    def ari(self, site: str, method: str, path: str, timeout: float = 5, **params: str) -> None:
+        """One ARI request to `site` whose reply body is not needed."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        request = urllib.request.Request(f"{self.settings.site(site).ari_url}{path}{query}",
+                                         method=method, headers={"Authorization": self._auth})
+        urllib.request.urlopen(request, timeout=timeout).close()
+
     def hang_up_everything(self) -> int:
         """Hang up whatever a failed phase left, so it cannot weigh on the next one."""
         count = 0
         for site in ("12345", "110"):
             for channel in self.channels(site):
-                url = f"{self.settings.site(site).ari_url}/channels/{channel['id']}"
-                request = urllib.request.Request(url, method="DELETE",
-                                                 headers={"Authorization": self._auth})
                 try:
-                    urllib.request.urlopen(request, timeout=5).close()
+                    self.ari(site, "DELETE", f"/channels/{channel['id']}")
                     count += 1
                 except OSError:
                     pass
