@@ -56,6 +56,7 @@ from bench.cpu_cost import (
     per_call_ms,
     settled,
 )
+from bench.op_counts import OpCounter, per_call, totals
 from bench.sipcap import sip_packets, transfers
 from telephony.lab.lab import Lab
 from telephony.lab.sipp import SCENARIOS, _udp_free, free_udp_port
@@ -204,6 +205,7 @@ class Step:
     cpu_per_call: dict[str, float] = field(default_factory=dict)   # ms, whole step (cpu_cost)
     cpu_setup_per_call: dict[str, float] = field(default_factory=dict)   # ms, set-up window
     drain_s: float = 0.0        # from idle lab until the consumer had caught up
+    ops_per_call: dict[str, float] = field(default_factory=dict)   # bench/op_counts.py
 
     @property
     def failures(self) -> int:
@@ -256,6 +258,8 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
                     "sipp targets": procs[0].popen.pid, "tcpdump": capture.popen.pid}
         sampler = Sampler(run_pids, pids.get("controller"))
         sampler.start()
+        counter = op_counter(settings, lab)
+        ops_before = counter.snapshot()
         time.sleep(1.0)
         t0 = time.monotonic()
         citizens = tb.start_sipp(
@@ -299,6 +303,7 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
                and not settled(sampler.cpu(), idle, "controller")):
             time.sleep(0.5)
         step.drain_s = time.monotonic() - t_idle
+        step.ops_per_call = per_call(ops_before, counter.snapshot(), n)
         sampler.stop()
         step.rss_mb = sampler.peak_rss()
         if idle is not None and profile_to is None:
@@ -321,6 +326,39 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
     step.sipp = {name: sipp_stat(path) for name, path in stats.items()}
     analyse(step, pcap, calls, settings)
     return step
+
+
+def op_counter(settings: Settings, lab: Lab) -> OpCounter:
+    return OpCounter(f"http://{settings.api_host}:{lab.controller_port()}/metrics",
+                     settings.redis_url, lab.lab_dir / f"{lab.controller_name(1)}.log")
+
+
+def ops_section(steps: list[Step], level: int) -> str:
+    """Median per-call counts of the controller path at the cost level: where its CPU
+    goes to other processes (ARI, Redis) or stays in it (events, log lines)."""
+    runs = [s.ops_per_call for s in steps
+            if s.path == "controller" and s.level == level and s.ops_per_call]
+    if not runs:
+        return ""
+
+    def med(values: list[float]) -> float:
+        values = sorted(values)
+        return values[len(values) // 2]
+
+    keys = sorted({k for r in runs for k in r})
+    rows = [f"| {k} | {med([r.get(k, 0.0) for r in runs]):.2f} | "
+            f"{min(r.get(k, 0.0) for r in runs):.2f}–{max(r.get(k, 0.0) for r in runs):.2f} |"
+            for k in keys if med([r.get(k, 0.0) for r in runs]) >= 0.01]
+    sums = [totals(r) for r in runs]
+    head = [f"| **{k}** | **{med([t[k] for t in sums]):.2f}** | "
+            f"{min(t[k] for t in sums):.2f}–{max(t[k] for t in sums):.2f} |" for k in sums[0]]
+    unread = ("" if any(k.startswith("redis ") for r in runs for k in r) else
+              " Redis commands are not counted: the lab's Redis user may not run INFO "
+              "(`-@dangerous`).")
+    return (f"**Operations per call** on the controller path at {level} (`bench/op_counts.py`: "
+            "the controller's /metrics, Redis INFO commandstats and its log, before and after "
+            f"each step; median of {len(runs)}, whole step).{unread}\n\n| counted | per call | spread |\n"
+            "|---|---|---|\n" + "\n".join(head + rows) + "\n")
 
 
 def analyse(step: Step, pcap: Path, calls: list[tuple[str, bool]], settings: Settings) -> None:
@@ -595,7 +633,8 @@ RTP silence on every leg), the hang-ups, and the order and call-log events appli
 
 {table}
 {handover}
-"""
+
+{ops_section(steps, level)}"""
 
 
 def capacity_of(steps: list[Step], path: str) -> int:
