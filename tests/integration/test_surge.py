@@ -64,6 +64,7 @@ async def test_waiting_callers_reach_the_faq_and_the_callback_by_dtmf(
 # ---- the FAQ from the knowledge base (issue 20, item 4) ---------------------------------
 LOUD = 500.0          # RMS of 16-bit samples: espeak's speech is several thousand, silence 0
 TOLERANCE_S = 0.5     # the answer heard against the rendered WAV's length
+CHOICE_AFTER_S = 3.0   # from the answer's end to the caller's 2, inside the choice prompt
 
 
 def wav_seconds(path: Path) -> float:
@@ -159,9 +160,9 @@ async def test_surge_faq_plays_the_regions_kb_answer_then_2_books_a_callback(
         lab, settings, seats, orders, kb_uses, kb_audio, tmp_path):
     """Overflow forced on, no seat free anywhere: surge. A caller presses 1 and hears the
     region's most-used rendered answer (its RTP carries the WAV, loud, whole), then presses
-    2: a callback on its order, and the choice recorded as the entry's IVR use. Another
-    presses 0 during the answer: it stops, a thank-you is heard whole, we hang up, and the
-    order says the FAQ answered (no callback owed)."""
+    2 during the choice prompt: a callback on its order, and the choice recorded as the
+    entry's IVR use. Another presses 0 during the answer: it stops, a thank-you is heard
+    whole, we hang up, and the order says the FAQ answered (no callback owed)."""
     site, sounds = settings.site("12345"), Path(lab.runtime.host_path(SOUND_DIR))
     # a fresh lab renders its seed in the background: wait for a full menu
     await wait_until(lambda: (lab.health() or {}).get("faq", {}).get("12345", {})
@@ -172,14 +173,15 @@ async def test_surge_faq_plays_the_regions_kb_answer_then_2_books_a_callback(
     # most used, so it leads the menu the caller hears.
     shortest, answer_s = await lead_with_the_shortest_answer(lab, site.region_code, sounds,
                                                              kb_audio)
-    choice_s = wav_seconds(sounds / "answer-choice.wav")
     assert "forced on" in hotline_cli("overflow", "on", "--site", "12345",
                                       "--reason", "surge FAQ test")
     started, transports = time.time(), []
     try:
         callback, transport, heard = await recorded_caller(settings, tmp_path, "13500000009", [
+            # 2 a few seconds into the 13 s choice prompt: the answer heard whole, and a
+            # key that need not wait for the prompt's end
             ("pause", 7000), ("info", "1"),
-            ("pause", int((answer_s + choice_s + 1.5) * 1000)), ("info", "2")])
+            ("pause", int((answer_s + CHOICE_AFTER_S) * 1000)), ("info", "2")])
         transports.append(transport)
         helped, transport, heard_helped = await recorded_caller(
             settings, tmp_path, "13500000010", [("pause", 7000), ("info", "1"),
