@@ -14,7 +14,15 @@ import pytest
 
 from telephony.lab.bridges import parties
 from telephony.lab.lab import Lab
-from telephony.lab.sipp import SippRun, free_udp_port, register_seat, start_sipp, unregister_all
+from telephony.lab.sipp import (
+    SippRun,
+    citizen_scenario,
+    free_udp_port,
+    poke,
+    register_seat,
+    start_sipp,
+    unregister_all,
+)
 from telephony.settings import Settings, Site, load_settings
 
 # drills too long for `./run test` (CI has 20 minutes for the whole suite): `hotline drill`
@@ -159,6 +167,26 @@ async def citizen_call(settings: Settings, service: str, number: str, hold_ms: i
                             f"{target.address}:{target.sip_port}", local_ip=CITIZEN_IP,
                             service=service, variables=variables, extra=extra, calls=calls,
                             timeout_s=90)
+
+
+async def held_citizen(settings: Settings, number: str, workdir: Path,
+                       service: str = "12345", max_s: int = 60) -> SippRun:
+    """A citizen who stays on the line until `hang_up` (at most `max_s`, then the call
+    fails): a test ends the call once it has seen what it came for, instead of waiting
+    out a hold long enough for the slowest machine."""
+    target = settings.site(service)
+    scenario = citizen_scenario(workdir / f"citizen-{number}.xml", [("await", max_s * 1000)])
+    return await start_sipp(str(scenario), f"{target.address}:{target.sip_port}",
+                            local_ip=CITIZEN_IP, service=service,
+                            variables={"citizen": number}, timeout_s=max_s + 30,
+                            name=f"citizen-{number}", workdir=workdir)
+
+
+def hang_up(citizen: SippRun) -> None:
+    """The held citizen hangs up (a BYE follows the poke in its scenario)."""
+    sent = citizen.messages("sent")
+    assert sent, f"the citizen sent nothing: {citizen.output()}"
+    poke(citizen, sent[0].header("Call-ID") or "")
 
 
 async def assert_site_clean(probe: AriProbe, timeout: float = 10.0) -> None:

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from telephony.settings import REPO_ROOT
-from tests.integration.conftest import citizen_call, wait_until
+from tests.integration.conftest import hang_up, held_citizen, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ async def log_in(page, base: str, path: str, user: str, password: str) -> None:
 
 
 async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_shows_it(
-        settings, seats, browser):
+        settings, seats, browser, tmp_path):
     base = f"http://{settings.api_host}:{settings.api_port}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     agent_ua = await seats("1001")        # answers, then waits for the BYE of its release
@@ -67,7 +67,7 @@ async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_sho
 
     desk = await browser.new_page()
     await log_in(desk, base, "/desk", "agent1001", "lab-agent1001")
-    citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=25_000)
+    citizen = await held_citizen(settings, CITIZEN, tmp_path)
 
     # the pop-up: the agent on the call sees the whole number, and the suggestion's reasons
     # selectors, not wait_for_function: the pages' CSP forbids eval, and the test runs
@@ -97,6 +97,7 @@ async def test_agent_hands_a_call_over_to_110_from_the_desktop_and_the_board_sho
     await board.screenshot(path=str(SCREENSHOTS / "board.png"), full_page=True)
 
     assert await agent_ua.wait(30) == 0, agent_ua.output()   # released with a BYE
+    hang_up(citizen)
     assert await citizen.wait(40) == 0, citizen.output()
     assert await target_ua.wait(30) == 0, target_ua.output()
     invite = target_ua.received("INVITE")[0]
@@ -119,7 +120,7 @@ def fresh_number() -> tuple[str, str]:
 
 
 async def test_star8_is_enabled_only_when_the_server_would_accept_it_and_history_is_the_callers(
-        settings, seats, browser):
+        settings, seats, browser, tmp_path):
     base = f"http://{settings.api_host}:{settings.api_port}"
     number, twin = fresh_number()
     sup = {"Authorization": "Bearer supervisor:lab-token-supervisor"}
@@ -147,7 +148,7 @@ async def test_star8_is_enabled_only_when_the_server_would_accept_it_and_history
         await seats("1001")
         desk = await browser.new_page()
         await log_in(desk, base, "/desk", "agent1001", "lab-agent1001")
-        citizen = await citizen_call(settings, "12345", number, hold_ms=30_000)
+        citizen = await held_citizen(settings, number, tmp_path)
         await desk.wait_for_selector(f"#caller-number:text-is('{number}')", timeout=15_000)
         calls = (await get("/calls", agent))["calls"]
         call_id = next(c["call_id"] for c in calls if c["seat"] == "1001")
@@ -179,4 +180,5 @@ async def test_star8_is_enabled_only_when_the_server_would_accept_it_and_history
         await agree(True)
         await summary("楼道的路灯坏了好几天了")              # back to a 12345 matter
         await agree(False)
+        hang_up(citizen)
         assert await citizen.wait(60) == 0, citizen.output()

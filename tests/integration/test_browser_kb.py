@@ -8,7 +8,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.integration.conftest import citizen_call
+from tests.integration.conftest import hang_up, held_citizen
 from tests.integration.test_browser import browser, log_in  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
@@ -25,12 +25,12 @@ async def _uses(base: str, entry_id: str) -> int:
 
 
 async def test_desk_shows_answers_during_a_call_and_one_click_fills_the_reply(
-        settings, seats, browser):  # noqa: F811 - the fixture
+        settings, seats, browser, tmp_path):  # noqa: F811 - the fixture
     base = f"http://{settings.api_host}:{settings.api_port}"
     await seats("1001")
     desk = await browser.new_page()
     await log_in(desk, base, "/desk", "agent1001", "lab-agent1001")
-    citizen = await citizen_call(settings, "12345", CITIZEN, hold_ms=20_000)
+    citizen = await held_citizen(settings, CITIZEN, tmp_path)
 
     await desk.wait_for_selector(f"#caller-number:text-is('{CITIZEN}')", timeout=15_000)
     await desk.wait_for_selector("#f-summary:enabled", timeout=15_000)
@@ -48,4 +48,5 @@ async def test_desk_shows_answers_during_a_call_and_one_click_fills_the_reply(
     assert await desk.input_value("#f-reply") == answer
     assert await _uses(base, entry_id) == before + 1
 
+    hang_up(citizen)
     assert await citizen.wait(40) == 0, citizen.output()
