@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     CITIZEN_IP,
     assert_site_clean,
     citizen_call,
+    hang_up,
     hotline_cli,
     wait_until,
 )
@@ -41,9 +42,10 @@ def call_state(call_id: str) -> str | None:
     return body["state"] if status == 200 else None
 
 
-async def rtp_citizen(settings, tmp_path: Path, rtp_port: int, hold_ms: int):
-    """A citizen calling 12345 whose SDP names our RTP receiver's port; hangs up at the end."""
-    scenario = citizen_scenario(tmp_path / "citizen_rtp.xml", [("pause", hold_ms)])
+async def rtp_citizen(settings, tmp_path: Path, rtp_port: int, max_s: int = 60):
+    """A citizen calling 12345 whose SDP names our RTP receiver's port; hangs up when the
+    test says so (conftest.hang_up), the call failing if it does not within `max_s`."""
+    scenario = citizen_scenario(tmp_path / "citizen_rtp.xml", [("await", max_s * 1000)])
     text = scenario.read_text()
     text = text.replace('<Global variables="citizen" />',
                         '<Global variables="citizen,rtp_port" />')
@@ -53,7 +55,7 @@ async def rtp_citizen(settings, tmp_path: Path, rtp_port: int, hold_ms: int):
     return await start_sipp(str(scenario), f"{site.address}:{site.sip_port}",
                             local_ip=CITIZEN_IP, service="12345",
                             variables={"citizen": CITIZEN, "rtp_port": str(rtp_port)},
-                            timeout_s=90)
+                            timeout_s=max_s + 30)
 
 
 async def test_hold_plays_music_to_the_citizen_and_unhold_stops_it(settings, seats, probes,
@@ -62,7 +64,7 @@ async def test_hold_plays_music_to_the_citizen_and_unhold_stops_it(settings, sea
     port = free_udp_port(CITIZEN_IP)
     transport, heard = await listen(CITIZEN_IP, port)
     try:
-        citizen = await rtp_citizen(settings, tmp_path, port, hold_ms=20000)
+        citizen = await rtp_citizen(settings, tmp_path, port)
         call = await wait_until(live_call("1001"), 10, what="citizen connected to seat 1001")
         assert "hold" in call["allowed_controls"] and "unhold" not in call["allowed_controls"]
         # connected: the seat's UA sends no sound, so neither does the bridge
@@ -91,6 +93,7 @@ async def test_hold_plays_music_to_the_citizen_and_unhold_stops_it(settings, sea
         after_unhold = heard.loud_since(settled)
         assert before_hold == 0, f"{before_hold} loud packets before hold"
         assert after_unhold == 0, f"{after_unhold} loud packets after unhold"
+        hang_up(citizen)
         assert await citizen.wait(40) == 0, citizen.output()
         assert await agent.wait(30) == 0, agent.output()
     finally:
@@ -110,7 +113,7 @@ async def test_a_waiting_citizen_hears_music_at_once_and_none_once_a_seat_answer
     transport, heard = await listen(CITIZEN_IP, port)
     try:
         dialled = time.monotonic()
-        citizen = await rtp_citizen(settings, tmp_path, port, hold_ms=9000)
+        citizen = await rtp_citizen(settings, tmp_path, port)
         await wait_until(lambda: heard.loud_since(dialled) >= 50, 8,
                          what="waiting music reaching the citizen's RTP port, no seat free")
         assert not agent.received("INVITE")
@@ -120,6 +123,7 @@ async def test_a_waiting_citizen_hears_music_at_once_and_none_once_a_seat_answer
         settled = time.monotonic()
         await asyncio.sleep(1.0)   # a window to listen in
         assert heard.loud_since(settled) == 0, "music went on after the seat answered"
+        hang_up(citizen)
         assert await citizen.wait(40) == 0, citizen.output()
         assert await agent.wait(30) == 0, agent.output()
     finally:
@@ -134,7 +138,7 @@ async def test_mute_silences_the_agent_for_the_citizen_and_unmute_brings_them_ba
     port = free_udp_port(CITIZEN_IP)
     transport, heard = await listen(CITIZEN_IP, port)
     try:
-        citizen = await rtp_citizen(settings, tmp_path, port, hold_ms=12000)
+        citizen = await rtp_citizen(settings, tmp_path, port)
         call = await wait_until(live_call("1002"), 10, what="citizen connected to seat 1002")
         start = time.monotonic()
         await wait_until(lambda: heard.loud_since(start) >= 25, 8,
@@ -152,6 +156,7 @@ async def test_mute_silences_the_agent_for_the_citizen_and_unmute_brings_them_ba
         unmuted_at = time.monotonic()
         await wait_until(lambda: heard.loud_since(unmuted_at) >= 25, 8,
                          what="the agent heard again")
+        hang_up(citizen)
         assert await citizen.wait(40) == 0, citizen.output()
         assert await agent.wait(30) == 0, agent.output()
     finally:
