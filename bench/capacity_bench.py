@@ -357,8 +357,8 @@ def ops_section(steps: list[Step], level: int) -> str:
               "(`-@dangerous`).")
     return (f"**Operations per call** on the controller path at {level} (`bench/op_counts.py`: "
             "the controller's /metrics, Redis INFO commandstats and its log, before and after "
-            f"each step; median of {len(runs)}, whole step).{unread}\n\n| counted | per call | spread |\n"
-            "|---|---|---|\n" + "\n".join(head + rows) + "\n")
+            f"each step; median of {len(runs)}, whole step).{unread}\n\n"
+            "| counted | per call | spread |\n|---|---|---|\n" + "\n".join(head + rows) + "\n")
 
 
 def analyse(step: Step, pcap: Path, calls: list[tuple[str, bool]], settings: Settings) -> None:

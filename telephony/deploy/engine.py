@@ -6,7 +6,8 @@ HOTLINE_CACHE_DIR, on this machine's terms: vfs storage, no iptables, no
 default bridge (containers use host networking), and stop only that daemon.
 
 vfs gives every image step and every container a whole copy of its image: two
-copies of 0.4-1 GB per container, 14 s each here on ext4, most of `compose up`.
+copies of 0.4-1 GB per container, about 14 s a container here on ext4, most of
+`compose up`.
 Docker copies a file by cloning it where the filesystem can (FICLONE), so our
 engine keeps its data on an XFS filesystem with reflinks, in a sparse file
 mounted through a loop device: a copy then shares the blocks of its image. Where
