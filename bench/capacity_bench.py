@@ -350,9 +350,11 @@ def ops_section(steps: list[Step], level: int) -> str:
             f"{min(r.get(k, 0.0) for r in runs):.2f}–{max(r.get(k, 0.0) for r in runs):.2f} |"
             for k in keys if med([r.get(k, 0.0) for r in runs]) >= 0.01]
     sums = [totals(r) for r in runs]
+    counted_redis = any(k.startswith("redis ") for r in runs for k in r)
     head = [f"| **{k}** | **{med([t[k] for t in sums]):.2f}** | "
-            f"{min(t[k] for t in sums):.2f}–{max(t[k] for t in sums):.2f} |" for k in sums[0]]
-    unread = ("" if any(k.startswith("redis ") for r in runs for k in r) else
+            f"{min(t[k] for t in sums):.2f}–{max(t[k] for t in sums):.2f} |" for k in sums[0]
+            if counted_redis or k != "Redis commands"]
+    unread = ("" if counted_redis else
               " Redis commands are not counted: the lab's Redis user may not run INFO "
               "(`-@dangerous`).")
     return (f"**Operations per call** on the controller path at {level} (`bench/op_counts.py`: "
