@@ -134,13 +134,10 @@ class DockerEngine:
             return plain
         try:
             mount_reflink_fs(self.base / "data.xfs", self.reflink_root)
-        except subprocess.CalledProcessError as exc:
-            why = (exc.stderr or b"").decode(errors="replace").strip() or str(exc)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            stderr = getattr(exc, "stderr", None) or b""
+            why = stderr.decode(errors="replace").strip() or str(exc)
             say(f"engine data in {plain} (no XFS with reflinks: {why}); "
-                "containers are created by whole copies")
-            return plain
-        except OSError as exc:
-            say(f"engine data in {plain} (no XFS with reflinks: {exc}); "
                 "containers are created by whole copies")
             return plain
         say(f"engine data on XFS with reflinks at {self.reflink_root}")
