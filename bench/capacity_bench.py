@@ -56,7 +56,7 @@ from bench.cpu_cost import (
     per_call_ms,
     settled,
 )
-from bench.op_counts import OpCounter, per_call, totals
+from bench.op_counts import OpCounter, per_call, stats_redis_url, totals
 from bench.sipcap import sip_packets, transfers
 from telephony.lab.lab import Lab
 from telephony.lab.sipp import SCENARIOS, _udp_free, free_udp_port
@@ -330,7 +330,8 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
 
 def op_counter(settings: Settings, lab: Lab) -> OpCounter:
     return OpCounter(f"http://{settings.api_host}:{lab.controller_port()}/metrics",
-                     settings.redis_url, lab.lab_dir / f"{lab.controller_name(1)}.log")
+                     stats_redis_url(settings.redis_url, lab),
+                     lab.lab_dir / f"{lab.controller_name(1)}.log")
 
 
 def ops_section(steps: list[Step], level: int) -> str:
@@ -354,7 +355,9 @@ def ops_section(steps: list[Step], level: int) -> str:
     head = [f"| **{k}** | **{med([t[k] for t in sums]):.2f}** | "
             f"{min(t[k] for t in sums):.2f}–{max(t[k] for t in sums):.2f} |" for k in sums[0]
             if counted_redis or k != "Redis commands"]
-    unread = ("" if counted_redis else
+    unread = (" Redis is read as the lab Sentinels' user (the controller's may not run INFO);"
+              " its counts include what runs on a timer (lease renewals and heartbeats: "
+              "`evalsha`, `pexpire`, `time`, `z*`), over the whole step." if counted_redis else
               " Redis commands are not counted: the lab's Redis user may not run INFO "
               "(`-@dangerous`).")
     return (f"**Operations per call** on the controller path at {level} (`bench/op_counts.py`: "

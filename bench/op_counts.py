@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote, urlparse
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,6 +59,21 @@ def log_lines(path: Path) -> float:
             return float(sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")))
     except OSError:
         return 0.0
+
+
+def stats_redis_url(redis_url: str | None, lab) -> str | None:
+    """`redis_url`'s Redis as the lab Sentinels' service user (`lab.redis_ha`), the one lab
+    account allowed INFO (the controller's user is not: `-@dangerous`); `redis_url`
+    itself when the lab has no such account."""
+    if not redis_url:
+        return None
+    try:
+        ha = lab.redis_ha
+    except Exception:   # noqa: BLE001 - no HA accounts in this lab: count what we may
+        return redis_url
+    url = urlparse(redis_url)
+    netloc = f"{quote(ha.sentinel_user, safe='')}:{quote(ha.password, safe='')}@{url.hostname}"
+    return url._replace(netloc=f"{netloc}:{url.port or 6379}").geturl()
 
 
 class OpCounter:
