@@ -144,12 +144,13 @@ class TransferBook(CallObserver):
     def _forget_old(self) -> None:
         """Ended records go after `keep_s`, or oldest first beyond `keep`: bounded memory
         whatever the call volume (a live record goes only with its call)."""
+        # `_ended_at` is in the order the records ended, oldest first: the scan stops at
+        # the first record that stays (it was a copy of every ended record, at each
+        # transfer, under load)
         now = self._monotonic()
-        for transfer_id, ended in list(self._ended_at.items()):
-            if now - ended > self._keep_s:
-                self._drop(transfer_id)
-        for transfer_id in list(self._ended_at):
-            if len(self._records) <= self._keep:
+        while self._ended_at:
+            transfer_id, ended = next(iter(self._ended_at.items()))
+            if now - ended <= self._keep_s and len(self._records) <= self._keep:
                 break
             self._drop(transfer_id)
 

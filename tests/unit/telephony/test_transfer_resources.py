@@ -191,6 +191,20 @@ def test_ended_records_are_kept_for_a_while_and_in_bounded_number():
     assert book.live_for("c1")["transfer_id"] == live.transfer.id
 
 
+def test_ended_records_go_when_their_own_time_is_up_and_not_before():
+    clock = Clock()
+    book = TransferBook(lambda e: None, keep=10, keep_s=60.0, monotonic=clock)
+    call = connected()
+    for at in (0.0, 30.0):   # two transfers tried and failed, 30 s apart
+        clock.now = at
+        call = follow(book, call, KeyPressed("c1-s1", "*1"),
+                      TargetFailed(call.next_leg_id("t"), "busy"))
+    clock.now = 61.0   # the first ended 61 s ago, the second 31 s ago
+    assert [r["transfer_id"] for r in book.records()] == ["c1-t3"]
+    clock.now = 91.0
+    assert book.records() == []
+
+
 # ---- the controller's desk ------------------------------------------------------------------------
 def desk_with_call(call=None, site_up=lambda site: True):
     switch = FakeSwitch()
