@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from services.event_loop import loop_factory
 from telephony.settings import SettingsError, environment, load_settings, log_level
 
 
@@ -25,18 +26,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
         print(f"hotline controller: {exc}", file=sys.stderr)
         return 2
     configure_logging(args.log_level)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(run_controller(settings))
     return 0
-
-
-def _loop_factory():
-    """uvloop where installed (Linux): the controller's one loop carries every call."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from services.event_loop import loop_factory
+
 from .config import OrdersConfig
 from .db import current_revision, head_revision, make_engine, make_session_factory
 from .db import upgrade as run_upgrade
@@ -135,8 +137,9 @@ def _consume(args: argparse.Namespace, config: Config, configure_logging: LogSet
     lower_priority(args.nice)
     if args.parent is not None:
         die_with_parent()
-    asyncio.run(run_until_signalled(db_url, redis_url, args.consumer or consumer_name(),
-                                    args.parent))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(run_until_signalled(db_url, redis_url, args.consumer or consumer_name(),
+                                       args.parent))
     return EXIT_OK
 
 
