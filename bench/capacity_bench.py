@@ -11,8 +11,9 @@ addresses 127.0.0.21-23, Redis 127.0.0.20, API 127.0.0.1:8081, 1000 seats a side
 lab dir /tmp/hotline-capacity), stops it at the end, and writes
 bench/results/capacity.md and bench/results/capacity.png.
 
-Each step N places N citizens' calls at N/RAMP_S calls/s; each citizen holds
-HOLD_S after the answer, so all N calls are up together for HOLD_S - RAMP_S.
+Each step N places N citizens' calls at N/RAMP_S calls/s (--ramp sets the seconds);
+each citizen holds HOLD_S after the answer, so all N calls are up together for
+HOLD_S - RAMP_S.
 Controller path: citizens dial 12345, the controller rings a 12345 seat, and
 30 % of the agents press *1 (SIP INFO): the controller hands the citizen to a
 110 seat. Baseline: citizens dial 9<seat> (a plain Dial, no controller) and
@@ -183,6 +184,7 @@ class Step:
     path: str
     level: int
     hold_s: float
+    ramp_s: float = 10.0   # the calls are placed over this long: rate = level / ramp_s
     rate: float = 0.0
     placed: int = 0
     answered: int = 0
@@ -234,7 +236,7 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
     agent_sf.write_text(agent_xml(step.path, bye_ms))
     citizen_sf = workdir / f"citizen-{int(step.hold_s)}.xml"
     citizen_sf.write_text(tb.CITIZEN_XML.replace("HOLD", str(int(step.hold_s * 1000))))
-    step.rate = n / RAMP_S
+    step.rate = n / step.ramp_s
     step.transfers_expected = sum(1 for _, x in calls if x)
 
     o_ip, f_ip = settings.site("12345").address, settings.site("110").address
@@ -266,7 +268,7 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
             f"citizens-{tag}", citizen_sf, workdir, local_ip=tb.CITIZEN_IP,
             port=free_udp_port(tb.CITIZEN_IP), target=f"{o_ip}:5060",
             extra=["-inf", str(inf), "-m", str(n), "-l", str(n), "-r", f"{step.rate:g}",
-                   "-rp", "1000", "-timeout", f"{int(RAMP_S + step.hold_s + 90)}s",
+                   "-rp", "1000", "-timeout", f"{int(step.ramp_s + step.hold_s + 90)}s",
                    "-timeout_error", "-trace_stat", "-fd", "1", "-stf", str(stats["citizens"])])
         procs.append(citizens)
         sampler.pids["sipp citizens"] = citizens.popen.pid
@@ -288,8 +290,8 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
         step.wall_s = t_end - t0
         time.sleep(0.6)
         # ramp: calls being set up and handed over; hold: all of them up, nothing else
-        step.cpu_ramp = sampler.window(t0, t0 + RAMP_S + 3)
-        step.cpu_hold = sampler.window(t0 + RAMP_S + 4, t0 + step.hold_s)
+        step.cpu_ramp = sampler.window(t0, t0 + step.ramp_s + 3)
+        step.cpu_hold = sampler.window(t0 + step.ramp_s + 4, t0 + step.hold_s)
         if spy is not None:
             spy.wait(PROFILE_S + 30)
         if not view.wait_idle(60):
@@ -310,7 +312,7 @@ def run_step(step: Step, index: int, settings: Settings, lab: Lab, view: tb.LabV
             cpu = sampler.cpu()
             first = next((s for s in cpu if s[0] >= t0 - 0.6), cpu[0])
             step.cpu_per_call = per_call_ms(first, cpu[-1], idle, n)
-            setup_end = max((s for s in cpu if s[0] <= t0 + RAMP_S + 3), key=lambda s: s[0])
+            setup_end = max((s for s in cpu if s[0] <= t0 + step.ramp_s + 3), key=lambda s: s[0])
             step.cpu_setup_per_call = per_call_ms(first, setup_end, idle, n)
     finally:
         if sampler is not None and sampler.is_alive():
@@ -423,7 +425,7 @@ def analyse(step: Step, pcap: Path, calls: list[tuple[str, bool]], settings: Set
         series.append((when, held))
     step.held_max = best
     if times:
-        lo, hi = times[0] + RAMP_S + 2, times[0] + step.hold_s - 1
+        lo, hi = times[0] + step.ramp_s + 2, times[0] + step.hold_s - 1
         inside = sorted(h for w, h in series if lo <= w <= hi)
         step.held_plateau = inside[len(inside) // 2] if inside else best
     # SIPp's own verdict (a UA that got a message it did not expect fails the call)
@@ -600,6 +602,7 @@ PROCESS_ORDER = ("controller", "asterisk 12345", "asterisk 110", "asterisk remot
 
 def cost_section(steps: list[Step], facts: dict, meta: dict) -> str:
     """## CPU per new call at the cost level, and the hand-over p99 the issue compares."""
+    ramp = meta.get("ramp_s", RAMP_S)
     level = meta.get("cost_level", COST_LEVEL)
     at = [s for s in steps if s.level == level and s.cpu_per_call]
     if not at:
@@ -623,12 +626,12 @@ def cost_section(steps: list[Step], facts: dict, meta: dict) -> str:
     idle = facts.get("idle") or {}
     return f"""## CPU per new call
 
-At {level} calls ({level / RAMP_S:g} calls/s, 30 % handed over), each process's CPU over the
+At {level} calls ({level / ramp:g} calls/s, 30 % handed over), each process's CPU over the
 calls placed, less what it spends idle (`bench/cpu_cost.py`). Median of
 {reps['controller']} controller and {reps['baseline']} baseline runs, lowest–highest in
 brackets. Idle CPU taken off, % of a core: {", ".join(f"{k} {v}" for k, v in idle.items())}.
 
-**Set-up** (issue 17's measure): the first {RAMP_S:g}+3 s of the step, while the calls are
+**Set-up** (issue 17's measure): the first {ramp:g}+3 s of the step, while the calls are
 placed, answered and handed over.
 
 {setup_table}
@@ -657,6 +660,7 @@ def f1(v: float | None) -> str:
 
 
 def plot(steps: list[Step], out: Path) -> None:
+    ramp = steps[0].ramp_s if steps else RAMP_S
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -690,13 +694,13 @@ def plot(steps: list[Step], out: Path) -> None:
             ax2.plot(x, [s.cpu_hold.get("controller", 0) for s in mine], marker="v",
                      color="grey", linestyle="--", label="controller process, holding only")
     ax1.set_yscale("log")
-    ax1.set_xlabel(f"concurrent calls held (max per step; placed at N/{RAMP_S:g} calls/s)")
+    ax1.set_xlabel(f"concurrent calls held (max per step; placed at N/{ramp:g} calls/s)")
     ax1.set_ylabel("transfer latency, ms (last key → INVITE at the 110 seat)")
     ax1.set_title("Hand-over latency")
     ax1.grid(True, which="both", alpha=.3)
     ax1.legend(fontsize=8)
     ax2.axhline(100 * (os.cpu_count() or 1), color="grey", linewidth=.8)
-    ax2.set_xlabel(f"concurrent calls held (max per step; placed at N/{RAMP_S:g} calls/s)")
+    ax2.set_xlabel(f"concurrent calls held (max per step; placed at N/{ramp:g} calls/s)")
     ax2.set_ylabel("CPU, % of one core (set-up phase)")
     ax2.set_title(f"CPU while calls are placed ({os.cpu_count()} cores = "
                   f"{100 * (os.cpu_count() or 1)} %)")
@@ -709,6 +713,7 @@ def plot(steps: list[Step], out: Path) -> None:
 
 
 def report(steps: list[Step], facts: dict[str, str], meta: dict) -> str:
+    ramp = meta.get("ramp_s", RAMP_S)
     ctl, base = capacity_of(steps, "controller"), capacity_of(steps, "baseline")
     table_steps = [s for s in steps if not s.profile]
     rows = []
@@ -780,8 +785,8 @@ passing too.
 {chr(10).join(rows)}
 
 CPU is % of one core ({facts['cores']} cores: the machine is out of {facts['cores']}00);
-"ramp" is the first {RAMP_S:g}+3 s of the step, while calls are placed and handed over; "hold"
-is from {RAMP_S:g}+4 s to {meta['hold_s']:g} s, when all calls are up and nothing else
+"ramp" is the first {ramp:g}+3 s of the step, while calls are placed and handed over; "hold"
+is from {ramp:g}+4 s to {meta['hold_s']:g} s, when all calls are up and nothing else
 happens. "Not this bench" is what other processes on the shared machine used.
 
 Failures and their reasons:
@@ -802,9 +807,9 @@ Failures and their reasons:
   each call its own number. SIPp sends no RTP; Asterisk sends RTP to it (the lab's
   `transmit_silence`), the same on both paths.
 - **Load.** Steps of N = {', '.join(str(n) for n in meta['steps'])} concurrent calls. At each
-  step the citizens' SIPp places N calls at N/{RAMP_S:g} calls/s (`-r`, at most N up, `-l N`);
+  step the citizens' SIPp places N calls at N/{ramp:g} calls/s (`-r`, at most N up, `-l N`);
   each citizen hangs up {meta['hold_s']:g} s after the answer, so all N calls are up together
-  for about {meta['hold_s'] - RAMP_S:g} s. Calls 0–2 of every 10 (citizen numbers `138…`) are
+  for about {meta['hold_s'] - ramp:g} s. Calls 0–2 of every 10 (citizen numbers `138…`) are
   handed over, the others (`139…`) stay with the agent until the citizen hangs up. A path
   stops at its first failing step; both paths run at each step, controller first, with the
   lab waited on until no channel, call or busy seat is left in between.
@@ -866,6 +871,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: steps 20 and 50")
     parser.add_argument("--steps", help="e.g. 50,100,200")
     parser.add_argument("--hold", type=float, help="seconds each citizen holds")
+    parser.add_argument("--ramp", type=float, default=RAMP_S,
+                        help="seconds over which a step's N calls are placed (default 10: "
+                             "N/10 calls a second); with a longer one, a high step tests how "
+                             "many calls are held at once rather than how fast they come")
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--profile-level", type=int, default=None,
                         help="N of the extra profiled controller step (default: 300, or the "
@@ -881,10 +890,13 @@ def main() -> int:
     steps_n = tuple(int(x) for x in args.steps.split(",")) if args.steps else (
         QUICK_STEPS if args.quick else FULL_STEPS)
     hold = args.hold or (QUICK_HOLD_S if args.quick else HOLD_S)
-    if hold < RAMP_S + 6:
-        raise SystemExit(f"--hold must be at least {RAMP_S + 6:g} s")
+    ramp = args.ramp
+    if ramp <= 0 or hold < ramp + 6:
+        raise SystemExit(f"--ramp must be positive, and --hold at least --ramp + 6 s "
+                         f"({ramp + 6:g})")
     paths = tuple(p for p in args.paths.split(",") if p in PATHS)
-    partial = args.quick or bool(args.steps) or paths != PATHS or args.hold is not None
+    partial = (args.quick or bool(args.steps) or paths != PATHS or args.hold is not None
+               or ramp != RAMP_S)
     workdir = Path(tempfile.mkdtemp(prefix="hotline-capacity-"))
     out_dir = args.out or (workdir if partial else ROOT / "bench" / "results")
     deadline = None
@@ -910,7 +922,7 @@ def main() -> int:
     facts: dict[str, str] = {}
     profile: dict = {}
     profile_level = 0
-    step_cost = RAMP_S + hold + 25    # a step's wall time with its wait for idle, roughly
+    step_cost = ramp + hold + 25    # a step's wall time with its wait for idle, roughly
     try:
         tb.fresh_lab(lab, LAB_DIR)   # and always measure the controller of this checkout
         lab.up()
@@ -944,7 +956,7 @@ def main() -> int:
                 stopped.add(path)
                 continue
             index += 1
-            step = run_step(Step(path, n, hold), index, settings, lab, view, workdir,
+            step = run_step(Step(path, n, hold, ramp), index, settings, lab, view, workdir,
                             ports, pids, idle=idle)
             steps.append(step)
             x = tb.summary(step.transfer_ms)
@@ -969,7 +981,7 @@ def main() -> int:
             if profile_level:
                 index += 1
                 raw = workdir / f"py-spy-controller-{profile_level}.txt"
-                step = run_step(Step("controller", profile_level, hold), index, settings,
+                step = run_step(Step("controller", profile_level, hold, ramp), index, settings,
                                 lab, view, workdir, ports, pids, profile_to=raw)
                 step.profile = str(raw)
                 steps.append(step)
@@ -979,7 +991,8 @@ def main() -> int:
                  "idle": facts_idle}
     finally:
         lab.down()
-    meta = {"started": started, "steps": steps_n, "hold_s": hold, "workdir": str(workdir),
+    meta = {"started": started, "steps": steps_n, "hold_s": hold, "ramp_s": ramp,
+            "workdir": str(workdir),
             "partial": partial, "profile": profile, "profile_level": profile_level,
             "cost_level": args.cost_level, "repeat": args.repeat,
             "profile_args": "record --rate 100 --native --threads --format raw",
