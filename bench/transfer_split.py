@@ -1,5 +1,7 @@
 """Split the controller path's transfer latency into its steps, from one phase's capture
-(bench/transfer_bench.py keeps it) and the bench controller's log.
+(bench/transfer_bench.py and bench/capacity_bench.py keep it) and the bench controller's
+log, written at DEBUG (HOTLINE_LOG_LEVEL=DEBUG when the bench starts its lab: the key and
+ring lines are DEBUG, and that logging costs the controller CPU of its own).
 
     python bench/transfer_split.py /tmp/hotline-bench-XXXX/controller-100.pcap \
         /tmp/hotline-bench/controller.log
@@ -19,11 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sipcap import sip_packets, transfers
 
-_LINE = re.compile(r"(\S+ \S+),(\d+) INFO hotline\.calls: call (\w+): (.*)")
-_ARRIVED = re.compile(r"citizen 139\*\*\*\*(\d{4}) arrived at site (\S+);")
+_LINE = re.compile(r"(\S+ \S+),(\d+) (?:INFO|DEBUG) hotline\.calls: (?:call|leg) (\w+)\S*: (.*)")
+_ARRIVED = re.compile(r"citizen 1\d\d\*\*\*\*(\d{4}) arrived at site (\S+);")
 STEPS = (
-    "12345: last digit → controller logs the hand-over (event in, queue, machine)",
-    "12345: hand-over logged → INVITE on the trunk (ARI originate)",
+    "12345: last digit → the controller takes the key's event (Asterisk, socket, queue)",
+    "12345: key taken → target ring logged (the call's machine)",
+    "12345: target ring logged → INVITE on the trunk (ARI originate)",
     "110: trunk INVITE → call opened (Stasis entry, StasisStart, header reads)",
     "110: call opened → seat ring logged (ring indication, seat claim)",
     "110: seat ring logged → INVITE at the seat (ARI originate)",
@@ -63,15 +66,17 @@ def split(pcap: Path, log: Path) -> list[tuple[float, ...]]:
         near, far = opened.get((number[-4:], "12345")), opened.get((number[-4:], "110"))
         if None in (c.last_digit, c.trunk_invite, c.target_invite) or not near or not far:
             continue
-        handover = first(events[near], "handover to")
+        handover = first(events[near], "ringing target")
+        key = max((t for t, msg in events[near] if msg.startswith("DTMF ")
+                   and handover is not None and t <= handover), default=None)
         arrived = first(events[far], "citizen ")
         ring = first(events[far], "ringing seat")
-        if handover is None or arrived is None or ring is None:
+        if handover is None or key is None or arrived is None or ring is None:
             continue
         assert c.last_digit and c.trunk_invite and c.target_invite
         rows.append(tuple(1000 * x for x in (
-            handover - c.last_digit, c.trunk_invite - handover, arrived - c.trunk_invite,
-            ring - arrived, c.target_invite - ring)))
+            key - c.last_digit, handover - key, c.trunk_invite - handover,
+            arrived - c.trunk_invite, ring - arrived, c.target_invite - ring)))
     return rows
 
 
