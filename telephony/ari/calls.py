@@ -318,7 +318,7 @@ class AriSwitch:
 
     async def ring(self, destination: Destination, channel_id: str, caller_number: str,
                    headers: tuple[tuple[str, str], ...], app_args: str, timeout_s: int,
-                   stamp: LegStamp | None = None) -> None:
+                   stamp: LegStamp | None = None, urgent: bool = False) -> None:
         # the last gate before Asterisk: one endpoint we configured, a number of digits
         try:
             endpoint = check_endpoint(self._dialer.dial_string(destination))
@@ -331,7 +331,7 @@ class AriSwitch:
         caller_id = f'"{number}" <{number}>' if number else ""
         await self._do(self._ari.originate(
             endpoint, app=self._app, app_args=app_args, caller_id=caller_id,
-            channel_id=channel_id, timeout_s=timeout_s, variables=variables))
+            channel_id=channel_id, timeout_s=timeout_s, variables=variables, urgent=urgent))
 
     async def bridge(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
         # dtmf_events: the bridge decodes media in Asterisk, so RFC 2833 keys reach us as

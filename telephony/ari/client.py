@@ -74,11 +74,20 @@ class AriClient:
         return self._ws is not None
 
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None,
-                      body: Any = None) -> Any:
+                      body: Any = None, urgent: bool = False) -> Any:
+        """One ARI request, on the events socket when it carries requests, else over HTTP.
+
+        `urgent` goes over HTTP whatever the socket: Asterisk serves one socket's requests
+        one after another on that socket's thread, so under load a request waits behind
+        every other call's; an HTTP request has a server thread of its own. With a
+        hand-over's two originates urgent, the transfer bench's p99 at 100 concurrent
+        calls fell from 44.4 to 28.4 ms (median of three runs; Asterisk's own blind
+        transfer 20.8 and 19.2 ms in the same runs). An HTTP request costs this process
+        more CPU than a frame on the socket, so only what somebody waits on goes that way."""
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         started = time.monotonic()
         try:
-            if self._ws is not None:
+            if self._ws is not None and not urgent:
                 return await self._ws_request(self._ws, method, path, clean, body)
             return await self._http_request(method, path, clean, body)
         finally:
@@ -170,12 +179,12 @@ class AriClient:
     # ---- channels --------------------------------------------------------
     async def originate(self, endpoint: str, *, app: str, app_args: str, caller_id: str,
                         channel_id: str, timeout_s: int, variables: Mapping[str, str] | None = None,
-                        originator: str | None = None) -> dict:
+                        originator: str | None = None, urgent: bool = False) -> dict:
         """Ring `endpoint`; the channel enters Stasis (`app_args`) once answered."""
         return await self.request("POST", "/channels", params={
             "endpoint": endpoint, "app": app, "appArgs": app_args, "callerId": caller_id,
             "channelId": channel_id, "timeout": timeout_s, "originator": originator,
-        }, body={"variables": dict(variables or {})})
+        }, body={"variables": dict(variables or {})}, urgent=urgent)
 
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/answer")

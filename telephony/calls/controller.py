@@ -338,10 +338,13 @@ class CallController:
                            seat=ring.seat if isinstance(ring, m.RingSeat) else None,
                            mode=ring.mode.value if isinstance(ring, m.RingTarget) else None,
                            orders=(call.order_id, call.linked_order_id))
+        # a hand-over's two rings (its target here, and the seat for a call that came by
+        # trunk) are what the agent and the citizen wait on with the key pressed
+        urgent = role == "target" or (role == "seat" and call.via_trunk)
         try:
             await self._switches[call.site].ring(
                 destination, ring.leg_id, ring.caller_number, ring.headers,
-                f"{role},{call.id}", timeout_s, stamp=stamp)
+                f"{role},{call.id}", timeout_s, stamp=stamp, urgent=urgent)
         except SwitchError as exc:
             log.warning("call %s: %s could not be rung: %s", call.id, destination, exc)
             self._legs.pop(ring.leg_id, None)

@@ -20,6 +20,7 @@ class FakeAri:
     def __init__(self, rest_over_ws: bool = True):
         self.rest_over_ws = rest_over_ws
         self.http_hits: list[str] = []
+        self.http_requests: list[tuple[str, str, dict, str]] = []   # method, uri, query, body
         self.ws_requests: list[dict] = []
         self.sockets: list[web.WebSocketResponse] = []
         self.handshakes: list[tuple[str, str | None]] = []   # (path and query, Authorization)
@@ -39,6 +40,8 @@ class FakeAri:
     async def http(self, request: web.Request) -> web.Response:
         uri = request.match_info["tail"]
         self.http_hits.append(uri)
+        self.http_requests.append((request.method, uri, dict(request.query),
+                                   await request.text()))
         status, body = self.reply(request.method, uri)
         return web.Response(status=status, text=body, content_type="application/json")
 
@@ -122,6 +125,22 @@ async def test_body_travels_as_json_message_body(ari_site):
     sent = fake.ws_requests[-1]
     assert sent["content_type"] == "application/json"
     assert json.loads(sent["message_body"]) == {"variables": {"PJSIP_HEADER(add,X-A)": "1"}}
+
+
+async def test_an_urgent_originate_goes_over_http_beside_the_socket_and_the_rest_stays(ari_site):
+    fake, client, *_ = ari_site
+    await client.originate("PJSIP/2001", app="hotline", app_args="target,c1", caller_id="1380",
+                           channel_id="c1-t2", timeout_s=20,
+                           variables={"PJSIP_HEADER(add,X-A)": "1"}, urgent=True)
+    method, uri, query, body = fake.http_requests[-1]
+    assert (method, uri) == ("POST", "channels")
+    assert query["channelId"] == "c1-t2" and query["appArgs"] == "target,c1"
+    assert json.loads(body) == {"variables": {"PJSIP_HEADER(add,X-A)": "1"}}
+    on_socket = len(fake.ws_requests)
+    await client.originate("PJSIP/1001", app="hotline", app_args="seat,c2", caller_id="1380",
+                           channel_id="c2-s1", timeout_s=20)
+    assert client.over_websocket and len(fake.ws_requests) == on_socket + 1
+    assert fake.http_hits == ["channels"]
 
 
 async def test_a_handler_awaiting_a_reply_does_not_block_the_socket(ari_site):

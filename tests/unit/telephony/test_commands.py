@@ -40,11 +40,13 @@ from telephony.calls.ports import LineOut, OtherPlatform, SeatAt, SwitchError
 class FakeSwitch:
     def __init__(self, fail: set[str] = frozenset()):
         self.done: list[tuple] = []
+        self.options: list[tuple[str, dict]] = []   # each request's keyword arguments
         self._fail = fail
 
     def __getattr__(self, name):
         async def record(*args, **kwargs):
             self.done.append((name, *args))
+            self.options.append((name, kwargs))
             if name in self._fail:
                 raise SwitchError(f"{name} refused")
         return record
@@ -165,6 +167,18 @@ async def test_a_handover_rings_the_other_platform_unless_its_site_is_down():
     up["110"] = False
     await calls._carry_out(CALL, replace(ring, leg_id="c1-t3"))
     assert len(switch.done) == 1 and posted == [TargetFailed("c1-t3", "site_down")]
+
+
+async def test_only_a_hand_overs_rings_are_urgent_its_target_and_the_far_seat():
+    switch = FakeSwitch()
+    calls, _ = controller(switch, seats=(("12345", "1001"), ("110", "2001")))
+    await calls._carry_out(CALL, RingSeat("1001", "c1-s2", "13800138000", ()))
+    await calls._carry_out(CALL, RingTarget(TransferMode.HANDOVER, "c1-t3", "13800138000"))
+    handed = replace(CALL, id="c2", site="110", platform="110", via_trunk=True,
+                     state=CallState.WAITING, agent_leg=None)
+    await calls._carry_out(handed, RingSeat("2001", "c2-s1", "13800138000", ()))
+    assert [(name, options["urgent"]) for name, options in switch.options] == [
+        ("ring", False), ("ring", True), ("ring", True)]
 
 
 async def test_a_target_the_switch_refuses_fails_as_unreachable():
