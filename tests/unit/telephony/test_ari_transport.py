@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from telephony.ari.client import AriClient, AriError, AriEvents, operation
+from telephony.ari.client import AriClient, AriError, AriEvents, AriNotConnected, operation
 
 
 class FakeAri:
@@ -141,6 +142,34 @@ async def test_an_urgent_originate_goes_over_http_beside_the_socket_and_the_rest
                            channel_id="c2-s1", timeout_s=20)
     assert client.over_websocket and len(fake.ws_requests) == on_socket + 1
     assert fake.http_hits == ["channels"]
+
+
+async def test_an_urgent_request_http_cannot_connect_for_goes_on_the_socket(ari_site,
+                                                                           monkeypatch):
+    fake, client, *_ = ari_site
+
+    async def refused(method, path, params, body):
+        raise AriNotConnected(0, "unreachable: connection refused", path)
+    monkeypatch.setattr(client, "_http_request", refused)
+    await client.originate("PJSIP/2001", app="hotline", app_args="target,c1", caller_id="1380",
+                           channel_id="c1-t2", timeout_s=20, urgent=True)
+    sent = fake.ws_requests[-1]
+    assert (sent["method"], sent["uri"]) == ("POST", "channels")
+    assert {"name": "channelId", "value": "c1-t2"} in sent["query_strings"]
+    client.use_websocket(None)   # no socket either: the refusal is the caller's to handle
+    with pytest.raises(AriNotConnected):
+        await client.originate("PJSIP/2001", app="hotline", app_args="target,c1",
+                               caller_id="1380", channel_id="c1-t3", timeout_s=20, urgent=True)
+
+
+async def test_an_ari_server_that_refuses_connections_is_not_connected():
+    with socket.socket() as probe:   # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with aiohttp.ClientSession() as session:
+        client = AriClient(session, f"http://127.0.0.1:{port}/ari", "u", "p", timeout_s=0.5)
+        with pytest.raises(AriNotConnected):
+            await client.answer("c1")
 
 
 async def test_a_handler_awaiting_a_reply_does_not_block_the_socket(ari_site):
