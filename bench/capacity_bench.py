@@ -184,7 +184,7 @@ class Step:
     path: str
     level: int
     hold_s: float
-    ramp_s: float = 10.0   # the calls are placed over this long: rate = level / ramp_s
+    ramp_s: float = RAMP_S   # the calls are placed over this long: rate = level / ramp_s
     rate: float = 0.0
     placed: int = 0
     answered: int = 0
