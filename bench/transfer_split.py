@@ -67,11 +67,13 @@ def split(pcap: Path, log: Path) -> list[tuple[float, ...]]:
         if None in (c.last_digit, c.trunk_invite, c.target_invite) or not near or not far:
             continue
         handover = first(events[near], "ringing target")
-        key = max((t for t, msg in events[near] if msg.startswith("DTMF ")
-                   and handover is not None and t <= handover), default=None)
+        if handover is None:
+            continue
+        key = max((t for t, msg in events[near] if msg.startswith("DTMF ") and t <= handover),
+                  default=None)
         arrived = first(events[far], "citizen ")
         ring = first(events[far], "ringing seat")
-        if handover is None or key is None or arrived is None or ring is None:
+        if key is None or arrived is None or ring is None:
             continue
         assert c.last_digit and c.trunk_invite and c.target_invite
         rows.append(tuple(1000 * x for x in (
