@@ -57,6 +57,7 @@ from bench.cpu_cost import (
     per_call_ms,
     settled,
 )
+from bench.extras import missing, refusal
 from bench.op_counts import OpCounter, per_call, stats_redis_url, totals
 from bench.sipcap import sip_packets, transfers
 from telephony.lab.lab import Lab
@@ -854,7 +855,10 @@ Failures and their reasons:
 
 
 # ---- main ---------------------------------------------------------------------------------
-def preflight() -> None:
+def preflight(profiling: bool) -> None:
+    refused = refusal(missing(Path(sys.executable).parent, profiling=profiling))
+    if refused:
+        raise SystemExit(refused)
     busy = subprocess.run(["pgrep", "-f", "bench/transfer_bench.py"], check=False,
                           capture_output=True, text=True).stdout.split()
     if busy:
@@ -905,7 +909,7 @@ def main() -> int:
         now = time.gmtime()
         deadline = time.time() + ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) * 60 \
             - now.tm_sec
-    preflight()
+    preflight(profiling="controller" in paths and args.profile_level != 0)
     settings = load_settings()
     for site, want in (("12345", max(steps_n)), ("110", max(steps_n))):
         if len(settings.site(site).seats) < want:
