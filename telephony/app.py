@@ -36,7 +36,7 @@ from services.work_orders.outbox import OVERFLOW_NAME, Outbox, Spool
 from telephony.ami.client import AmiClient
 from telephony.call_log import CallLogRecorder
 from telephony.ari.calls import CONTROLLER_EVENTS, AriSwitch, Dialer, signal_handler
-from telephony.ari.client import AriClient, AriEvents
+from telephony.ari.client import AriClient, AriEvents, AriLane
 from telephony.callbacks import CallbackBook, CallbackJob
 from telephony.calls.controller import CallController, TransferTargets
 from telephony.calls.ports import LegGone
@@ -67,6 +67,12 @@ class SiteLink:
     ari: AriClient
     events: AriEvents
     ami: AmiClient
+
+
+def lane_app(settings: Settings) -> str:
+    """The ARI app name of this controller's urgent-request socket: its own per controller,
+    since a second socket under one name takes the app from the first."""
+    return f"{settings.app_name}-lane-{settings.controller_id}"
 
 
 class Controller:
@@ -211,7 +217,8 @@ class Controller:
                            site=name, over_websocket=self.settings.ari_requests == "websocket",
                            lag=lambda stage, seconds: lags[stage].observe(seconds),
                            only=CONTROLLER_EVENTS, connected=self.connected[name],
-                           on_replaced=self._replaced(name) if self.leases else None)
+                           on_replaced=self._replaced(name) if self.leases else None,
+                           lane=AriLane(self._session, ari, lane_app(self.settings), site=name))
         creds = self.settings.credentials
         ami = AmiClient(
             name, site.address, site.ami_port, creds.ami_user, creds.ami_secret,

@@ -65,6 +65,8 @@ class AriClient:
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._lane: aiohttp.ClientWebSocketResponse | None = None   # urgent requests' socket
+        self._on_lane: set[str] = set()   # ids of the requests awaiting a reply there
         self._loop: asyncio.AbstractEventLoop | None = None
         self._replies: dict[str, asyncio.Future] = {}
         # (deadline, request id) in the order sent, which is the deadlines' order: one
@@ -81,20 +83,24 @@ class AriClient:
                       body: Any = None, urgent: bool = False) -> Any:
         """One ARI request, on the events socket when it carries requests, else over HTTP.
 
-        `urgent` goes over HTTP whatever the socket: Asterisk serves one socket's requests
-        one after another on that socket's thread, so under load a request waits behind
-        every other call's; an HTTP request has a server thread of its own. With a
-        hand-over's two originates urgent, the transfer bench's p99 at 100 concurrent
-        calls fell from 44.4 to 28.4 ms (median of three runs; Asterisk's own blind
-        transfer 20.8 and 19.2 ms in the same runs). An HTTP request costs this process
-        more CPU than a frame on the socket, so only what somebody waits on goes that way.
-        Should ARI's HTTP server refuse the connection, an urgent request goes on the socket
-        after all: late rather than not at all. Only a refused connect: a request that may
+        `urgent` never goes on the events socket: Asterisk serves one socket's requests one
+        after another on that socket's thread, so under load a request waits behind every
+        other call's. With a hand-over's two originates urgent, the transfer bench's p99 at
+        100 concurrent calls fell from 44.4 to 28.4 ms (median of three runs; Asterisk's own
+        blind transfer 20.8 and 19.2 ms in the same runs). An urgent request goes on the
+        lane, a second socket that carries nothing else (`AriLane`), while it is up: in the
+        capacity bench's profile at 400 calls, 0.6 HTTP requests a call took 6.7 % of the
+        controller's busy samples and 8.1 frames a call on the socket 5.3 %. Without the
+        lane it goes over HTTP.
+        Should ARI's HTTP server refuse the connection, it goes on the events socket after
+        all: late rather than not at all. Only a refused connect: a request that may
         have reached Asterisk is never sent twice. (Over its `sessionlimit`, 100 by default,
         Asterisk accepts and closes at once; that fails as a lost request does.)"""
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         started = time.monotonic()
         try:
+            if urgent and self._lane is not None:
+                return await self._ws_request(self._lane, method, path, clean, body)
             if self._ws is not None and not urgent:
                 return await self._ws_request(self._ws, method, path, clean, body)
             try:
@@ -137,6 +143,8 @@ class AriClient:
         assert self._loop is not None
         reply = self._loop.create_future()
         self._replies[request_id] = reply
+        if ws is self._lane:
+            self._on_lane.add(request_id)
         self._deadlines.append((time.monotonic() + self._timeout_s, request_id))
         if self._sweep is None:
             self._sweep = self._loop.call_later(SWEEP_S, self._fail_overdue)
@@ -147,11 +155,12 @@ class AriClient:
             await ws.send_frame(orjson.dumps(message), aiohttp.WSMsgType.TEXT)
             answer = await reply
         except TimeoutError as exc:
-            raise AriError(0, "unreachable: no reply on the events socket", path) from exc
+            raise AriError(0, "unreachable: no reply on the socket", path) from exc
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             raise AriError(0, f"unreachable: {exc!r}", path) from exc
         finally:
             self._replies.pop(request_id, None)
+            self._on_lane.discard(request_id)
         status = int(answer.get("status_code") or 0)
         text = answer.get("message_body") or ""
         if status >= 400 or status == 0:
@@ -177,17 +186,33 @@ class AriClient:
         if ws is not None:
             self._loop = asyncio.get_running_loop()   # once here, not once a request
             return
-        for reply in self._replies.values():
-            if not reply.done():
-                reply.set_exception(AriError(0, "unreachable: events socket closed"))
-        self._replies.clear()
-        self._deadlines.clear()
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        self._fail([r for r in self._replies if r not in self._on_lane],
+                   "unreachable: events socket closed")
+
+    def use_lane(self, ws: aiohttp.ClientWebSocketResponse | None) -> None:
+        """Send urgent requests on `ws`, a socket of their own (None: over HTTP again,
+        failing those in flight on it: a request that may have reached Asterisk is never
+        sent twice)."""
+        self._lane = ws
+        if ws is not None:
+            self._loop = asyncio.get_running_loop()
+            return
+        self._fail(list(self._on_lane), "unreachable: urgent socket closed")
+
+    def _fail(self, request_ids: list[str], why: str) -> None:
+        for request_id in request_ids:
+            self._on_lane.discard(request_id)
+            reply = self._replies.pop(request_id, None)
+            if reply is not None and not reply.done():
+                reply.set_exception(AriError(0, why))
+        if not self._replies:
+            self._deadlines.clear()
+            if self._sweep is not None:
+                self._sweep.cancel()
+                self._sweep = None
 
     def replied(self, message: dict) -> None:
-        """A RESTResponse arrived on the events socket."""
+        """A RESTResponse arrived on one of the sockets."""
         reply = self._replies.get(str(message.get("request_id")))
         if reply is not None and not reply.done():
             reply.set_result(message)
@@ -365,6 +390,58 @@ def coalesce_writes(ws: aiohttp.ClientWebSocketResponse) -> bool:
     return True
 
 
+class AriLane:
+    """A second REST-over-WebSocket connection to one site, for urgent requests only.
+
+    Asterisk reads each socket's requests one after another on that socket's own thread,
+    so a request on this one waits for no other call's. It connects as an ARI app of its
+    own (`app`, unique to this controller: two sockets with one app name would replace
+    each other); no channel ever enters that app, so no event comes on it, only replies.
+    While it is down, urgent requests go over HTTP (`AriClient.request`).
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, client: AriClient, app: str, site: str,
+                 backoff: tuple[float, float] = (0.2, 5.0)):
+        self._session = session
+        self._client = client
+        self._app = app
+        self._site = site
+        self._backoff = backoff
+
+    async def run(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            try:
+                async with self._session.ws_connect(self._client.events_url(self._app),
+                                                    headers=self._client.auth_headers,
+                                                    heartbeat=10) as ws:
+                    delay = self._backoff[0]
+                    self._client.use_lane(ws)
+                    log.info("site %s: ARI urgent lane connected", self._site)
+                    await self._read(ws)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                log.warning("site %s: ARI urgent lane: %r", self._site, exc)
+            finally:
+                self._client.use_lane(None)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff[1])
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            try:
+                message = orjson.loads(msg.data)
+            except ValueError:
+                log.error("site %s: malformed frame on the ARI urgent lane dropped", self._site)
+                continue
+            if isinstance(message, dict) and message.get("type") == "RESTResponse":
+                self._client.replied(message)
+        log.warning("site %s: ARI urgent lane closed; urgent requests over HTTP", self._site)
+
+
 class AriEvents:
     """The events WebSocket of one site, kept connected with backoff.
 
@@ -378,8 +455,9 @@ class AriEvents:
                  backoff: tuple[float, float] = (0.2, 5.0), over_websocket: bool = True,
                  lag: Callable[[str, float], None] | None = None,
                  only: tuple[str, ...] = (), connected: asyncio.Event | None = None,
-                 on_replaced: Callable[[], None] | None = None):
+                 on_replaced: Callable[[], None] | None = None, lane: AriLane | None = None):
         self._session = session
+        self._lane = lane   # urgent requests' own socket, kept while this one carries requests
         self._on_replaced = on_replaced   # another socket took the app: we step down
         self._only = only   # event types the app is sent (empty: every type)
         self._lag = lag   # (stage, seconds): Asterisk -> read ("socket"), read -> handled ("queue")
@@ -425,7 +503,8 @@ class AriEvents:
         reply never blocks the reads that bring it.
         """
         events: asyncio.Queue[dict | None] = asyncio.Queue()
-        handling = asyncio.create_task(self._handle_in_order(events, ws))
+        lane: list[asyncio.Task] = []   # started once requests are known to go on sockets
+        handling = asyncio.create_task(self._handle_in_order(events, ws, lane))
         # a failed resync closes the socket, which ends the reads below: reconnect
         handling.add_done_callback(
             lambda _: None if ws.closed else asyncio.ensure_future(ws.close()))
@@ -454,6 +533,8 @@ class AriEvents:
         except Exception as exc:  # noqa: BLE001 - the socket failed; what was read is handled
             log.warning("site %s: ARI events socket failed: %r", self._site, exc)
         finally:
+            for task in lane:
+                task.cancel()
             self._client.use_websocket(None)
         events.put_nowait(None)
         try:
@@ -462,10 +543,12 @@ class AriEvents:
             handling.cancel()
             raise
 
-    async def _handle_in_order(self, events: asyncio.Queue, ws: aiohttp.ClientWebSocketResponse
-                               ) -> None:
+    async def _handle_in_order(self, events: asyncio.Queue, ws: aiohttp.ClientWebSocketResponse,
+                               lane: list[asyncio.Task]) -> None:
         if self._over_websocket:
             await self._try_websocket(ws)
+        if self._lane is not None and self._client.over_websocket:
+            lane.append(asyncio.create_task(self._lane.run(), name=f"ari-lane-{self._site}"))
         if self._only:
             await self._filter_events()
         await self._on_connect()

@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from telephony.ari.client import AriClient, AriError, AriEvents, AriNotConnected, operation
+from telephony.ari.client import (AriClient, AriError, AriEvents, AriLane, AriNotConnected,
+                                  operation)
 
 
 class FakeAri:
@@ -23,6 +24,7 @@ class FakeAri:
         self.http_hits: list[str] = []
         self.http_requests: list[tuple[str, str, dict, str]] = []   # method, uri, query, body
         self.ws_requests: list[dict] = []
+        self.by_app: dict[str, list[dict]] = {}   # each socket's requests, by its app name
         self.sockets: list[web.WebSocketResponse] = []
         self.handshakes: list[tuple[str, str | None]] = []   # (path and query, Authorization)
         self.app = web.Application()
@@ -56,7 +58,8 @@ class FakeAri:
             if frame.get("type") != "RESTRequest" or not self.rest_over_ws:
                 continue
             self.ws_requests.append(frame)
-            if frame["uri"] == "channels/slow/answer":
+            self.by_app.setdefault(request.query.get("app", ""), []).append(frame)
+            if frame["uri"] in ("channels/slow/answer", "channels/slow"):
                 continue   # never answered: the client's timeout
             status, body = self.reply(frame["method"], frame["uri"])
             await ws.send_str(json.dumps({
@@ -68,7 +71,9 @@ class FakeAri:
 
 @pytest.fixture
 async def ari_site(request):
-    fake = FakeAri(**getattr(request, "param", {}))
+    options = dict(getattr(request, "param", {}))
+    with_lane = options.pop("lane", False)
+    fake = FakeAri(**options)
     server = TestServer(fake.app, host="127.0.0.1")
     await server.start_server()
     session = aiohttp.ClientSession()
@@ -88,8 +93,10 @@ async def ari_site(request):
     async def nothing() -> None:
         return None
 
+    lane = (AriLane(session, client, "hotline-lane-c1", site="s", backoff=(0.05, 0.05))
+            if with_lane else None)
     events = AriEvents(session, client, "hotline", handler, on_connect, nothing, site="s",
-                       backoff=(0.05, 0.05))
+                       backoff=(0.05, 0.05), lane=lane)
     task = asyncio.create_task(events.run())
     await asyncio.wait_for(events.connected.wait(), 5)
     yield fake, client, events, seen, connects
@@ -294,3 +301,61 @@ def test_a_request_is_timed_by_its_kind_without_ids():
     assert operation("POST", "/channels/c1-s1/answer") == "POST channels/answer"
     assert operation("DELETE", "/bridges/c1-b") == "DELETE bridges"
     assert operation("PUT", "/applications/hotline/eventFilter") == "PUT applications/eventFilter"
+
+
+async def until(condition, what: str) -> None:
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+LANE = {"lane": True}
+
+
+@pytest.mark.parametrize("ari_site", [LANE], indirect=True)
+async def test_with_its_lane_up_an_urgent_request_goes_there_and_the_rest_on_the_events_socket(
+        ari_site):
+    fake, client, *_ = ari_site
+    await until(lambda: "hotline-lane-c1" in [q.split("app=")[1] for q, _ in fake.handshakes],
+                "the lane connected")
+    await until(lambda: client._lane is not None, "the lane in use")
+    await client.originate("PJSIP/2001", app="hotline", app_args="target,c1", caller_id="1380",
+                           channel_id="c1-t2", timeout_s=20,
+                           variables={"PJSIP_HEADER(add,X-A)": "1"}, urgent=True)
+    sent = fake.by_app["hotline-lane-c1"]
+    assert [(f["method"], f["uri"]) for f in sent] == [("POST", "channels")]
+    assert {"name": "appArgs", "value": "target,c1"} in sent[0]["query_strings"]
+    assert json.loads(sent[0]["message_body"]) == {
+        "variables": {"PJSIP_HEADER(add,X-A)": "1"}}
+    await client.answer("c2")
+    assert fake.by_app["hotline"][-1]["uri"] == "channels/c2/answer"
+    assert len(fake.by_app["hotline-lane-c1"]) == 1 and fake.http_hits == []
+
+
+@pytest.mark.parametrize("ari_site", [LANE], indirect=True)
+async def test_a_lane_that_closes_fails_its_request_once_and_the_lane_comes_back(ari_site):
+    fake, client, *_ = ari_site
+    await until(lambda: client._lane is not None, "the lane in use")
+    lane_socket = next(ws for ws, (query, _) in zip(fake.sockets, fake.handshakes, strict=True)
+                       if query.endswith("app=hotline-lane-c1"))
+    urgent = asyncio.create_task(client.request("DELETE", "/channels/slow", urgent=True))
+    await until(lambda: len(fake.by_app.get("hotline-lane-c1", [])) == 1, "sent on the lane")
+    await lane_socket.close()
+    with pytest.raises(AriError) as err:
+        await urgent
+    assert err.value.status == 0 and "urgent socket closed" in str(err.value)
+    assert len(fake.by_app["hotline-lane-c1"]) == 1 and fake.http_hits == []   # not resent
+    assert client.over_websocket   # the events socket carries on
+    await until(lambda: client._lane is not None and not client._lane.closed, "the lane back")
+    await client.request("POST", "/channels/c4/answer", urgent=True)
+    assert fake.by_app["hotline-lane-c1"][-1]["uri"] == "channels/c4/answer"
+
+
+@pytest.mark.parametrize("ari_site", [{"lane": True, "rest_over_ws": False}], indirect=True)
+async def test_no_lane_is_opened_where_requests_do_not_ride_sockets(ari_site):
+    fake, client, *_ = ari_site
+    await client.request("POST", "/channels/c1/answer", urgent=True)
+    assert "channels/c1/answer" in fake.http_hits
+    assert [q for q, _ in fake.handshakes] == ["/ari/events?app=hotline"]
