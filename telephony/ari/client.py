@@ -88,10 +88,10 @@ class AriClient:
         other call's. With a hand-over's two originates urgent, the transfer bench's p99 at
         100 concurrent calls fell from 44.4 to 28.4 ms (median of three runs; Asterisk's own
         blind transfer 20.8 and 19.2 ms in the same runs). An urgent request goes on the
-        lane, a second socket that carries nothing else (`AriLane`), while it is up: in the
-        capacity bench's profile at 400 calls, 0.6 HTTP requests a call took 6.7 % of the
-        controller's busy samples and 8.1 frames a call on the socket 5.3 %. Without the
-        lane it goes over HTTP.
+        lane, a second socket that carries nothing else (`AriLane`), while it is up: there
+        it costs this process half an HTTP exchange's CPU (79 against 163 µs) and waits
+        less, which took the transfer bench's p99 from 1.55 to 1.04× native in a same-hour
+        A/B (bench/results/ari-lane.md). Without the lane it goes over HTTP.
         Should ARI's HTTP server refuse the connection, it goes on the events socket after
         all: late rather than not at all. Only a refused connect: a request that may
         have reached Asterisk is never sent twice. (Over its `sessionlimit`, 100 by default,
