@@ -54,7 +54,7 @@ async def one_case(case: str, n: int, url: str, user: str, password: str, pid: i
         if case == "lane":
             lane = AriLane(session, client, f"bench-lane-{os.getpid()}", site=SITE)
             lane_task = asyncio.create_task(lane.run())
-            while client._lane is None:   # noqa: SLF001 - the bench waits for the lane to be up
+            while not client.lane_up:
                 await asyncio.sleep(0.05)
         await client.request("GET", "/asterisk/ping", urgent=True)   # connected, warm
         cpu0, ast0, wall0 = time.process_time(), asterisk_cpu_s(pid), time.perf_counter()

@@ -380,6 +380,7 @@ class Controller:
         sites = {
             name: {"ari": link.events.connected.is_set(), "ami": link.ami.logged_in.is_set(),
                    "ari_requests": "websocket" if link.ari.over_websocket else "http",
+                   "urgent_requests": "lane" if link.ari.lane_up else "http",
                    "held": self.holds(name)}
             for name, link in self.links.items()
         }

@@ -79,6 +79,11 @@ class AriClient:
     def over_websocket(self) -> bool:
         return self._ws is not None
 
+    @property
+    def lane_up(self) -> bool:
+        """Urgent requests have their own socket (else they go over HTTP)."""
+        return self._lane is not None
+
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None,
                       body: Any = None, urgent: bool = False) -> Any:
         """One ARI request, on the events socket when it carries requests, else over HTTP.

@@ -47,7 +47,13 @@ def has_bridge(*members: str):
 @pytest.mark.parametrize("origin, agent, target_site, target", ROLES, ids=ROLE_IDS)
 @pytest.mark.parametrize("dtmf", ["info", "rfc2833"])
 async def test_star1_hands_the_citizen_over_with_number_and_linked_order(
-        settings, seats, probes, orders, tmp_path, origin, agent, target_site, target, dtmf):
+        lab, settings, seats, probes, orders, tmp_path, origin, agent, target_site, target, dtmf):
+    # the hand-over's originates go on each site's urgent lane, not over HTTP
+    def lanes_up() -> bool:
+        sites = (lab.health() or {}).get("sites", {})
+        return all(sites.get(site, {}).get("urgent_requests") == "lane"
+                   for site in (origin, target_site))
+    await wait_until(lanes_up, 10, what="both sites' urgent lanes up")
     agent_ua = await seats(agent, agent_scenario(tmp_path / "agent.xml",
                                                  [("pause", 800), (dtmf, "*1")]))
     target_ua = await seats(target)

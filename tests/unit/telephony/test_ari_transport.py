@@ -320,7 +320,7 @@ async def test_with_its_lane_up_an_urgent_request_goes_there_and_the_rest_on_the
     fake, client, *_ = ari_site
     await until(lambda: "hotline-lane-c1" in [q.split("app=")[1] for q, _ in fake.handshakes],
                 "the lane connected")
-    await until(lambda: client._lane is not None, "the lane in use")
+    await until(lambda: client.lane_up, "the lane in use")
     await client.originate("PJSIP/2001", app="hotline", app_args="target,c1", caller_id="1380",
                            channel_id="c1-t2", timeout_s=20,
                            variables={"PJSIP_HEADER(add,X-A)": "1"}, urgent=True)
@@ -337,7 +337,7 @@ async def test_with_its_lane_up_an_urgent_request_goes_there_and_the_rest_on_the
 @pytest.mark.parametrize("ari_site", [LANE], indirect=True)
 async def test_a_lane_that_closes_fails_its_request_once_and_the_lane_comes_back(ari_site):
     fake, client, *_ = ari_site
-    await until(lambda: client._lane is not None, "the lane in use")
+    await until(lambda: client.lane_up, "the lane in use")
     lane_socket = next(ws for ws, (query, _) in zip(fake.sockets, fake.handshakes, strict=True)
                        if query.endswith("app=hotline-lane-c1"))
     urgent = asyncio.create_task(client.request("DELETE", "/channels/slow", urgent=True))
@@ -348,7 +348,7 @@ async def test_a_lane_that_closes_fails_its_request_once_and_the_lane_comes_back
     assert err.value.status == 0 and "urgent socket closed" in str(err.value)
     assert len(fake.by_app["hotline-lane-c1"]) == 1 and fake.http_hits == []   # not resent
     assert client.over_websocket   # the events socket carries on
-    await until(lambda: client._lane is not None and not client._lane.closed, "the lane back")
+    await until(lambda: client.lane_up and not client._lane.closed, "the lane back")
     await client.request("POST", "/channels/c4/answer", urgent=True)
     assert fake.by_app["hotline-lane-c1"][-1]["uri"] == "channels/c4/answer"
 
@@ -357,5 +357,5 @@ async def test_a_lane_that_closes_fails_its_request_once_and_the_lane_comes_back
 async def test_no_lane_is_opened_where_requests_do_not_ride_sockets(ari_site):
     fake, client, *_ = ari_site
     await client.request("POST", "/channels/c1/answer", urgent=True)
-    assert "channels/c1/answer" in fake.http_hits
+    assert "channels/c1/answer" in fake.http_hits and not client.lane_up
     assert [q for q, _ in fake.handshakes] == ["/ari/events?app=hotline"]
