@@ -395,6 +395,33 @@ def coalesce_writes(ws: aiohttp.ClientWebSocketResponse) -> bool:
     return True
 
 
+async def keep_socket(session: aiohttp.ClientSession, client: AriClient, app: str, site: str,
+                      what: str, backoff: tuple[float, float],
+                      serve: Callable[[aiohttp.ClientWebSocketResponse], Awaitable[None]], *,
+                      on_close: Callable[[], None],
+                      after_close: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Keep `app`'s ARI socket connected: `serve` each connection until it ends, then
+    `on_close` (at once, even when cancelled) and `after_close`, and connect again after a
+    delay that doubles from backoff[0] up to backoff[1] while connecting fails."""
+    delay = backoff[0]
+    while True:
+        try:
+            async with session.ws_connect(client.events_url(app), headers=client.auth_headers,
+                                          heartbeat=10) as ws:
+                delay = backoff[0]
+                await serve(ws)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+            log.warning("site %s: ARI %s: %r", site, what, exc)
+        finally:
+            on_close()
+        if after_close is not None:
+            await after_close()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, backoff[1])
+
+
 class AriLane:
     """A second REST-over-WebSocket connection to one site, for urgent requests only.
 
@@ -414,26 +441,12 @@ class AriLane:
         self._backoff = backoff
 
     async def run(self) -> None:
-        delay = self._backoff[0]
-        while True:
-            try:
-                async with self._session.ws_connect(self._client.events_url(self._app),
-                                                    headers=self._client.auth_headers,
-                                                    heartbeat=10) as ws:
-                    delay = self._backoff[0]
-                    self._client.use_lane(ws)
-                    log.info("site %s: ARI urgent lane connected", self._site)
-                    await self._read(ws)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                log.warning("site %s: ARI urgent lane: %r", self._site, exc)
-            finally:
-                self._client.use_lane(None)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._backoff[1])
+        await keep_socket(self._session, self._client, self._app, self._site, "urgent lane",
+                          self._backoff, self._read, on_close=lambda: self._client.use_lane(None))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._client.use_lane(ws)
+        log.info("site %s: ARI urgent lane connected", self._site)
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -477,29 +490,16 @@ class AriEvents:
         self.connected = connected or asyncio.Event()   # set while the socket is up
 
     async def run(self) -> None:
-        delay = self._backoff[0]
-        while True:
-            try:
-                async with self._session.ws_connect(self._client.events_url(self._app),
-                                                    headers=self._client.auth_headers,
-                                                    heartbeat=10) as ws:
-                    delay = self._backoff[0]
-                    if not coalesce_writes(ws):
-                        log.info("site %s: ARI frames written one by one", self._site)
-                    log.info("site %s: ARI events connected", self._site)
-                    await self._serve(ws)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                log.warning("site %s: ARI events: %r", self._site, exc)
-            finally:
-                self._client.use_websocket(None)
-            if self.connected.is_set():
-                self.connected.clear()
-                log.warning("site %s: ARI events disconnected; reconnecting", self._site)
-                await self._on_disconnect()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._backoff[1])
+        await keep_socket(self._session, self._client, self._app, self._site, "events",
+                          self._backoff, self._serve,
+                          on_close=lambda: self._client.use_websocket(None),
+                          after_close=self._disconnected)
+
+    async def _disconnected(self) -> None:
+        if self.connected.is_set():
+            self.connected.clear()
+            log.warning("site %s: ARI events disconnected; reconnecting", self._site)
+            await self._on_disconnect()
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Read the socket: replies go to their requests at once, events queue in order.
@@ -507,6 +507,9 @@ class AriEvents:
         Events are handled by a second task, so a handler that awaits an ARI
         reply never blocks the reads that bring it.
         """
+        if not coalesce_writes(ws):
+            log.info("site %s: ARI frames written one by one", self._site)
+        log.info("site %s: ARI events connected", self._site)
         events: asyncio.Queue[dict | None] = asyncio.Queue()
         lane: list[asyncio.Task] = []   # started once requests are known to go on sockets
         handling = asyncio.create_task(self._handle_in_order(events, ws, lane))
